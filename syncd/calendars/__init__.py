@@ -1,0 +1,1 @@
+"""Calendar sources: where bookings are read from and where links are written back."""

@@ -1,0 +1,508 @@
+"""Google Calendar (API v3) as a calendar source: incremental sync tokens, annotations by patch.
+
+Reads use `events.list` with `singleEvents` (one entry per instance of a series) and
+`showDeleted` (deletions come back as cancelled stubs); the sync token of the last page is
+the cursor. Writes are `events.patch` guarded by `If-Match`, with `sendUpdates=none` so the
+client is never mailed about syncd's edits, and skipped entirely when the event already
+carries the annotation, so syncd's own write does not come back as work to do.
+
+Failures leave this module only as syncd errors with one line naming the calendar and event.
+This module is imported only when a Google calendar is configured (the registry imports it
+lazily), so it may import the Google libraries at the top.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httplib2
+from google.auth.exceptions import RefreshError, TransportError
+from googleapiclient.errors import Error as GoogleClientError
+from googleapiclient.errors import HttpError
+
+from syncd.errors import (
+    AuthError,
+    BackendError,
+    CursorExpired,
+    PreconditionFailed,
+    ReadOnlyEvent,
+    SyncdError,
+)
+from syncd.google_auth import (
+    DEFAULT_HTTP_TIMEOUT,
+    REAUTH_HINT,
+    auth_error_from_refresh,
+    build_service,
+    load_credentials,
+)
+from syncd.linkblock import BEGIN, apply_block, strip_block
+from syncd.model import Annotation, Attendee, CalendarEvent, ChangeSet
+
+if TYPE_CHECKING:
+    from syncd.config import CoachConfig, GoogleCalendarConfig, Settings
+
+log = logging.getLogger(__name__)
+
+# googleapiclient retries 5xx, 429, 403 rate limits, timeouts and resets this many times with
+# backoff `random() * 2**n` seconds (so at most about 30 s in all); the next pass does the rest.
+NUM_RETRIES = 4
+PAGE_SIZE = 2500  # the most Google allows: fewest round trips
+MAX_PAGES = 10_000  # a guard against a server that never stops paging
+MAX_OVERRIDES = 5  # Google refuses more reminder overrides than this
+MAX_REMINDER_MINUTES = 40_320
+
+# Keys in the event's private extended properties (visible only on the coach's copy).
+PROP_BOOKING = "syncdBooking"
+PROP_NOTE = "syncdNote"
+PROP_REMINDER = "syncdReminder"  # the popup syncd added, so it is replaced, never duplicated
+MAX_PROP_VALUE = 1024
+
+_RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
+_SCOPE_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
+_NETWORK_ERRORS = (OSError, httplib2.HttpLib2Error, http.client.HTTPException, TransportError)
+
+
+class GoogleCalendar:
+    """One Google calendar of one coach.
+
+    `service_factory` builds a googleapiclient `calendar` v3 service; it is called once per
+    thread, because httplib2 is not thread-safe. `sleep` replaces the client library's backoff
+    sleep (tests pass a no-op).
+    """
+
+    def __init__(
+        self,
+        service_factory: Callable[[], Any],
+        calendar_id: str = "primary",
+        link_placement: str = "both",
+        *,
+        num_retries: int = NUM_RETRIES,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.calendar_id = calendar_id
+        self.link_placement = link_placement
+        self._factory = service_factory
+        self._num_retries = num_retries
+        self._sleep = sleep
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        # The raw items last read, by event id: annotate() needs fields the model leaves out
+        # (reminders, private properties) and should not re-read an event it just listed.
+        self._raw: dict[str, dict[str, Any]] = {}
+        self._zone = ""
+        self._default_reminders: list[dict[str, Any]] = []
+
+    @property
+    def label(self) -> str:
+        return f"Google calendar {self.calendar_id}"
+
+    # --- CalendarSource ----------------------------------------------------------------------
+
+    def changes(self, cursor: str | None, since: datetime) -> ChangeSet:
+        """Events changed since `cursor` (all events ending after `since` when None).
+
+        Reads every page before returning, so the cursor is the last page's sync token.
+        Raises `CursorExpired` on 410 (the caller drops the cursor and calls again).
+        """
+        items: list[dict[str, Any]] = []
+        page_token: str | None = None
+        for _ in range(MAX_PAGES):
+            response = self._list_page(cursor, since, page_token)
+            items.extend(response.get("items") or [])
+            page_token = response.get("nextPageToken")
+            if not page_token:
+                break
+        sync_token = response.get("nextSyncToken")
+        if not sync_token:
+            raise BackendError(f"{self.label}: the last page of events had no sync token")
+        self._remember_calendar(response)
+        if cursor is None:
+            with self._lock:
+                self._raw.clear()  # a full read: forget events that are gone
+        return ChangeSet([self._remember(item) for item in items if item.get("id")], sync_token)
+
+    def get(self, event_id: str) -> CalendarEvent | None:
+        """Re-read one event; None when Google no longer has it (404/410)."""
+        item = self._fetch(event_id)
+        return None if item is None else self._remember(item)
+
+    def annotate(self, event: CalendarEvent, annotation: Annotation) -> None:
+        """Write the link block, private properties and popup reminder into the event.
+
+        Does nothing when they are already there. On 412 (the event changed since it was
+        read) re-reads it and applies once more; a second 412 raises `PreconditionFailed`.
+        Raises `ReadOnlyEvent` when Google refuses the edit as forbidden.
+        """
+        raw = self._current(event)
+        for attempt in range(2):
+            if raw.get("status") == "cancelled":
+                raise BackendError(
+                    f"{self.label}, event {event.id}: cancelled, not annotated", retryable=False
+                )
+            body = annotation_patch(raw, annotation, self.link_placement, self._default_reminders)
+            if not body:
+                return
+            try:
+                updated = self._patch(event.id, body, str(raw.get("etag", "")))
+            except PreconditionFailed:
+                if attempt:
+                    raise
+                log.info("%s: event %s changed while annotating it; re-reading", self.label, event.id)
+                raw = self._require(event.id)
+                continue
+            self._remember(updated)
+            return
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def _list_page(self, cursor: str | None, since: datetime, page_token: str | None) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "calendarId": self.calendar_id,
+            "singleEvents": True,
+            "showDeleted": True,
+            "maxResults": PAGE_SIZE,
+        }
+        if cursor:
+            # Google refuses timeMin (and other filters) next to a sync token.
+            params["syncToken"] = cursor
+        else:
+            params["timeMin"] = _rfc3339(since)
+        if page_token:
+            params["pageToken"] = page_token
+        what = "incremental sync" if cursor else "reading events"
+        with self._errors(what) as service:
+            try:
+                return dict(self._execute(service.events().list(**params)))
+            except HttpError as exc:
+                if exc.status_code == 410 and cursor:
+                    raise CursorExpired(f"{self.label}: sync token expired, a full sync is needed") from None
+                raise
+
+    def _fetch(self, event_id: str) -> dict[str, Any] | None:
+        with self._errors("reading the event", event_id) as service:
+            try:
+                return dict(
+                    self._execute(service.events().get(calendarId=self.calendar_id, eventId=event_id))
+                )
+            except HttpError as exc:
+                if exc.status_code in (404, 410):
+                    with self._lock:
+                        self._raw.pop(event_id, None)
+                    return None
+                raise
+
+    def _patch(self, event_id: str, body: dict[str, Any], etag: str) -> dict[str, Any]:
+        with self._errors("annotating the event", event_id, writing=True) as service:
+            request = service.events().patch(
+                calendarId=self.calendar_id, eventId=event_id, body=body, sendUpdates="none"
+            )
+            if etag:
+                request.headers["If-Match"] = etag
+            return dict(self._execute(request))
+
+    def _execute(self, request: Any) -> Any:
+        if self._sleep is not None:
+            request._sleep = self._sleep  # the library's documented stub for its backoff sleep
+        return request.execute(num_retries=self._num_retries)
+
+    def _service(self) -> Any:
+        service = getattr(self._local, "service", None)
+        if service is None:
+            service = self._local.service = self._factory()
+        return service
+
+    @contextmanager
+    def _errors(self, what: str, event_id: str = "", *, writing: bool = False) -> Iterator[Any]:
+        """Yield the service; turn whatever the client library raises into one syncd error."""
+        where = f"{self.label}, event {event_id}" if event_id else self.label
+        try:
+            yield self._service()
+        except SyncdError:
+            raise
+        except HttpError as exc:
+            raise http_error(exc, f"{where}: {what}", writing=writing) from None
+        except RefreshError as exc:
+            raise auth_error_from_refresh(exc) from None
+        except _NETWORK_ERRORS as exc:
+            raise BackendError(f"{where}: {what}: network problem ({_describe(exc)}); will retry") from None
+        except (GoogleClientError, json.JSONDecodeError) as exc:
+            raise BackendError(f"{where}: {what}: unexpected answer ({_describe(exc)})") from None
+
+    # --- the raw-event cache -------------------------------------------------------------------
+
+    def _current(self, event: CalendarEvent) -> dict[str, Any]:
+        with self._lock:
+            raw = self._raw.get(event.id)
+        if raw is not None and event.etag and raw.get("etag") == event.etag:
+            return raw
+        return self._require(event.id)
+
+    def _require(self, event_id: str) -> dict[str, Any]:
+        raw = self._fetch(event_id)
+        if raw is None:
+            raise BackendError(f"{self.label}, event {event_id}: no longer exists", retryable=False)
+        return raw
+
+    def _remember(self, item: dict[str, Any]) -> CalendarEvent:
+        event = event_from_item(item, self._zone)
+        with self._lock:
+            if event.cancelled:
+                self._raw.pop(event.id, None)
+            else:
+                self._raw[event.id] = item
+        return event
+
+    def _remember_calendar(self, response: Mapping[str, Any]) -> None:
+        # Events that use the calendar's default reminders need them when syncd adds its own.
+        self._zone = str(response.get("timeZone") or self._zone)
+        defaults = response.get("defaultReminders")
+        if isinstance(defaults, list):
+            self._default_reminders = [dict(d) for d in defaults if isinstance(d, dict)]
+
+
+def from_config(
+    section: GoogleCalendarConfig,
+    coach: CoachConfig,
+    settings: Settings,
+    *,
+    timeout: float = DEFAULT_HTTP_TIMEOUT,
+    num_retries: int = NUM_RETRIES,
+    sleep: Callable[[float], None] | None = None,
+) -> GoogleCalendar:
+    """The coach's Google calendar. Credentials are loaded on first use, not here, so a network
+    outage at start-up fails a pass (retried) rather than the daemon."""
+    credentials: list[Any] = []
+    lock = threading.Lock()
+
+    def service_factory() -> Any:
+        with lock:
+            if not credentials:
+                credentials.append(load_credentials(settings))
+        return build_service("calendar", "v3", settings, credentials[0], timeout=timeout)
+
+    log.debug("Google calendar %s for coach %s", section.calendar_id, coach.email)
+    return GoogleCalendar(
+        service_factory,
+        section.calendar_id,
+        section.link_placement,
+        num_retries=num_retries,
+        sleep=sleep,
+    )
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def http_error(exc: HttpError, where: str, *, writing: bool = False) -> SyncdError:
+    """The syncd error for an HTTP error answer (after the library's own retries)."""
+    status = int(exc.status_code)
+    reason, message = _error_reason(exc)
+    text = f"{where}: HTTP {status} {reason or ''}".rstrip() + (f": {message}" if message else "")
+    if status == 401:
+        return AuthError(f"{text} (rejected even after refreshing the token); {REAUTH_HINT}")
+    if status == 403 and reason in _SCOPE_REASONS:
+        return AuthError(f"{text}; the token lacks a permission, {REAUTH_HINT}")
+    if status == 403 and reason in _RATE_LIMIT_REASONS:
+        return BackendError(f"{text}; rate limited, will retry")
+    if (status == 403 and writing) or reason == "forbiddenForNonOrganizer":
+        return ReadOnlyEvent(f"{text} (the coach may not edit this event)")
+    if status == 412:
+        return PreconditionFailed(f"{text}; the event changed meanwhile")
+    if status == 429 or status >= 500:
+        return BackendError(f"{text}; will retry")
+    return BackendError(text, retryable=False)
+
+
+def _error_reason(exc: HttpError) -> tuple[str, str]:
+    """`error.errors[0].reason` and `error.message` from Google's error body, as one line each."""
+    try:
+        error = json.loads(exc.content).get("error", {})
+        details = error.get("errors") or [{}]
+        reason, message = str(details[0].get("reason", "")), str(error.get("message", ""))
+    except (ValueError, AttributeError, TypeError, IndexError):
+        reason, message = "", ""
+    return reason, " ".join(message.split())[:300]
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# --- reading events ---------------------------------------------------------------------------
+
+
+def event_from_item(item: Mapping[str, Any], calendar_zone: str = "") -> CalendarEvent:
+    """A `CalendarEvent` from an events resource (a cancelled stub may hold only `id`)."""
+    start, all_day, zone = _when(item.get("start"), calendar_zone)
+    end, _, _ = _when(item.get("end"), calendar_zone)
+    organizer = item.get("organizer") or {}
+    attendees = [_attendee(a) for a in item.get("attendees") or () if a.get("email")]
+    if organizer.get("email") and organizer["email"].lower() not in {a.email for a in attendees}:
+        # Booking tools often organise without being an attendee; detection wants them listed.
+        attendees.append(_attendee({**organizer, "organizer": True}))
+    return CalendarEvent(
+        id=str(item["id"]),
+        status=str(item.get("status") or "confirmed"),
+        summary=str(item.get("summary") or ""),
+        description=str(item.get("description") or ""),
+        start=start,
+        end=end,
+        all_day=all_day,
+        timezone=zone,
+        organizer=str(organizer.get("email") or "").lower(),
+        attendees=tuple(attendees),
+        etag=str(item.get("etag") or ""),
+    )
+
+
+def _attendee(item: Mapping[str, Any]) -> Attendee:
+    return Attendee(
+        email=str(item["email"]).lower(),
+        name=str(item.get("displayName") or ""),
+        is_self=bool(item.get("self")),
+        organizer=bool(item.get("organizer")),
+        response=str(item.get("responseStatus") or ""),
+    )
+
+
+def _when(value: Mapping[str, Any] | None, calendar_zone: str) -> tuple[datetime | None, bool, str]:
+    """(aware UTC datetime, all-day?, zone name) for a start/end; all-day days start at 00:00 UTC."""
+    if not value:
+        return None, False, ""
+    zone = str(value.get("timeZone") or calendar_zone or "")
+    try:
+        if value.get("dateTime"):
+            moment = datetime.fromisoformat(str(value["dateTime"]).replace("Z", "+00:00"))
+            if moment.tzinfo is None:  # Google adds an offset; be safe if one is missing
+                moment = moment.replace(tzinfo=_zone(zone))
+            return moment.astimezone(UTC), False, zone
+        if value.get("date"):
+            day = date.fromisoformat(str(value["date"]))
+            return datetime(day.year, day.month, day.day, tzinfo=UTC), True, zone
+    except ValueError:
+        log.warning("unreadable event time %r; treating it as unknown", value)
+    return None, False, zone
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _rfc3339(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- writing the annotation -------------------------------------------------------------------
+
+
+def annotation_patch(
+    raw: Mapping[str, Any],
+    annotation: Annotation,
+    placement: str,
+    default_reminders: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The patch body that puts `annotation` into event `raw`; empty when it is already there.
+
+    Only changed top-level fields are sent. Arrays replace in a patch, so `reminders` carries
+    the full override list; `extendedProperties.private` carries every existing key too, so
+    the result is the same whether Google merges or replaces that map.
+    """
+    body: dict[str, Any] = {}
+    description = str(raw.get("description") or "")
+    wanted_description = _wanted_description(description, annotation, placement)
+    if wanted_description != description:
+        body["description"] = wanted_description
+    private = dict(((raw.get("extendedProperties") or {}).get("private")) or {})
+    reminders, own = _wanted_reminders(
+        raw, annotation.reminder, private.get(PROP_REMINDER), default_reminders
+    )
+    wanted_private = _wanted_private(private, annotation, placement, own)
+    if wanted_private != private:
+        body["extendedProperties"] = {"private": wanted_private}
+    if reminders is not None and not _same_reminders(raw.get("reminders") or {}, reminders):
+        body["reminders"] = reminders
+    return body
+
+
+def _wanted_description(description: str, annotation: Annotation, placement: str) -> str:
+    if placement in ("description", "both"):
+        return apply_block(description, annotation)
+    # Private only: remove a block left from an earlier placement, since guests can read it.
+    return strip_block(description) if BEGIN in description else description
+
+
+def _wanted_private(
+    private: dict[str, Any], annotation: Annotation, placement: str, own_reminder: str | None
+) -> dict[str, Any]:
+    wanted = dict(private)
+    if placement in ("private", "both"):
+        # Google truncates longer values silently; truncating here keeps re-annotation a no-op.
+        wanted[PROP_BOOKING] = annotation.booking_id[:MAX_PROP_VALUE]
+        wanted[PROP_NOTE] = annotation.note_url[:MAX_PROP_VALUE]
+    if own_reminder is not None:
+        wanted[PROP_REMINDER] = own_reminder
+    return wanted
+
+
+def _wanted_reminders(
+    raw: Mapping[str, Any],
+    reminder: timedelta | None,
+    previous_own: str | None,
+    default_reminders: list[dict[str, Any]] | None,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """(the reminders to set or None for no change, the PROP_REMINDER value to record or None).
+
+    syncd's popup goes first, then the coach's own overrides (the calendar's defaults when
+    the event used them), at most five in all; syncd's earlier popup is replaced.
+    """
+    current = raw.get("reminders") or {}
+    existing = (
+        list(default_reminders or []) if current.get("useDefault") else list(current.get("overrides") or [])
+    )
+    others = _without_popup(existing, previous_own)
+    if reminder is None:
+        if not previous_own:
+            return None, None
+        return {"useDefault": False, "overrides": others}, ""
+    minutes = max(0, min(MAX_REMINDER_MINUTES, int(reminder.total_seconds() // 60)))
+    ours = {"method": "popup", "minutes": minutes}
+    if ours in others:  # the coach already has exactly this reminder: do not claim it
+        return {"useDefault": False, "overrides": others[:MAX_OVERRIDES]}, "" if previous_own else None
+    overrides = [ours, *others]
+    if len(overrides) > MAX_OVERRIDES:
+        log.warning("event has more than %d reminders; dropping %s", MAX_OVERRIDES, overrides[MAX_OVERRIDES:])
+    return {"useDefault": False, "overrides": overrides[:MAX_OVERRIDES]}, str(minutes)
+
+
+def _without_popup(overrides: list[dict[str, Any]], minutes: str | None) -> list[dict[str, Any]]:
+    """`overrides` without syncd's earlier popup (one entry of `minutes`)."""
+    result = [dict(o) for o in overrides]
+    if minutes:
+        for index, override in enumerate(result):
+            if override.get("method") == "popup" and str(override.get("minutes")) == minutes:
+                del result[index]
+                break
+    return result
+
+
+def _same_reminders(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    # Compared as sets: Google may hand the overrides back in another order.
+    def key(reminders: Mapping[str, Any]) -> tuple[bool, list[tuple[str, int]]]:
+        overrides = reminders.get("overrides") or []
+        pairs = sorted((str(o.get("method")), int(o.get("minutes", 0))) for o in overrides)
+        return bool(reminders.get("useDefault")), pairs
+
+    return key(current) == key(wanted)

@@ -1,0 +1,319 @@
+"""Reading iCalendar data as syncd's `CalendarEvent`s: zones, attendees and recurrence.
+
+Pure functions over text; nothing here touches the disk. Every time leaves this module as an
+aware UTC datetime (floating times and all-day dates are taken in the coach's zone).
+
+Ids: a single event's id is its UID; an instance of a recurring series is
+`UID/YYYYMMDDTHHMMSSZ` (its original start in UTC) or `UID/YYYYMMDD` for an all-day series,
+as Google Calendar names instances.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rruleset, rrulestr
+from icalendar import Calendar, Event
+from icalendar.prop import vRecur
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from syncd.errors import BadEvent
+from syncd.model import Attendee, CalendarEvent
+
+Moment = date | datetime
+_INSTANCE_ID = re.compile(r"^(?P<uid>.+)/(?P<stamp>\d{8}(?:T\d{6}Z)?)$")
+# dateutil walks a rule from DTSTART; these frequencies could take minutes to reach today.
+_TOO_FREQUENT = {"SECONDLY", "MINUTELY"}
+_RESPONSES = {"NEEDS-ACTION": "needsAction"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One event instance: the VEVENT that describes it and when it happens.
+
+    `recurrence` is the instance's original start as the series writes it (a date, or a
+    datetime in DTSTART's zone, or naive when floating); None for a single event.
+    """
+
+    id: str
+    component: Event
+    start: datetime
+    end: datetime
+    all_day: bool
+    recurrence: Moment | None = None
+
+
+def load_calendar(text: str) -> Calendar:
+    """Parse `text`. Raises `BadEvent` naming the problem when it is not usable.
+
+    Control characters (other than tab and line ends) are dropped first: RFC 5545 allows
+    them nowhere, they mean nothing, and one typed into a booking form must not cost the coach
+    the whole booking.
+    """
+    try:
+        calendar = Calendar.from_ical(_CONTROL.sub("", text))
+    except ValueError as exc:
+        raise BadEvent(f"not a valid iCalendar file: {one_line(exc)}") from None
+    for event in vevents(calendar):
+        if event.errors:
+            name, problem = event.errors[0]
+            what = f"bad {name} property" if name else "unreadable line"
+            raise BadEvent(f"{what}: {one_line(problem)}")
+        if not event.get("UID") or event.get("DTSTART") is None:
+            raise BadEvent("a VEVENT has no UID or no DTSTART")
+    return calendar
+
+
+def vevents(calendar: Calendar) -> list[Event]:
+    """The calendar's own VEVENTs, in file order."""
+    return [comp for comp in calendar.subcomponents if isinstance(comp, Event)]
+
+
+def occurrences(calendar: Calendar, window: tuple[datetime, datetime], zone: ZoneInfo) -> list[Occurrence]:
+    """Every event of `calendar`; recurring series expanded to the instances in `window`."""
+    series: dict[str, list[Event]] = {}
+    for event in vevents(calendar):
+        series.setdefault(str(event["UID"]), []).append(event)
+    found: list[Occurrence] = []
+    for uid, components in series.items():
+        found += _series(uid, components, window, zone)
+    return found
+
+
+def find_occurrence(calendar: Calendar, event_id: str, zone: ZoneInfo) -> Occurrence | None:
+    """The occurrence called `event_id` in `calendar`, wherever in time it lies."""
+    around = instance_start(event_id, zone)
+    # A plain UID names a single event, found whatever the window: expand no series for it.
+    window = (around - timedelta(days=2), around + timedelta(days=2)) if around else (_EPOCH, _EPOCH)
+    return next((o for o in occurrences(calendar, window, zone) if o.id == event_id), None)
+
+
+def instance_start(event_id: str, zone: ZoneInfo) -> datetime | None:
+    """The original start an instance id names (UTC), or None for a plain UID."""
+    match = _INSTANCE_ID.match(event_id)
+    if not match:
+        return None
+    stamp = match.group("stamp")
+    if len(stamp) == 8:
+        return to_utc(datetime.strptime(stamp, "%Y%m%d").date(), zone)
+    return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def to_event(occurrence: Occurrence, *, etag: str, coach_addresses: frozenset[str]) -> CalendarEvent:
+    """The `CalendarEvent` for `occurrence`."""
+    component = occurrence.component
+    organizer = _email(component.get("ORGANIZER"))
+    status = str(_first(component.get("STATUS")) or "").lower()
+    return CalendarEvent(
+        id=occurrence.id,
+        status=status if status in ("cancelled", "tentative") else "confirmed",
+        summary=_text(component, "SUMMARY"),
+        description=_text(component, "DESCRIPTION"),
+        start=occurrence.start,
+        end=occurrence.end,
+        all_day=occurrence.all_day,
+        timezone=zone_name(component),
+        organizer=organizer,
+        attendees=_attendees(component, organizer, coach_addresses),
+        etag=etag,
+    )
+
+
+def zone_name(event: Event) -> str:
+    """The IANA name of the zone DTSTART is written in ("" for UTC and floating times).
+
+    Outlook writes Windows names ("W. Europe Standard Time"); they are mapped to IANA names so
+    the rest of syncd can render times in them. An unknown custom TZID is passed on as is.
+    """
+    tzid = str(event["DTSTART"].params.get("TZID", ""))
+    if not tzid:
+        return ""
+    start = event.start
+    key = getattr(start.tzinfo, "key", None) if isinstance(start, datetime) else None
+    return str(key or WINDOWS_TO_OLSON.get(tzid, tzid))
+
+
+def to_utc(value: Moment, zone: tzinfo) -> datetime:
+    """`value` as aware UTC; dates are midnight and naive times are wall time in `zone`."""
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+def stamp(value: Moment, zone: ZoneInfo) -> str:
+    """An instance's id suffix: its original start in UTC (the date for all-day series)."""
+    if not isinstance(value, datetime):
+        return value.strftime("%Y%m%d")
+    return to_utc(value, zone).strftime("%Y%m%dT%H%M%SZ")
+
+
+# --- recurrence -------------------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _series(
+    uid: str, components: list[Event], window: tuple[datetime, datetime], zone: ZoneInfo
+) -> list[Occurrence]:
+    master = next((c for c in components if recurrence_id(c) is None), None)
+    overrides = {stamp(o, zone): c for c in components if (o := recurrence_id(c)) is not None}
+    if master is not None and not _is_recurring(master):
+        return [_occurrence(uid, master, zone)]
+    found = [] if master is None else _expanded(uid, master, overrides, window, zone)
+    # What is left are overrides of starts the series does not produce in the window: an
+    # instance moved into it from elsewhere, or an instance we were sent without its series.
+    for key, override in overrides.items():
+        occurrence = _occurrence(f"{uid}/{key}", override, zone, recurrence_id(override))
+        if occurrence.end > window[0] and occurrence.start < window[1]:
+            found.append(occurrence)
+    return found
+
+
+def _expanded(
+    uid: str, master: Event, overrides: dict[str, Event], window: tuple[datetime, datetime], zone: ZoneInfo
+) -> list[Occurrence]:
+    """The series' instances in `window`; the overrides used are popped from `overrides`."""
+    found: list[Occurrence] = []
+    for original in _expand(master, window, zone):
+        key = stamp(original, zone)
+        override = overrides.pop(key, None)
+        if override is not None:
+            found.append(_occurrence(f"{uid}/{key}", override, zone, original))
+        else:
+            found.append(_instance(f"{uid}/{key}", master, original, zone))
+    return found
+
+
+def recurrence_id(event: Event) -> Moment | None:
+    """The RECURRENCE-ID of an override VEVENT (its instance's original start), else None."""
+    value: Moment | None = event.RECURRENCE_ID
+    return value
+
+
+def _is_recurring(event: Event) -> bool:
+    return bool(event.get("RRULE") or event.get("RDATE"))
+
+
+def _occurrence(event_id: str, event: Event, zone: ZoneInfo, original: Moment | None = None) -> Occurrence:
+    start, end = event.start, event.end
+    all_day = not isinstance(start, datetime)
+    return Occurrence(event_id, event, to_utc(start, zone), to_utc(end, zone), all_day, original)
+
+
+def _instance(event_id: str, master: Event, original: Moment, zone: ZoneInfo) -> Occurrence:
+    start = to_utc(original, zone)
+    all_day = not isinstance(original, datetime)
+    return Occurrence(event_id, master, start, start + master.duration, all_day, original)
+
+
+def _expand(master: Event, window: tuple[datetime, datetime], zone: ZoneInfo) -> list[Moment]:
+    """The original starts of `master`'s instances that overlap `window`.
+
+    dateutil works on naive wall times here: a weekly 10:00 meeting stays at 10:00 local time
+    across a DST change, as RFC 5545 wants, and EXDATEs compare equal to the generated starts.
+    """
+    first: Moment = master.start
+    zone_of_series = first.tzinfo if isinstance(first, datetime) and first.tzinfo else zone
+    duration = master.duration
+    rules = rruleset()
+    rules.rdate(_wall(first, zone_of_series))  # DTSTART is always the first instance
+    for rule in master.rrules:
+        rules.rrule(_rule(rule, _wall(first, zone_of_series), zone_of_series))
+    for rdate, _period_end in master.rdates:
+        rules.rdate(_wall(rdate, zone_of_series))
+    for exdate in master.exdates:
+        rules.exdate(_wall(exdate, zone_of_series))
+    low = _wall(window[0] - duration - timedelta(days=1), zone_of_series)
+    high = _wall(window[1] + timedelta(days=1), zone_of_series)
+    starts = [_unwall(wall, first) for wall in rules.between(low, high, inc=True)]
+    return [s for s in starts if to_utc(s, zone) + duration > window[0] and to_utc(s, zone) < window[1]]
+
+
+def _rule(rule: vRecur, start: datetime, zone: tzinfo) -> Any:
+    frequency = str(_first(rule.get("FREQ")) or "").upper()
+    if frequency in _TOO_FREQUENT:
+        raise BadEvent(f"recurrence FREQ={frequency} is not supported")
+    params = dict(rule)
+    if "UNTIL" in params:
+        params["UNTIL"] = [_until(until, zone) for until in params["UNTIL"]]
+    text = vRecur(params).to_ical()  # type: ignore[no-untyped-call]  # icalendar leaves it untyped
+    return rrulestr(text.decode(), dtstart=start)
+
+
+def _until(until: Moment, zone: tzinfo) -> datetime:
+    # A date UNTIL includes that whole day; a UTC UNTIL becomes the series' wall time.
+    if not isinstance(until, datetime):
+        return datetime.combine(until, time(23, 59, 59))
+    return _wall(until, zone)
+
+
+def _wall(value: Moment, zone: tzinfo) -> datetime:
+    """`value` as a naive wall time in `zone` (naive values are already wall times)."""
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time())
+    return value.astimezone(zone).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _unwall(wall: datetime, first: Moment) -> Moment:
+    """A generated wall time back in the type and zone of the series' DTSTART."""
+    if not isinstance(first, datetime):
+        return wall.date()
+    return wall.replace(tzinfo=first.tzinfo)
+
+
+# --- properties -------------------------------------------------------------------------------
+
+
+def _first(value: Any) -> Any:
+    """A property that may appear more than once comes back as a list: take the first."""
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _all(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _text(event: Event, name: str) -> str:
+    value = _first(event.get(name))
+    return "" if value is None else str(value)
+
+
+def _email(address: Any) -> str:
+    """The address of a CAL-ADDRESS, lower-cased, without its `mailto:`."""
+    value = str(_first(address) or "").strip()
+    return re.sub(r"^mailto:", "", value, flags=re.IGNORECASE).lower()
+
+
+def _attendees(event: Event, organizer: str, coach: frozenset[str]) -> tuple[Attendee, ...]:
+    found: dict[str, Attendee] = {}
+    for address in _all(event.get("ATTENDEE")):
+        email = _email(address)
+        if email and email not in found:
+            found[email] = _attendee(email, address.params, organizer, coach)
+    if organizer and organizer not in found:
+        params = getattr(_first(event.get("ORGANIZER")), "params", {})
+        found[organizer] = Attendee(organizer, str(params.get("CN", "")), organizer in coach, True)
+    return tuple(found.values())
+
+
+def _attendee(email: str, params: Any, organizer: str, coach: frozenset[str]) -> Attendee:
+    partstat = str(params.get("PARTSTAT", "NEEDS-ACTION")).upper()
+    response = _RESPONSES.get(partstat, partstat.lower())
+    name = str(params.get("CN", ""))
+    return Attendee(email, name, email in coach, email == organizer, response)
+
+
+def one_line(problem: object) -> str:
+    """A parser's complaint as one short, printable log line (it may quote the bad input)."""
+    lines = _CONTROL.sub("?", str(problem)).strip().splitlines()
+    text = lines[0] if lines else type(problem).__name__
+    return text if len(text) <= 200 else text[:199] + "…"

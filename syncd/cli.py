@@ -1,0 +1,176 @@
+"""The `syncd` command line: `syncd [--config FILE] COMMAND`.
+
+User mistakes (config, auth) become one line on stderr and a non-zero exit code; a
+traceback means a bug in syncd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from syncd import __version__
+from syncd.config import Settings, config_path, load_settings
+from syncd.errors import AuthError, ConfigError, SyncdError
+from syncd.health import status_lines
+from syncd.lifecycle import Booking
+from syncd.logs import setup_logging
+from syncd.model import Followup
+from syncd.text import one_line
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_AUTH = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncd",
+        description="Turns intro-session bookings into session notes, event links and follow-up drafts.",
+    )
+    parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file (default: $SYNCD_CONFIG, else ~/.config/syncd/syncd.yaml)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details too")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="the daemon: poll forever (SIGTERM stops, SIGHUP reloads the config)")
+    once = commands.add_parser("once", help="run one pass, then exit")
+    once.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    commands.add_parser("status", help="list tracked bookings and the daemon's health")
+    commands.add_parser("check-config", help="validate the config file and templates")
+    auth = commands.add_parser("auth", help="authorise access to an account")
+    auth.add_argument("service", choices=["google"], help="the account to authorise")
+    demo = commands.add_parser("demo", help="run one pass on a throw-away sample calendar")
+    demo.add_argument("--dir", metavar="DIR", help="where to build the demo (default: a new temp folder)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging("text", logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"syncd: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AuthError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return EXIT_AUTH
+    except SyncdError as exc:
+        print(f"syncd: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from syncd.demo import run_demo
+
+        return run_demo(Path(args.dir) if args.dir else None)
+    path = config_path(args.config)
+    if args.command == "run":
+        from syncd.daemon import run_daemon
+
+        return run_daemon(path)
+    settings = load_settings(path)
+    setup_logging(settings.log_format, logging.DEBUG if args.verbose else logging.INFO)
+    if args.command == "once":
+        return run_once(settings, dry_run=args.dry_run)
+    if args.command == "status":
+        return show_status(settings)
+    if args.command == "check-config":
+        return check_config(path, settings)
+    if args.command == "auth":
+        from syncd.google_auth import run_consent
+
+        run_consent(settings)
+        return EXIT_OK
+    raise AssertionError(args.command)
+
+
+def run_once(settings: Settings, *, dry_run: bool = False) -> int:
+    """One pass over every coach; non-zero only when credentials are the problem."""
+    from syncd.engine import open_engine
+
+    engine = open_engine(settings)
+    try:
+        report = engine.run_pass(datetime.now(UTC), dry_run=dry_run)
+    finally:
+        engine.close()
+    logging.getLogger("syncd").info("pass done: %s", report.summary())
+    return EXIT_AUTH if report.auth_failed else EXIT_OK
+
+
+def show_status(settings: Settings) -> int:
+    """Print the tracked bookings as a table, then the daemon's health."""
+    from syncd.state import StateStore
+
+    state = StateStore.in_dir(settings.state_dir)
+    zones: dict[str, tzinfo] = {coach.email: ZoneInfo(coach.timezone) for coach in settings.coaches}
+    try:
+        rows = [_status_row(b, zones.get(b.coach, UTC)) for b in state.bookings()]
+        health_lines = status_lines(state)
+    finally:
+        state.close()
+    headers = ("client", "start", "state", "follow-up", "note")
+    print(_table(headers, rows) if rows else "No bookings tracked yet.")
+    for line in health_lines:
+        print(line)
+    return EXIT_OK
+
+
+def _status_row(booking: Booking, tz: tzinfo) -> tuple[str, ...]:
+    start = booking.start.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    followup = booking.followup.value
+    if booking.followup is Followup.PENDING:
+        followup += " (due " + booking.followup_due.astimezone(tz).strftime("%Y-%m-%d %H:%M") + ")"
+    elif booking.followup is Followup.SKIPPED and booking.reason:
+        followup += f" ({one_line(booking.reason, 60)})"
+    note = booking.note.url if booking.note else "-"
+    return (one_line(booking.client.name, 40), start, booking.phase.value, followup, note)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [headers, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def check_config(path: Path, settings: Settings) -> int:
+    """Print what the config holds (the loader has already validated every key and template)."""
+    print(f"{path}: OK")
+    print(
+        f"  state: {settings.state_dir}  poll every {settings.poll_interval}  lookback {settings.lookback}"
+        f"  max lateness {settings.max_lateness}"
+    )
+    for coach in settings.coaches:
+        print(f"  coach {coach.name} <{coach.email}> ({coach.timezone})")
+        print(f"    calendar: {_describe(coach.calendar)}")
+        print(f"    notes:    {_describe(coach.notes)}")
+        print(f"    drafts:   {_describe(coach.drafts)}")
+        print(f"    match:    title {coach.match.title!r}")
+    return EXIT_OK
+
+
+def _describe(section: object) -> str:
+    from pydantic import BaseModel
+
+    assert isinstance(section, BaseModel)
+    fields = section.model_dump(exclude_none=True)
+    kind = fields.pop("type")
+    templates = {k: fields.pop(k) for k in ("template",) if k in fields}
+    text = f"{kind} " + ", ".join(f"{k}={v}" for k, v in fields.items())
+    return text + (f", template={templates['template']}" if templates else ", default template")

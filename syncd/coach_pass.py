@@ -1,0 +1,359 @@
+"""One pass over one coach: read calendar changes, advance bookings, draft due follow-ups.
+
+Every side effect is preceded by a committed record of the intent and followed by a
+committed record of its result; the backends' effects are findable, so a pass interrupted at
+any line and run again finishes the work without doing any of it twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from syncd.calendars.base import CalendarSource
+from syncd.config import CoachConfig, Settings
+from syncd.detection import Rules, Verdict, detect
+from syncd.drafts.base import DraftSink
+from syncd.errors import AuthError, CursorExpired, SyncdError
+from syncd.followup import build_draft
+from syncd.lifecycle import (
+    REBOOK_WINDOW,
+    Booking,
+    Decision,
+    annotation,
+    booking_id,
+    digest,
+    fingerprint,
+    followup_decision,
+    new_booking,
+    note_header,
+    on_cancelled,
+    on_changed,
+)
+from syncd.model import CalendarEvent, Coach, Followup, NoteRequest, Phase, Session
+from syncd.notes.base import NoteStore
+from syncd.rendering import Renderer
+from syncd.state import StateStore
+from syncd.text import one_line
+
+log = logging.getLogger("syncd")
+T = TypeVar("T")
+
+
+@dataclass
+class CoachParts:
+    """A coach's configuration with its backends opened."""
+
+    config: CoachConfig
+    coach: Coach
+    rules: Rules
+    source: CalendarSource
+    notes: NoteStore
+    drafts: DraftSink
+    renderer: Renderer
+
+
+@dataclass
+class Tally:
+    """What one coach's pass did."""
+
+    notes: int = 0
+    links: int = 0
+    drafts: int = 0
+    errors: int = 0
+    auth_failed: bool = False
+    stopped: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+class CoachPass:
+    """Runs one pass for one coach. Create one per pass; call `run()`."""
+
+    def __init__(
+        self,
+        parts: CoachParts,
+        settings: Settings,
+        state: StateStore,
+        now: datetime,
+        dry_run: bool,
+        should_stop: Callable[[], bool],
+    ) -> None:
+        self.parts = parts
+        self.cfg = parts.config
+        self.settings = settings
+        self.state = state
+        self.now = now
+        self.dry_run = dry_run
+        self.should_stop = should_stop
+        self.tally = Tally()
+
+    def run(self) -> Tally:
+        """Sync, retry unfinished bookings, draft due follow-ups. Never raises for a
+        service or data problem: those are logged and counted."""
+        for step in (self._sync, self._retry_unfinished, self._dispatch_followups):
+            if self._stopping():
+                break
+            try:
+                step()
+            except AuthError as exc:
+                self._fail(f"coach {self.cfg.email}: {exc}")
+                self.tally.auth_failed = True
+                break
+            except SyncdError as exc:
+                self._fail(f"coach {self.cfg.email}: {exc}")
+        return self.tally
+
+    # --- reading the calendar -------------------------------------------------------------
+
+    def _sync(self) -> None:
+        since = self.now - self.settings.lookback
+        cursor = self.state.cursor(self.cfg.key)
+        try:
+            changes = self.parts.source.changes(cursor, since)
+        except CursorExpired as exc:
+            log.info("coach %s: %s; reading the whole calendar again", self.cfg.email, exc)
+            changes = self.parts.source.changes(None, since)
+        # Cancellations first, so a booking tool's "cancel + new event" reschedule finds the
+        # cancelled booking's note to reuse within the same pass.
+        for event in sorted(changes.events, key=lambda e: not e.cancelled):
+            if self._stopping():
+                return  # the cursor is kept: the rest comes back next pass
+            self._guarded(event.id, self._on_event, event)
+        if not self.dry_run:
+            self.state.set_cursor(self.cfg.key, changes.cursor)
+
+    def _on_event(self, event: CalendarEvent) -> None:
+        existing = self.state.get(booking_id(self.cfg.key, event.id))
+        verdict = detect(event, self.parts.rules)
+        if verdict.client is None:
+            self._not_a_booking(existing, event, verdict)
+            return
+        if existing is None:
+            booking = new_booking(
+                self.cfg.key, event, verdict.client, self.cfg.drafts.delay, self.now, self.settings.lookback
+            )
+            if booking is not None:
+                self._say(booking, f"detected intro booking on {_when(booking.start)}")
+                self._advance(self._record(booking), event, reuse=self._rebook_candidate(booking))
+            return
+        if existing.fingerprint != fingerprint(event) or not existing.active:
+            existing = self._changed(existing, event, verdict)
+        self._advance(existing, event)
+
+    def _not_a_booking(self, existing: Booking | None, event: CalendarEvent, verdict: Verdict) -> None:
+        if verdict.problem:
+            log.warning("coach %s: event %s: %s", self.cfg.email, one_line(event.id, 80), verdict.problem)
+        if existing is not None and existing.active:
+            reason = "cancelled" if event.cancelled else "no longer an intro booking"
+            self._cancel(existing, reason)
+
+    def _changed(self, existing: Booking, event: CalendarEvent, verdict: Verdict) -> Booking:
+        assert verdict.client is not None
+        booking = on_changed(existing, event, verdict.client, self.cfg.drafts.delay)
+        if booking.start != existing.start or booking.end != existing.end:
+            self._say(booking, f"rescheduled to {_when(booking.start)}; follow-up moves with it")
+        if existing.phase is Phase.CANCELLED:
+            self._say(booking, "booking is back on")
+        return self._record(booking)
+
+    def _rebook_candidate(self, booking: Booking) -> Booking | None:
+        return self.state.rebook_candidate(self.cfg.key, booking.client.email, self.now - REBOOK_WINDOW)
+
+    def _retry_unfinished(self) -> None:
+        """Bookings whose note, header or link could not be written last time."""
+        for booking in self.state.unfinished(self.cfg.key):
+            if self._stopping():
+                return
+            self._guarded(booking.event_id, self._retry, booking)
+
+    def _retry(self, booking: Booking) -> None:
+        event = self.parts.source.get(booking.event_id)
+        if event is None or event.cancelled:
+            self._cancel(booking, "cancelled")
+            return
+        self._on_event(event)
+
+    # --- side effects ---------------------------------------------------------------------
+
+    def _advance(self, booking: Booking, event: CalendarEvent, reuse: Booking | None = None) -> Booking:
+        """Bring the note, its header and the event's annotation up to date."""
+        if booking.note is None:
+            booking = self._create_note(booking, reuse)
+            if booking.note is None:
+                return booking
+        header = note_header(booking, self.cfg.timezone)
+        if booking.header != digest(header):
+            assert booking.note is not None
+            self._effect("update the note's header", self.parts.notes.update_header, booking.note, header)
+            booking = self._record(dataclasses.replace(booking, header=digest(header)))
+        if booking.active:
+            booking = self._annotate(booking, event)
+        return booking
+
+    def _create_note(self, booking: Booking, reuse: Booking | None) -> Booking:
+        booking = self._record(dataclasses.replace(booking, effect="note"))
+        header = note_header(booking, self.cfg.timezone)
+        session = self._session(booking)
+        request = NoteRequest(
+            booking_id=booking.id,
+            header=header,
+            body=self.parts.renderer.render_note(session, self.now),
+            fields=self.parts.renderer.note_fields(session),
+        )
+        reused = reuse.note if reuse else None
+        ref = self._effect("create the session note", self.parts.notes.ensure, request, reused)
+        if ref is None:
+            return booking
+        if reuse is not None:
+            self._record(dataclasses.replace(reuse, note=None, reason=f"rebooked as {booking.event_id}"))
+            self._say(booking, f"reusing the note of the cancelled booking {reuse.event_id}")
+        self.tally.notes += 1
+        self._say(booking, f"session note ready: {ref.url}")
+        phase = Phase.NOTE_CREATED if booking.phase is Phase.DETECTED else booking.phase
+        changes = {"note": ref, "phase": phase, "effect": "", "header": digest(header)}
+        return self._record(dataclasses.replace(booking, **changes))  # type: ignore[arg-type]
+
+    def _annotate(self, booking: Booking, event: CalendarEvent) -> Booking:
+        wanted = annotation(booking, self.cfg.reminder, self.cfg.timezone)
+        if booking.annotated == digest(wanted):
+            return booking
+        try:
+            self._effect("write the note link into the event", self.parts.source.annotate, event, wanted)
+        except SyncdError as exc:
+            if getattr(exc, "retryable", True):
+                raise
+            # The coach may not edit this event (not the organizer): the note still stands.
+            self._say(booking, f"cannot write into the event ({exc}); the note is still there")
+            return self._record(dataclasses.replace(booking, annotated=digest(wanted), reason=str(exc)))
+        if self.dry_run:
+            return booking
+        self.tally.links += 1
+        phase = Phase.LINKED if booking.phase in (Phase.DETECTED, Phase.NOTE_CREATED) else booking.phase
+        return self._record(dataclasses.replace(booking, annotated=digest(wanted), phase=phase))
+
+    def _cancel(self, booking: Booking, reason: str) -> None:
+        withdrawn = booking.followup is Followup.PENDING
+        booking = self._record(on_cancelled(booking, reason))
+        self._say(booking, f"{reason}; follow-up withdrawn" if withdrawn else reason)
+        if booking.note is not None:
+            header = note_header(booking, self.cfg.timezone)
+            self._effect("mark the note cancelled", self.parts.notes.update_header, booking.note, header)
+            self._record(dataclasses.replace(booking, header=digest(header)))
+
+    # --- follow-ups -----------------------------------------------------------------------
+
+    def _dispatch_followups(self) -> None:
+        for booking in self.state.due_followups(self.cfg.key, self.now):
+            if self._stopping():
+                return
+            self._guarded(booking.event_id, self._followup, booking)
+
+    def _followup(self, booking: Booking) -> None:
+        # Re-read the event: a cancelled or moved booking must never get the old follow-up.
+        event = self.parts.source.get(booking.event_id)
+        verdict = detect(event, self.parts.rules) if event else Verdict()
+        if event is None or verdict.client is None:
+            self._cancel(booking, "cancelled" if event is None or event.cancelled else "no longer an intro")
+            return
+        if booking.fingerprint != fingerprint(event):
+            booking = self._advance(self._changed(booking, event, verdict), event)
+        decision = followup_decision(booking, self.now, self.settings.max_lateness)
+        if decision is Decision.SKIP:
+            late = self.now - booking.followup_due
+            self._skip(booking, event, f"{_hours(late)} overdue, more than max_lateness")
+        elif decision is Decision.SEND and not booking.client.email:
+            self._skip(booking, event, "the booking has no client email address")
+        elif decision is Decision.SEND:
+            self._queue_draft(booking, event)
+
+    def _skip(self, booking: Booking, event: CalendarEvent, reason: str) -> None:
+        booking = self._record(dataclasses.replace(booking, followup=Followup.SKIPPED, reason=reason))
+        log.warning("coach %s: %s: follow-up skipped: %s", self.cfg.email, self._who(booking), reason)
+        self._advance(booking, event)
+
+    def _queue_draft(self, booking: Booking, event: CalendarEvent) -> None:
+        assert booking.note is not None
+        items = self.parts.notes.open_action_items(booking.note)
+        session = self._session(booking)
+        subject, body = self.parts.renderer.render_followup(session, items, booking.note.url)
+        draft = build_draft(session, subject, body)
+        interrupted = booking.effect == "draft"
+        booking = self._record(dataclasses.replace(booking, effect="draft"))
+        draft_id = self._effect(
+            "queue the follow-up draft", self.parts.drafts.ensure, draft, maybe_exists=interrupted
+        )
+        if draft_id is None:
+            return
+        self.tally.drafts += 1
+        changes = {
+            "followup": Followup.QUEUED,
+            "phase": Phase.FOLLOWUP_QUEUED,
+            "draft_id": draft_id,
+            "effect": "",
+        }
+        booking = self._record(dataclasses.replace(booking, **changes))  # type: ignore[arg-type]
+        self._say(booking, f"follow-up draft queued for {one_line(booking.client.email, 120)}")
+        self._advance(booking, event)
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _session(self, booking: Booking) -> Session:
+        return Session(
+            booking_id=booking.id,
+            coach=self.parts.coach,
+            client=booking.client,
+            start=booking.start,
+            end=booking.end,
+            followup_delay=self.cfg.drafts.delay,
+        )
+
+    def _effect(self, what: str, action: Callable[..., T], *args: object, **kwargs: object) -> T | None:
+        if self.dry_run:
+            log.info("coach %s: would %s", self.cfg.email, what)
+            return None
+        return action(*args, **kwargs)
+
+    def _record(self, booking: Booking) -> Booking:
+        if not self.dry_run:
+            self.state.save(booking, self.now)
+        return booking
+
+    def _guarded(self, label: str, action: Callable[[T], None], item: T) -> None:
+        try:
+            action(item)
+        except AuthError:
+            raise
+        except SyncdError as exc:
+            self._fail(f"coach {self.cfg.email}: event {one_line(label, 80)}: {exc}")
+        except Exception:
+            log.exception("coach %s: event %s: internal error (please report)", self.cfg.email, label)
+            self.tally.errors += 1
+
+    def _fail(self, message: str) -> None:
+        log.error("%s", message)
+        self.tally.errors += 1
+        self.tally.messages.append(message)
+
+    def _say(self, booking: Booking, message: str) -> None:
+        log.info("coach %s: %s: %s", self.cfg.email, self._who(booking), message)
+
+    def _who(self, booking: Booking) -> str:
+        return f"{one_line(booking.client.name, 60)} ({one_line(booking.event_id, 60)})"
+
+    def _stopping(self) -> bool:
+        if self.should_stop():
+            self.tally.stopped = True
+        return self.tally.stopped
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _hours(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"

@@ -1,0 +1,384 @@
+"""The configuration: one YAML file, validated in full, with `SYNCD_` environment overrides.
+
+Every problem is gathered and reported together, each as `FILE: key.path: what is wrong`.
+Relative paths in the file are taken relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from syncd.durations import parse_duration
+from syncd.errors import ConfigError
+
+DEFAULT_CONFIG = Path("~/.config/syncd/syncd.yaml")
+
+# The folder relative paths are resolved against while one file is being validated.
+_BASE_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("_BASE_DIR", default=None)
+
+
+def _resolve_path(value: Path) -> Path:
+    path = Path(os.path.expandvars(str(value))).expanduser()
+    return path if path.is_absolute() else (_BASE_DIR.get() or Path.cwd()) / path
+
+
+def _existing_dir(value: Path) -> Path:
+    if not value.is_dir():
+        raise ValueError(f"folder {value} does not exist")
+    return value
+
+
+def _existing_file(value: Path) -> Path:
+    if not value.is_file():
+        raise ValueError(f"file {value} does not exist")
+    return value
+
+
+def _parent_exists(value: Path) -> Path:
+    if not value.parent.is_dir():
+        raise ValueError(f"folder {value.parent} (parent of {value.name}) does not exist")
+    return value
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"bad regular expression {value!r}: {exc}") from None
+    return value
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
+    return value
+
+
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"not an email address: {value!r}")
+    return value.lower()
+
+
+def _check_url(value: str) -> str:
+    if not re.match(r"^https?://\S+$", value):
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0s")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+AnyPath = Annotated[Path, AfterValidator(_resolve_path)]
+DirPath = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_dir)]
+FilePath = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_file)]
+NewPath = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_parent_exists)]
+Regex = Annotated[str, AfterValidator(_check_regex)]
+ZoneName = Annotated[str, AfterValidator(_check_zone)]
+Email = Annotated[str, AfterValidator(_check_email)]
+Url = Annotated[str, AfterValidator(_check_url)]
+
+
+class Strict(BaseModel):
+    """A config section: unknown keys are mistakes, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_template(value: Path) -> Path:
+    from syncd.rendering import check_template_file  # rendering imports nothing from here
+
+    check_template_file(value)
+    return value
+
+
+TemplatePath = Annotated[FilePath, AfterValidator(_check_template)]
+
+
+# --- calendar sources -------------------------------------------------------------------------
+
+LinkPlacement = Literal["description", "private", "both"]
+
+
+class VdirCalendarConfig(Strict):
+    type: Literal["vdir"]
+    path: DirPath
+    link_placement: LinkPlacement = "description"
+
+
+class GoogleCalendarConfig(Strict):
+    type: Literal["google"]
+    calendar_id: str = "primary"
+    link_placement: LinkPlacement = "both"
+
+
+CalendarConfig = Annotated[VdirCalendarConfig | GoogleCalendarConfig, Field(discriminator="type")]
+
+
+# --- note stores ------------------------------------------------------------------------------
+
+
+class MarkdownNotesConfig(Strict):
+    type: Literal["markdown"]
+    path: DirPath
+    collection: str = "Intro Sessions"
+    template: TemplatePath | None = None
+    # e.g. "obsidian://open?vault=Notes&file={relpath}"; default is the file:// URI.
+    url_template: str | None = None
+
+    @field_validator("collection")
+    @classmethod
+    def _plain_folder_name(cls, value: str) -> str:
+        if not value.strip() or "/" in value or "\\" in value or value.strip(".") == "":
+            raise ValueError(f"collection must be a plain folder name, not {value!r}")
+        return value
+
+    @field_validator("url_template")
+    @classmethod
+    def _known_placeholders(cls, value: str | None) -> str | None:
+        if value is not None:
+            unknown = set(re.findall(r"\{(\w*)\}", value)) - {"path", "relpath", "name", "uri"}
+            if unknown:
+                names = ", ".join(sorted(unknown))
+                known = "{path}, {relpath}, {name}, {uri}"
+                raise ValueError(f"unknown placeholder {names} (use {known})")
+        return value
+
+
+class GoogleDocsNotesConfig(Strict):
+    type: Literal["google_docs"]
+    folder: str = "Intro Sessions"
+    template_doc: str | None = None
+    template: TemplatePath | None = None
+
+
+NotesConfig = Annotated[MarkdownNotesConfig | GoogleDocsNotesConfig, Field(discriminator="type")]
+
+
+# --- draft sinks ------------------------------------------------------------------------------
+
+
+class MaildirDraftsConfig(Strict):
+    type: Literal["maildir"]
+    path: NewPath
+    delay: Duration = timedelta(minutes=15)
+    template: TemplatePath | None = None
+
+
+class GmailDraftsConfig(Strict):
+    type: Literal["gmail"]
+    delay: Duration = timedelta(minutes=15)
+    template: TemplatePath | None = None
+
+
+DraftsConfig = Annotated[MaildirDraftsConfig | GmailDraftsConfig, Field(discriminator="type")]
+
+
+# --- coaches ----------------------------------------------------------------------------------
+
+
+class MatchRules(Strict):
+    """Which events are intro bookings. All given rules must hold."""
+
+    title: Regex = r"(?i)\bintro\b"
+    exclude: Regex | None = None
+    organizer: Regex | None = None
+    attendee_domain: str | None = None
+
+
+def _labels(*names: str) -> Any:
+    return Field(default_factory=lambda: list(names))
+
+
+class AnswerLabels(Strict):
+    """Booking-form labels ("Label: value" lines in the description) per note field."""
+
+    background: list[str] = _labels("Background", "About you", "Your background", "Role")
+    company: list[str] = _labels("Company/Team", "Company / Team", "Company", "Team", "Organization")
+    challenge: list[str] = _labels(
+        "Challenge",
+        "Top-of-mind challenge",
+        "Top of mind challenge",
+        "What would you like to work on?",
+        "What would you like to work on",
+        "Goals",
+    )
+    preferences: list[str] = _labels("Coaching preferences", "Preferences", "Coaching style")
+    timezone: list[str] = _labels("Time zone", "Timezone", "Invitee Time Zone")
+    email: list[str] = _labels("Email", "E-mail", "Invitee Email")
+    name: list[str] = _labels("Name", "Invitee", "Invitee Name", "Full name")
+
+
+class CoachConfig(Strict):
+    name: str
+    email: Email
+    aliases: list[Email] = Field(default_factory=list)
+    timezone: ZoneName
+    pricing_url: Url
+    specialties: list[str] = Field(default_factory=list)
+    calendar: CalendarConfig
+    match: MatchRules = Field(default_factory=MatchRules)
+    answers: AnswerLabels = Field(default_factory=AnswerLabels)
+    notes: NotesConfig
+    drafts: DraftsConfig
+    reminder: Duration | None = timedelta(minutes=5)
+
+    @property
+    def key(self) -> str:
+        """Stable id of the coach in the state store."""
+        return self.email
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        return frozenset([self.email, *self.aliases])
+
+
+class GoogleAuthConfig(Strict):
+    client_secrets: AnyPath = Path("~/.config/syncd/google-client.json")
+    token: AnyPath | None = None  # default: state_dir/google-token.json
+    port: int = Field(default=8765, ge=1024, le=65535)
+    token_uri: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (an endpoint)
+    api_endpoint: str | None = None  # advanced: a different API root (the tests' fake)
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one syncd daemon."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid", frozen=True, env_prefix="SYNCD_", env_nested_delimiter="__"
+    )
+
+    state_dir: AnyPath = Path("~/.local/state/syncd")
+    poll_interval: PositiveDuration = timedelta(seconds=60)
+    lookback: Duration = timedelta(days=2)
+    max_lateness: Duration = timedelta(days=7)
+    log_format: Literal["text", "json"] = "text"
+    google: GoogleAuthConfig = Field(default_factory=GoogleAuthConfig)
+    coaches: list[CoachConfig] = Field(min_length=1)
+
+    @field_validator("coaches")
+    @classmethod
+    def _unique_emails(cls, coaches: list[CoachConfig]) -> list[CoachConfig]:
+        seen: set[str] = set()
+        for coach in coaches:
+            if coach.email in seen:
+                raise ValueError(f"coach {coach.email} is listed twice")
+            seen.add(coach.email)
+        return coaches
+
+
+def config_path(explicit: str | None) -> Path:
+    """The config file to use: `--config`, else `$SYNCD_CONFIG`, else the per-user default."""
+    chosen = explicit or os.environ.get("SYNCD_CONFIG") or str(DEFAULT_CONFIG)
+    return Path(chosen).expanduser()
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate `path`. Raises ConfigError listing every problem, one per line."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found (pass --config FILE or set SYNCD_CONFIG)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: {_yaml_problem(exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(yaml_file=path, yaml_file_encoding="utf-8")
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+    token = _BASE_DIR.set(path.resolve().parent)
+    try:
+        return _FileSettings()
+    except ValidationError as exc:
+        raise ConfigError("\n".join(f"{path}: {line}" for line in format_validation(exc))) from None
+    finally:
+        _BASE_DIR.reset(token)
+
+
+def format_validation(exc: ValidationError) -> list[str]:
+    """One `key.path: problem` line per error, without pydantic's boilerplate."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = _dotted(_without_union_tags(error["loc"]))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling)"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        elif error["type"] == "union_tag_invalid":
+            message = f"unknown type {error.get('input', {}).get('type')!r}; " + _expected_tags(error)
+        lines.append(f"{loc or '(top level)'}: {message}")
+    return lines
+
+
+def _without_union_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    # A discriminated union adds the chosen tag ("vdir") to the location; the user never wrote it.
+    tags = {"vdir", "google", "caldav", "markdown", "google_docs", "maildir", "gmail"}
+    return tuple(part for part in loc if part not in tags)
+
+
+def _expected_tags(error: Any) -> str:
+    expected = (error.get("ctx") or {}).get("expected_tags", "")
+    return f"expected one of {expected}"
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: YAML syntax error: {problem}"
+    return f"YAML syntax error: {problem}"

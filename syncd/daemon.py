@@ -1,0 +1,254 @@
+"""`syncd run`: poll forever, as a systemd `Type=notify` service or in a terminal.
+
+The main loop owns three promises to systemd:
+- `READY=1` once the config is valid, the engine is open and the first pass has begun;
+- `WATCHDOG=1` while the loop is alive, also from inside a pass each time the engine asks
+  whether to stop (so a pass that makes progress is not killed, and one that hangs is);
+- SIGTERM is honoured within seconds: signals only set flags, the loop sleeps in short
+  slices and the engine polls `should_stop` between steps.
+
+SIGHUP reloads the config between passes; a bad new config is logged and the old one kept.
+Everything a pass raises is caught and logged in one line (`schedule` would otherwise rerun a
+failed job in a tight loop), and the outcome is recorded as the daemon's health in the state.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Protocol
+
+import schedule
+
+from syncd import health as healthmod
+from syncd.config import Settings, load_settings
+from syncd.errors import SyncdError
+from syncd.logs import setup_logging
+from syncd.sdnotify import Watchdog, notify, reloading_message, status_message
+
+log = logging.getLogger(__name__)
+
+# Longest sleep between two looks at the stop/reload flags: SIGTERM is acted on within this.
+MAX_SLICE = 0.5
+
+
+class EngineLike(Protocol):
+    """What the daemon needs from syncd.engine.Engine."""
+
+    @property
+    def state(self) -> healthmod.MetaStore: ...
+
+    def run_pass(
+        self, now: datetime, *, dry_run: bool = ..., should_stop: Callable[[], bool] = ...
+    ) -> healthmod.PassReportLike: ...
+
+    def close(self) -> None: ...
+
+
+EngineOpener = Callable[[Settings], EngineLike]
+
+
+def open_real_engine(settings: Settings) -> EngineLike:
+    """Open syncd's engine (imported here so the daemon module loads without the backends)."""
+    from syncd.engine import open_engine
+
+    return open_engine(settings)
+
+
+def run_daemon(config: Path, opener: EngineOpener | None = None) -> int:
+    """Run passes every `poll_interval` until SIGTERM/SIGINT; returns the exit code (0).
+
+    Raises ConfigError for a bad config and whatever `open_engine` raises (ConfigError,
+    AuthError) before the first pass: the command line prints those as one line and exits
+    non-zero, so systemd sees the start fail instead of a daemon that never becomes ready.
+    """
+    settings = load_settings(config)
+    _configure_logging(settings)
+    with _signal_handlers() as flags:
+        daemon = Daemon(config, settings, opener or open_real_engine, flags)
+        return daemon.run()
+
+
+class Flags:
+    """What the signal handlers ask of the main loop; set from handlers, read by the loop."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.reload = False
+
+    def on_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop = True
+
+    def on_reload(self, signum: int, frame: FrameType | None) -> None:
+        self.reload = True
+
+
+@contextmanager
+def _signal_handlers() -> Iterator[Flags]:
+    """Route SIGTERM/SIGINT to a stop flag and SIGHUP to a reload flag; restore on exit."""
+    flags = Flags()
+    wanted = {signal.SIGTERM: flags.on_stop, signal.SIGINT: flags.on_stop, signal.SIGHUP: flags.on_reload}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in wanted.items()}
+    try:
+        yield flags
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _configure_logging(settings: Settings) -> None:
+    # Keep the level the command line chose (--verbose); default to INFO when nothing was set up.
+    root = logging.getLogger()
+    setup_logging(settings.log_format, root.level if root.handlers else logging.INFO)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error message as one log line (ConfigError lists one problem per line)."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or repr(exc)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Daemon:
+    """The main loop around one engine; `run` returns when a stop is requested."""
+
+    def __init__(
+        self,
+        config: Path,
+        settings: Settings,
+        opener: EngineOpener,
+        flags: Flags,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.flags = flags
+        self._opener = opener
+        self._clock = clock
+        self._engine = opener(settings)
+        self._scheduler = schedule.Scheduler()
+        self._watchdog = Watchdog()
+        self._stopping_sent = False
+        self._last_health: healthmod.Health | None = None
+
+    def run(self) -> int:
+        """Run the first pass now, then poll until stopped. Returns the exit code."""
+        coaches = len(self.settings.coaches)
+        log.info("syncd started: %d coach(es), a pass every %s", coaches, self.settings.poll_interval)
+        if not self.flags.stop:
+            notify("READY=1\n" + status_message("first pass running"))
+            self._pass_then_reschedule()
+        while not self.flags.stop:
+            if self.flags.reload:
+                self._reload()
+            self._scheduler.run_pending()
+            self._watchdog.ping()
+            time.sleep(self._slice())
+        return self._shutdown()
+
+    def _slice(self) -> float:
+        """Sleep until the next pass, the next watchdog ping or MAX_SLICE, whichever is first."""
+        limits = [MAX_SLICE, self._watchdog.interval or MAX_SLICE]
+        idle = self._scheduler.idle_seconds
+        if idle is not None:
+            limits.append(idle)
+        return max(0.0, min(limits))
+
+    def _should_stop(self) -> bool:
+        # Called by the engine between steps: a pass that keeps asking is alive, so ping.
+        self._watchdog.ping()
+        if self.flags.stop:
+            self._announce_stopping()
+        return self.flags.stop
+
+    def _announce_stopping(self) -> None:
+        """Tell systemd once, as soon as the loop or the pass sees the stop request."""
+        if not self._stopping_sent:
+            self._stopping_sent = True
+            notify("STOPPING=1\n" + status_message("stopping"))
+            log.info("syncd stopping")
+
+    def _pass_then_reschedule(self) -> None:
+        """Run a pass now; the next one comes `poll_interval` after it ends."""
+        self._run_pass()
+        self._scheduler.clear()
+        seconds = max(1, round(self.settings.poll_interval.total_seconds()))
+        self._scheduler.every(seconds).seconds.do(self._run_pass)
+
+    def _run_pass(self) -> None:
+        """One pass; never raises (a job that raises is rerun at once by schedule)."""
+        started = self._clock()
+        try:
+            report = self._engine.run_pass(started, should_stop=self._should_stop)
+        except SyncdError as exc:
+            reason = f"pass failed: {_one_line(exc)}"
+            log.error("%s", reason)
+            self._record(healthmod.from_failure(started, self._clock(), reason, self._next_pass()))
+        except Exception as exc:
+            log.exception("pass failed with an unexpected error (a bug: please report it)")
+            reason = f"pass failed: internal error: {type(exc).__name__}: {_one_line(exc)}"
+            self._record(healthmod.from_failure(started, self._clock(), reason, self._next_pass()))
+        else:
+            log.info("pass finished: %s", report.summary())
+            self._record(healthmod.from_report(report, self._next_pass()))
+
+    def _next_pass(self) -> datetime | None:
+        # schedule counts the next run from the end of this one; a stopping daemon has none.
+        return None if self.flags.stop else self._clock() + self.settings.poll_interval
+
+    def _record(self, health: healthmod.Health) -> None:
+        """Store the pass's health in the state and show its summary in `systemctl status`."""
+        notify(status_message(health.summary))
+        self._last_health = health
+        try:
+            healthmod.save_health(self._engine.state, health)
+        except Exception as exc:
+            # Losing the health record must not take the daemon down; the pass itself is done.
+            log.error("cannot record the daemon's health in the state: %s", _one_line(exc))
+
+    def _reload(self) -> None:
+        """Re-read the config and reopen the engine; keep the old ones if that fails."""
+        self.flags.reload = False
+        notify(reloading_message())
+        log.info("reloading %s", self.config)
+        try:
+            settings = load_settings(self.config)
+            engine = self._opener(settings)
+        except Exception as exc:
+            if not isinstance(exc, SyncdError):
+                log.debug("reload failed", exc_info=True)
+            log.error("reload failed, keeping the running configuration: %s", _one_line(exc))
+            notify("READY=1\n" + status_message(f"reload failed, old configuration kept: {_one_line(exc)}"))
+            return
+        self._close(self._engine)
+        self._engine, self.settings = engine, settings
+        _configure_logging(settings)
+        log.info("reloaded %s: %d coach(es)", self.config, len(settings.coaches))
+        notify("READY=1\n" + status_message("configuration reloaded"))
+        # Apply the new configuration at once, as the operator who sent SIGHUP expects.
+        self._pass_then_reschedule()
+
+    def _shutdown(self) -> int:
+        self._announce_stopping()
+        self._scheduler.clear()
+        if self._last_health is not None and self._last_health.next_pass is not None:
+            # No pass is coming: `syncd status` should say stopped, not "overdue".
+            self._record(replace(self._last_health, next_pass=None))
+        self._close(self._engine)
+        return 0
+
+    @staticmethod
+    def _close(engine: EngineLike) -> None:
+        try:
+            engine.close()
+        except Exception as exc:
+            log.warning("error while closing the engine: %s", _one_line(exc))

@@ -1,0 +1,140 @@
+"""`syncd demo`: a throw-away local calendar with sample bookings, and one pass over it.
+
+A newcomer sees a session note, the link written into the event and a follow-up draft within
+seconds, with no account and nothing outside the demo folder touched.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from syncd.cli import run_once
+from syncd.config import load_settings
+
+COACH_EMAIL = "ada@coach.example"
+
+_CONFIG = """\
+# A demo config: every path is inside this folder.
+state_dir: state
+poll_interval: 60s
+lookback: 2d
+max_lateness: 7d
+coaches:
+  - name: Ada Coach
+    email: {coach}
+    timezone: Europe/Berlin
+    pricing_url: https://ada.example/pricing
+    specialties: [engineering leadership, career change, public speaking]
+    calendar: {{type: vdir, path: calendar}}
+    match: {{title: "(?i)\\\\bintro\\\\b"}}
+    notes: {{type: markdown, path: notes, collection: Intro Sessions}}
+    drafts: {{type: maildir, path: Mail/Drafts, delay: 15m}}
+    reminder: 5m
+"""
+
+_EVENT = """\
+BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//syncd//demo//EN\r
+BEGIN:VEVENT\r
+UID:{uid}\r
+DTSTAMP:{stamp}\r
+DTSTART:{start}\r
+DTEND:{end}\r
+SUMMARY:{summary}\r
+STATUS:{status}\r
+ORGANIZER;CN=Ada Coach:mailto:{coach}\r
+{attendee}DESCRIPTION:{description}\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+_SAMPLES = [
+    # uid, summary, start offset from now, minutes, client (name, email) or None, status, answers
+    (
+        "demo-maya",
+        "Intro session: Maya Lopez",
+        timedelta(hours=-2),
+        45,
+        ("Maya Lopez", "maya@client.example"),
+        "CONFIRMED",
+        "Background: Senior engineer, 8 years in fintech\\nCompany/Team: Ledgerly, payments team of 12"
+        "\\nChallenge: Stepping into engineering leadership without losing touch with the code"
+        "\\nCoaching preferences: Direct feedback, async check-ins\\nTime zone: America/New_York",
+    ),
+    (
+        "demo-sam",
+        "Coaching intro with Sam Lee",
+        timedelta(days=1, hours=2),
+        30,
+        ("Sam Lee", "sam@client.example"),
+        "CONFIRMED",
+        "Background: Teacher moving into tech\\nChallenge: A career change into product management",
+    ),
+    (
+        "demo-kim",
+        "Intro session: Kim Park",
+        timedelta(days=2),
+        30,
+        ("Kim Park", "kim@client.example"),
+        "CANCELLED",
+        "Challenge: Public speaking at conferences",
+    ),
+    ("demo-standup", "Team standup", timedelta(hours=3), 15, None, "CONFIRMED", "Daily sync"),
+]
+
+
+def run_demo(folder: Path | None = None) -> int:
+    """Build the demo under `folder` (a new temp folder by default), run one pass, show results."""
+    root = folder or Path(tempfile.mkdtemp(prefix="syncd-demo-"))
+    config = build_demo(root, datetime.now(UTC))
+    code = run_once(load_settings(config))
+    show_results(root, config)
+    return code
+
+
+def build_demo(root: Path, now: datetime) -> Path:
+    """Write the sample calendar and a config using it under `root`; return the config path."""
+    for sub in ("calendar", "notes", "Mail", "state"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    base = now.replace(minute=0, second=0, microsecond=0)
+    for uid, summary, offset, minutes, client, status, answers in _SAMPLES:
+        start = base + offset
+        attendee = ""
+        if client:
+            attendee = f"ATTENDEE;CN={client[0]};PARTSTAT=ACCEPTED:mailto:{client[1]}\r\n"
+        text = _EVENT.format(
+            uid=uid,
+            stamp=_ics_time(now),
+            start=_ics_time(start),
+            end=_ics_time(start + timedelta(minutes=minutes)),
+            summary=summary,
+            status=status,
+            coach=COACH_EMAIL,
+            attendee=attendee,
+            description=answers,
+        )
+        (root / "calendar" / f"{uid}.ics").write_bytes(text.encode())
+    config = root / "syncd.yaml"
+    config.write_text(_CONFIG.format(coach=COACH_EMAIL), encoding="utf-8")
+    return config
+
+
+def show_results(root: Path, config: Path) -> None:
+    """Tell the newcomer where to look."""
+    notes = sorted((root / "notes").rglob("*.md"))
+    drafts = sorted((root / "Mail" / "Drafts" / "cur").glob("*"))
+    print(f"\nsyncd demo in {root}")
+    print(f"  calendar (vdir):  {root / 'calendar'}  (links and reminders were written into the events)")
+    for note in notes:
+        print(f"  session note:     {note}")
+    for draft in drafts:
+        print(f"  follow-up draft:  {draft}")
+    print(f"\nSee the tracked bookings:  syncd --config {config} status")
+    print(f"Run it again (nothing is duplicated):  syncd --config {config} once")
+
+
+def _ics_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -1,0 +1,193 @@
+"""The daemon's health: what the last pass did and when the next one is due.
+
+The daemon records a `Health` in the state store (meta key `health`, JSON) after every pass;
+`syncd status` reads it back, from another process, and prints `format_health` lines. Keeping it
+in the SQLite state (not in memory) means status works whether or not the daemon is running, and
+tells the operator when it stopped running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+META_KEY = "health"
+
+# How late the next pass may be before status says the daemon looks stopped: a pass in progress
+# legitimately delays it, so allow some slack.
+OVERDUE_GRACE = timedelta(minutes=2)
+
+
+class MetaStore(Protocol):
+    """The part of the state store health needs (syncd.state.StateStore satisfies it)."""
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def put_meta(self, key: str, value: str) -> None: ...
+
+
+class PassReportLike(Protocol):
+    """What health reads from the engine's PassReport (syncd.engine.PassReport satisfies it)."""
+
+    @property
+    def started(self) -> datetime: ...
+    @property
+    def finished(self) -> datetime: ...
+    @property
+    def errors(self) -> dict[str, int]: ...
+    @property
+    def auth_failed(self) -> bool: ...
+    @property
+    def stopped_early(self) -> bool: ...
+    def summary(self) -> str: ...
+
+
+class HealthSource(MetaStore, Protocol):
+    """The state store as `syncd status` sees it: health record and pending follow-ups."""
+
+    def pending_followups(self) -> list[tuple[str, str, datetime]]: ...
+
+
+@dataclass(frozen=True)
+class Health:
+    """The outcome of the daemon's last pass. Times are aware UTC."""
+
+    started: datetime
+    finished: datetime
+    ok: bool
+    summary: str  # the pass's one-line summary, or why it failed
+    next_pass: datetime | None = None
+    errors: dict[str, int] = field(default_factory=dict)  # coach email -> errors in that pass
+    auth_failed: bool = False
+    stopped_early: bool = False
+
+    def to_json(self) -> str:
+        """The JSON stored under the `health` meta key."""
+        data: dict[str, Any] = asdict(self)
+        for key in ("started", "finished", "next_pass"):
+            data[key] = data[key].isoformat() if data[key] is not None else None
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Health:
+        """Parse `to_json` output. Raises ValueError (or KeyError/TypeError) on anything else."""
+        data = json.loads(text)
+        next_pass = data.get("next_pass")
+        return cls(
+            started=_aware(data["started"]),
+            finished=_aware(data["finished"]),
+            ok=bool(data["ok"]),
+            summary=str(data["summary"]),
+            next_pass=_aware(next_pass) if next_pass else None,
+            errors={str(k): int(v) for k, v in dict(data.get("errors", {})).items()},
+            auth_failed=bool(data.get("auth_failed", False)),
+            stopped_early=bool(data.get("stopped_early", False)),
+        )
+
+
+def _aware(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def from_report(report: PassReportLike, next_pass: datetime | None) -> Health:
+    """Health after a pass that returned its report (it may still have had errors)."""
+    failed = report.auth_failed or any(report.errors.values())
+    return Health(
+        started=report.started,
+        finished=report.finished,
+        ok=not failed,
+        summary=report.summary(),
+        next_pass=next_pass,
+        errors={coach: n for coach, n in report.errors.items() if n},
+        auth_failed=report.auth_failed,
+        stopped_early=report.stopped_early,
+    )
+
+
+def from_failure(started: datetime, finished: datetime, reason: str, next_pass: datetime | None) -> Health:
+    """Health after a pass that raised instead of returning a report."""
+    return Health(started=started, finished=finished, ok=False, summary=reason, next_pass=next_pass)
+
+
+def save_health(store: MetaStore, health: Health) -> None:
+    """Record `health` in the state store (overwriting the previous pass's)."""
+    store.put_meta(META_KEY, health.to_json())
+
+
+def load_health(store: MetaStore) -> Health | None:
+    """The last recorded health, or None if no pass was recorded (or the record is unreadable)."""
+    text = store.get_meta(META_KEY)
+    if text is None:
+        return None
+    try:
+        return Health.from_json(text)
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable health record in the state: %s", exc)
+        return None
+
+
+def status_lines(state: HealthSource, now: datetime | None = None, tz: tzinfo | None = None) -> list[str]:
+    """The health lines `syncd status` prints, read from the state store."""
+    return format_health(load_health(state), state.pending_followups(), now, tz)
+
+
+def format_health(
+    health: Health | None,
+    pending: list[tuple[str, str, datetime]],
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+    limit: int = 10,
+) -> list[str]:
+    """Lines for `syncd status`: last pass, next pass, errors per coach, pending follow-ups.
+
+    `pending` is `StateStore.pending_followups()`: (coach, client name, due UTC). Times are shown
+    in `tz` (default: the machine's local zone), because the operator reads them; at most `limit`
+    follow-ups are listed (the bookings table above has them all).
+    """
+    now = now or datetime.now(UTC)
+    lines = _pass_lines(health, now, tz)
+    lines.append(f"Pending follow-ups: {len(pending)}" + (", soonest first:" if pending else ""))
+    soonest = sorted(pending, key=lambda item: item[2])
+    for coach, client, due in soonest[:limit]:
+        lines.append(f"  {_when(due, tz)}  {client}  ({coach}){_relative(due, now)}")
+    if len(soonest) > limit:
+        lines.append(f"  ... and {len(soonest) - limit} more")
+    return lines
+
+
+def _pass_lines(health: Health | None, now: datetime, tz: tzinfo | None) -> list[str]:
+    if health is None:
+        return ["Last pass: never (the daemon has not completed a pass yet)"]
+    result = "ok" if health.ok else "FAILED" if not health.errors else "with errors"
+    if health.stopped_early:
+        result += ", stopped early"
+    lines = [f"Last pass: {_when(health.finished, tz)} ({result}): {health.summary}"]
+    if health.auth_failed:
+        lines.append("  authorization failed: run `syncd auth google` again")
+    lines.append(_next_pass_line(health.next_pass, now, tz))
+    lines.append("Errors per coach:" + ("" if health.errors else " none"))
+    lines.extend(f"  {coach}: {count}" for coach, count in sorted(health.errors.items()))
+    return lines
+
+
+def _next_pass_line(next_pass: datetime | None, now: datetime, tz: tzinfo | None) -> str:
+    if next_pass is None:
+        return "Next pass: none (the daemon stopped after this pass)"
+    line = f"Next pass: {_when(next_pass, tz)}"
+    if now > next_pass + OVERDUE_GRACE:
+        line += " (overdue: is the daemon running? see `systemctl status syncd`)"
+    return line
+
+
+def _when(moment: datetime, tz: tzinfo | None) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def _relative(due: datetime, now: datetime) -> str:
+    return "  (due now)" if due <= now else ""

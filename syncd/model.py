@@ -1,0 +1,167 @@
+"""Plain data that crosses the boundary between the engine and the backends.
+
+Every datetime here is timezone-aware and in UTC; zones are applied only when rendering.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Attendee:
+    """One attendee of an event, as the calendar reports it."""
+
+    email: str
+    name: str = ""
+    is_self: bool = False
+    organizer: bool = False
+    response: str = ""
+
+
+@dataclass(frozen=True)
+class CalendarEvent:
+    """One event instance read from a calendar source.
+
+    `id` is unique within the source and stable across edits (for an instance of a recurring
+    series it includes the instance's original start). A deleted or cancelled event may carry
+    nothing but `id` and `status == "cancelled"`.
+    """
+
+    id: str
+    status: str = "confirmed"
+    summary: str = ""
+    description: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    all_day: bool = False
+    timezone: str = ""
+    organizer: str = ""
+    attendees: tuple[Attendee, ...] = ()
+    etag: str = ""
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "cancelled"
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """What changed in a calendar since the last cursor.
+
+    Deleted events are reported as cancelled stubs, so callers see one kind of change.
+    """
+
+    events: list[CalendarEvent]
+    cursor: str
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What syncd writes into a booking's event: the note link, a reminder and a status line."""
+
+    booking_id: str
+    note_url: str
+    client_name: str
+    reminder: timedelta | None
+    status_line: str = ""
+
+
+@dataclass(frozen=True)
+class NoteHeader:
+    """The part of a note syncd owns and may rewrite: when the session is, and whether it is on."""
+
+    title: str
+    client_name: str
+    start: datetime
+    end: datetime
+    timezone: str
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class NoteRequest:
+    """Everything a note backend needs to create a session note.
+
+    `body` is the note rendered from the coach's template; `fields` the same values as plain
+    strings, for backends that fill placeholders in a document of their own.
+    """
+
+    booking_id: str
+    header: NoteHeader
+    body: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NoteRef:
+    """Where a note lives: `locator` is the backend's own handle, `url` what the coach clicks."""
+
+    locator: str
+    url: str
+
+
+@dataclass(frozen=True)
+class DraftMessage:
+    """A follow-up email ready to be stored as a draft; `raw` is the RFC 5322 message."""
+
+    booking_id: str
+    message_id: str
+    raw: bytes
+
+
+class Phase(enum.StrEnum):
+    """Where a booking stands in its lifecycle."""
+
+    DETECTED = "detected"
+    NOTE_CREATED = "note_created"
+    LINKED = "linked"
+    FOLLOWUP_QUEUED = "followup_queued"
+    CANCELLED = "cancelled"
+
+
+class Followup(enum.StrEnum):
+    """The state of a booking's follow-up draft."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    SKIPPED = "skipped"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True)
+class Coach:
+    """The coach a booking belongs to, as templates and messages need it."""
+
+    name: str
+    email: str
+    timezone: str
+    pricing_url: str
+    specialties: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Client:
+    """What a booking says about the client: who they are and their booking-form answers."""
+
+    name: str
+    email: str = ""
+    timezone: str = ""
+    background: str = ""
+    company: str = ""
+    challenge: str = ""
+    preferences: str = ""
+
+
+@dataclass(frozen=True)
+class Session:
+    """One intro session: who, when (UTC) and the booking it belongs to."""
+
+    booking_id: str
+    coach: Coach
+    client: Client
+    start: datetime
+    end: datetime
+    followup_delay: timedelta = timedelta(minutes=15)

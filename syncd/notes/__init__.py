@@ -1,0 +1,1 @@
+"""Session-note stores: where a booking's private note is created and kept."""

@@ -1,0 +1,297 @@
+"""Session notes as Markdown files in a folder (an Obsidian vault works as is).
+
+One file per booking, `ROOT/COLLECTION/YYYY-MM-DD Client Name.md`, whose YAML front matter
+syncd owns (`title`, `client`, `session_start`, `session_end`, `status`, `syncd_booking`); the
+body below it is the coach's once written. The `syncd_booking` key makes a note findable after a
+crash, and marks the files syncd may touch: a file without it is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from syncd.config import CoachConfig, MarkdownNotesConfig, Settings
+from syncd.errors import BackendError
+from syncd.files import atomic_write, remove_stale_temp_files
+from syncd.model import NoteHeader, NoteRef, NoteRequest
+from syncd.text import one_line
+
+BANNER = "> **Cancelled** — this session was cancelled."
+OWNED_KEYS = ("title", "client", "session_start", "session_end", "status", "syncd_booking")
+MAX_NAME = 80  # characters of the client's name kept in a file name
+MAX_NAME_BYTES = 180  # and bytes (file systems count bytes, usually 255 at most)
+MAX_SAME_NAME = 1000  # notes of one name and date before giving up
+
+_ILLEGAL = re.compile(r'[/\\:*?"<>|#^\[\]]')
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_BOOKING_LINE = re.compile(r"^syncd_booking:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+_ACTION_HEADING = re.compile(r"^(#{1,6})[ \t]+action items[ \t#]*$", re.IGNORECASE)
+_HEADING = re.compile(r"^(#{1,6})[ \t]")
+_OPEN_ITEM = re.compile(r"^[ \t]*[-*+][ \t]+\[ \][ \t]+(.*?)[ \t]*$")
+
+
+def safe_file_name(name: str) -> str:
+    """`name` fit for a file name on any system and in an Obsidian link: no path separators,
+    control or reserved characters, no leading dots, single spaces, at most MAX_NAME
+    characters; "Client" if nothing is left."""
+    text = unicodedata.normalize("NFC", name)
+    text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text)
+    text = " ".join(_ILLEGAL.sub(" ", text).split()).lstrip(". ")
+    text = text[:MAX_NAME]
+    while len(text.encode("utf-8")) > MAX_NAME_BYTES:
+        text = text[:-1]
+    return text.rstrip(". ") or "Client"
+
+
+def _yaml_text(value: str) -> str:
+    # A JSON string is a YAML double-quoted scalar: no value can break out of its line.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _local(moment: datetime, zone_name: str) -> datetime:
+    try:
+        return moment.astimezone(ZoneInfo(zone_name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return moment
+
+
+def front_matter_values(booking_id: str, header: NoteHeader) -> dict[str, str]:
+    """The front matter lines syncd owns, as `key -> YAML value`."""
+    return {
+        "title": _yaml_text(one_line(header.title)),
+        "client": _yaml_text(one_line(header.client_name)),
+        "session_start": _local(header.start, header.timezone).isoformat(),
+        "session_end": _local(header.end, header.timezone).isoformat(),
+        "status": "cancelled" if header.cancelled else "scheduled",
+        "syncd_booking": _yaml_text(booking_id),
+    }
+
+
+def split_front_matter(text: str) -> tuple[str, str]:
+    """(front matter lines without the `---` fences, body); ("", text) when there is none."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return "", text
+    return match.group(1) or "", text[match.end() :]
+
+
+def booking_of(text: str) -> str | None:
+    """The `syncd_booking` of a note's text, or None for a file syncd did not create."""
+    front, _ = split_front_matter(text)
+    match = _BOOKING_LINE.search(front)
+    if not match:
+        return None
+    try:
+        value = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        return None
+    return None if value is None else str(value)
+
+
+def merge_front_matter(front: str, values: dict[str, str]) -> str:
+    """`front` with the owned keys set to `values`; the coach's keys and lines kept in place."""
+    out: list[str] = []
+    done: set[str] = set()
+    skipping = False
+    for line in front.splitlines():
+        key = line.split(":", 1)[0] if re.match(r"^[A-Za-z_][\w-]*:", line) else None
+        if skipping and key is None and (line[:1].isspace() or line.startswith("-")):
+            continue  # the rest of an owned key's old (multi-line) value
+        skipping = key in values
+        if key is not None and key in values:
+            if key not in done:
+                out.append(f"{key}: {values[key]}")
+                done.add(key)
+            continue
+        out.append(line)
+    out.extend(f"{key}: {value}" for key, value in values.items() if key not in done)
+    return "\n".join(out) + "\n"
+
+
+def with_banner(body: str, cancelled: bool) -> str:
+    """`body` with the cancelled banner as its first line (and a blank line after it), or
+    without it; the rest untouched."""
+    has_banner = body.startswith(BANNER + "\n") or body == BANNER
+    if cancelled and not has_banner:
+        return f"{BANNER}\n\n{body}"
+    if not cancelled and has_banner:
+        rest = body[len(BANNER) + 1 :]
+        return rest[1:] if rest.startswith("\n") else rest
+    return body
+
+
+def open_items(text: str) -> list[str]:
+    """The unchecked `- [ ]` items under the `## Action items` heading, until the next heading
+    of the same or a higher level."""
+    _, body = split_front_matter(text)
+    items: list[str] = []
+    level = 0
+    for line in body.splitlines():
+        heading = _HEADING.match(line)
+        if heading and level and len(heading.group(1)) <= level:
+            level = 0
+        action = _ACTION_HEADING.match(line)
+        if action and not level:
+            level = len(action.group(1))
+            continue
+        item = _OPEN_ITEM.match(line) if level else None
+        if item and item.group(1):
+            items.append(item.group(1))
+    return items
+
+
+class MarkdownNotes:
+    """A NoteStore of Markdown files under `root/collection`; see the module docstring.
+
+    `url_template` turns a note into the link put in the event, with `{path}`, `{relpath}`,
+    `{name}` and `{uri}` filled (URL-quoted); without it the link is the file:// URI.
+    """
+
+    def __init__(self, root: Path, collection: str, url_template: str | None = None) -> None:
+        self.root = Path(root)
+        self.folder = self.root / safe_file_name(collection)
+        self.url_template = url_template
+        remove_stale_temp_files(self.folder)
+
+    def ensure(self, request: NoteRequest, reuse: NoteRef | None = None) -> NoteRef:
+        """The note of `request.booking_id`, created (or adopted from `reuse`) if there is none."""
+        try:
+            existing = self._find(request.booking_id, request.header)
+            if existing is not None:
+                return self._ref(existing)
+            adopted = self._adopt(reuse, request) if reuse is not None else None
+            return self._ref(adopted or self._create(request))
+        except OSError as exc:
+            raise BackendError(f"notes: {self.folder}: {exc.strerror or exc}") from exc
+
+    def update_header(self, ref: NoteRef, header: NoteHeader) -> None:
+        """Rewrite the owned front matter keys and the cancelled banner; keep everything else."""
+        path = self._path(ref)
+        text = self._read_owned(path)
+        booking = booking_of(text) or ""
+        try:
+            self._rewrite(path, text, booking, header)
+        except OSError as exc:
+            raise BackendError(f"notes: {path}: {exc.strerror or exc}") from exc
+
+    def open_action_items(self, ref: NoteRef) -> list[str]:
+        """The `- [ ]` lines of the note's `## Action items` section, without the box."""
+        return open_items(self._read_owned(self._path(ref)))
+
+    # --- finding -------------------------------------------------------------------------------
+
+    def _candidates(self, header: NoteHeader) -> list[Path]:
+        """The deterministic names a note of this client and date may have, the free one last."""
+        day = _local(header.start, header.timezone).date().isoformat()
+        stem = f"{day} {safe_file_name(header.client_name)}"
+        paths = []
+        for number in range(1, MAX_SAME_NAME + 1):
+            path = self.folder / (f"{stem}.md" if number == 1 else f"{stem} ({number}).md")
+            paths.append(path)
+            if not path.exists():
+                return paths
+        raise BackendError(f"notes: {self.folder}: too many notes named {stem!r}", retryable=False)
+
+    def _find(self, booking_id: str, header: NoteHeader) -> Path | None:
+        """The note of `booking_id`: first among the names it would have, then (the session may
+        have moved to another day since) among every note of the collection."""
+        if not self.folder.is_dir():
+            return None
+        candidates = self._candidates(header)
+        others = sorted(p for p in self.folder.glob("*.md") if p not in candidates)
+        for path in [*candidates, *others]:
+            if path.is_file() and booking_of(_head(path)) == booking_id:
+                return path
+        return None
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def _create(self, request: NoteRequest) -> Path:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        values = front_matter_values(request.booking_id, request.header)
+        text = f"---\n{merge_front_matter('', values)}---\n" + with_banner(
+            request.body, request.header.cancelled
+        )
+        while True:
+            path = self._candidates(request.header)[-1]
+            if atomic_write(path, text.encode("utf-8"), exclusive=True):
+                return path
+
+    def _adopt(self, reuse: NoteRef, request: NoteRequest) -> Path | None:
+        """Take over the client's earlier note for this booking; None if it is gone or not ours."""
+        path = self._path(reuse)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+        if booking_of(text) is None:
+            return None
+        self._rewrite(path, text, request.booking_id, request.header)
+        return path
+
+    def _rewrite(self, path: Path, text: str, booking_id: str, header: NoteHeader) -> None:
+        front, body = split_front_matter(text)
+        merged = merge_front_matter(front, front_matter_values(booking_id, header))
+        new_text = f"---\n{merged}---\n" + with_banner(body, header.cancelled)
+        if new_text != text:
+            atomic_write(path, new_text.encode("utf-8"), mode=path.stat().st_mode & 0o777)
+
+    # --- refs ----------------------------------------------------------------------------------
+
+    def _ref(self, path: Path) -> NoteRef:
+        return NoteRef(locator=path.relative_to(self.root).as_posix(), url=self.url_for(path))
+
+    def _path(self, ref: NoteRef) -> Path:
+        relative = Path(ref.locator)
+        if relative.is_absolute() or ".." in relative.parts or relative.suffix != ".md":
+            raise BackendError(f"notes: {ref.locator!r} is not a note of {self.root}", retryable=False)
+        return self.root / relative
+
+    def _read_owned(self, path: Path) -> str:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise BackendError(f"notes: {path} is gone (moved or deleted)", retryable=False) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BackendError(f"notes: {path}: cannot read: {exc}") from exc
+        if booking_of(text) is None:
+            raise BackendError(f"notes: {path} has no syncd_booking key; not touching it", retryable=False)
+        return text
+
+    def url_for(self, path: Path) -> str:
+        """The link to `path`: the url_template filled in, or the file:// URI."""
+        absolute = path.resolve()
+        if self.url_template is None:
+            return absolute.as_uri()
+        values = {
+            "{path}": quote(str(absolute), safe="/"),
+            "{relpath}": quote(path.relative_to(self.root).as_posix(), safe="/"),
+            "{name}": quote(path.stem, safe=""),
+            "{uri}": quote(absolute.as_uri(), safe=""),
+        }
+        url = self.url_template
+        for placeholder, value in values.items():
+            url = url.replace(placeholder, value)
+        return url
+
+
+def _head(path: Path, size: int = 65536) -> str:
+    """The start of a file, enough for its front matter; "" if it cannot be read."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(size).decode("utf-8", errors="replace").replace("\r\n", "\n")
+    except OSError:
+        return ""
+
+
+def from_config(section: MarkdownNotesConfig, coach: CoachConfig, settings: Settings) -> MarkdownNotes:
+    """The store a coach's `notes: {type: markdown}` section describes."""
+    return MarkdownNotes(section.path, section.collection, section.url_template)

@@ -1,0 +1,450 @@
+"""Session notes and follow-up emails, rendered from the coach's sandboxed Jinja2 templates.
+
+The context a template sees is built by pure functions from the `Session` dataclass: times in
+the coach's zone (and the client's, when the booking gives a different one), talking points,
+the six focus areas of an intro session and the action items with their due dates. Booking
+values are data: they are cleaned (single-line fields lose control characters and line breaks,
+long values are cut) and are never evaluated as template code.
+
+Templates use `trim_blocks` and `lstrip_blocks`, so a `{% ... %}` tag on its own line leaves no
+blank line behind. This module must not import `syncd.config` (config imports it).
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+import unicodedata
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from syncd.errors import ConfigError
+from syncd.model import Client, Coach, Session
+from syncd.text import one_line
+
+NOTE_TEMPLATE = "note.md.j2"
+FOLLOWUP_TEMPLATE = "followup.txt.j2"
+
+MAX_TEXT = 5000  # characters kept of a multi-line booking answer
+MAX_ID = 2000  # characters kept of ids and URLs
+AGENDA_LEAD = timedelta(minutes=5)  # review the agenda at least this long before the session
+START_DATE_WITHIN = timedelta(days=7)
+SHORT_NOTICE = timedelta(hours=1)
+
+FOLLOWUP_ITEM = "Send the follow-up email with your pricing link"
+START_DATE_ITEM = "Agree on a start date for the first coaching session"
+
+# The six things to focus on during an intro session (from the coach's intro checklist).
+FOCUS_AREAS = (
+    ("Building Rapport", "Get to know each other: do your communication styles and approach fit?"),
+    ("Assessing Client's Needs", "Listen and ask probing questions: what do they need, can you help?"),
+    ("Clarifying Expectations", "Explain your approach and the outcomes they can expect; align on goals."),
+    ("Showcasing Value", "Share a success story or case study that matches their challenge."),
+    ("Establishing a Connection", "Gauge their openness and commitment; let them see how you work."),
+    ("Decision Making", "Help both of you decide, with confidence, whether to work together."),
+)
+
+EN_DASH = "\u2013"
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_HONORIFICS = frozenset({"dr", "dr.", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "mx", "mx.", "prof", "prof."})
+_DUE_SUFFIX = re.compile(r"\s*\(due (\d{4}-\d{2}-\d{2})\)\s*$")
+
+
+# --- cleaning values ---------------------------------------------------------------------------
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
+
+
+def multi_line(value: str, limit: int = MAX_TEXT) -> str:
+    """`value` with its lines kept (as LF) but control characters removed, cut to `limit`."""
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(char for char in text if char in "\n\t" or not _is_control(char))
+    lines = [line.rstrip() for line in text.split("\n")]
+    return _cut("\n".join(lines).strip("\n"), limit)
+
+
+# --- times -------------------------------------------------------------------------------------
+
+
+def coach_zone(coach: Coach) -> ZoneInfo:
+    """The coach's zone (validated by the config); UTC if it cannot be loaded."""
+    return _zone(coach.timezone) or ZoneInfo("UTC")
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    if not name.strip():
+        return None
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def format_day(moment: datetime) -> str:
+    """`Tue 1 Dec 2026`, in English whatever the locale."""
+    return f"{_DAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+
+
+def _zone_label(moment: datetime) -> str:
+    name = moment.tzname() or ""
+    return f"UTC{name}" if name[:1] in "+-" else name
+
+
+def format_span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """`Tue 1 Dec 2026, 10:00-10:30 CET` (with an en dash): the session in `zone`, both ends shown in full
+    when it crosses midnight or a change of offset."""
+    first, last = start.astimezone(zone), end.astimezone(zone)
+    if first.date() == last.date() and first.utcoffset() == last.utcoffset():
+        return f"{format_day(first)}, {first:%H:%M}{EN_DASH}{last:%H:%M} {_zone_label(first)}"
+    return (
+        f"{format_day(first)}, {first:%H:%M} {_zone_label(first)} {EN_DASH} "
+        f"{format_day(last)}, {last:%H:%M} {_zone_label(last)}"
+    )
+
+
+def client_span(session: Session) -> str:
+    """The session in the client's zone, e.g. `Tue 1 Dec 2026, 04:00-04:30 EST
+    (America/New_York)`; "" when the booking gives no usable zone or the same times."""
+    zone = _zone(session.client.timezone)
+    if zone is None:
+        return ""
+    theirs = format_span(session.start, session.end, zone)
+    if theirs == format_span(session.start, session.end, coach_zone(session.coach)):
+        return ""
+    return f"{theirs} ({zone.key})"
+
+
+# --- talking points ----------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w[\w+#]*")
+# Words too common to say anything about a client or a specialty.
+_STOPWORDS = frozenset(
+    """
+a an and are as at be but by can could do does for from get got has have how i if in into is it
+its just like make me more most my need not of on or our out so some than that the their them
+then there they this to too up us very want was we what when where which who why will with would
+you your help helping really also about over lot lots better new getting
+    """.split()  # noqa: SIM905 (a word list reads better as text)
+)
+_SUFFIXES = ("ship", "ments", "ment", "ings", "ing", "ers", "er", "ies", "es", "ed", "s")
+
+
+def _stem(word: str) -> str:
+    # Crude on purpose: the same word in its usual forms (lead, leader, leadership, leading)
+    # meets itself, and the coach can see why two texts matched.
+    for _ in range(2):
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+                word = word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+                break
+    return word.rstrip("e") if len(word) > 4 else word
+
+
+def keywords(text: str) -> dict[str, str]:
+    """The meaningful words of `text`, keyed by stem, each with its first spelling in `text`."""
+    found: dict[str, str] = {}
+    for word in _WORD.findall(text):
+        lower = word.lower()
+        short_but_acronym = len(word) == 2 and word.isupper()
+        if lower in _STOPWORDS or (len(word) < 3 and not short_but_acronym):
+            continue
+        found.setdefault(_stem(lower), lower)
+    return found
+
+
+def _overlap(specialty: str, client: Client) -> list[str]:
+    """Where `specialty` meets the client's answers, e.g. `their challenge (“leading”)`."""
+    wanted = keywords(specialty)
+    answers = (
+        ("challenge", client.challenge),
+        ("background", client.background),
+        ("company/team", client.company),
+    )
+    parts = []
+    for label, text in answers:
+        words = [word for stem, word in keywords(text).items() if stem in wanted]
+        if words:
+            parts.append(f"their {label} (“" + "”, “".join(words) + "”)")
+    return parts
+
+
+def talking_points(coach: Coach, client: Client) -> list[str]:
+    """Where the coach's specialties meet what the client wrote, each saying which words met;
+    when nothing meets, each specialty offered as an angle on the stated challenge."""
+    points = []
+    for specialty in (one_line(s, 80) for s in coach.specialties if s.strip()):
+        parts = _overlap(specialty, client)
+        if parts:
+            points.append(f"Your “{specialty}” meets " + " and ".join(parts))
+    return points or _angles(coach, client)
+
+
+def _angles(coach: Coach, client: Client) -> list[str]:
+    challenge = one_line(client.challenge, 120)
+    specialties = [one_line(s, 80) for s in coach.specialties if s.strip()]
+    if not specialties:
+        if challenge:
+            return [f"Ask what is behind “{challenge}” and share how you have helped with similar goals"]
+        return ["Ask about their top-of-mind challenge and what they want from coaching"]
+    if not challenge:
+        return [f"Ask about their top-of-mind challenge; one angle: your “{s}”" for s in specialties]
+    return [f"Explore how your “{s}” could help with “{challenge}”" for s in specialties]
+
+
+# --- context -----------------------------------------------------------------------------------
+
+
+def first_name(name: str) -> str:
+    """The name to greet the client with: the first word that is not a title, else "there"."""
+    words = [word for word in one_line(name).split() if word.lower() not in _HONORIFICS]
+    return words[0] if words else "there"
+
+
+def coach_view(coach: Coach) -> dict[str, Any]:
+    return {
+        "name": one_line(coach.name),
+        "first_name": first_name(coach.name),
+        "email": one_line(coach.email),
+        "pricing_url": one_line(coach.pricing_url, MAX_ID),
+        "specialties": [one_line(s, 80) for s in coach.specialties if s.strip()],
+    }
+
+
+def client_view(client: Client) -> dict[str, Any]:
+    return {
+        "name": one_line(client.name) or "Client",
+        "first_name": first_name(client.name),
+        "email": one_line(client.email),
+        "timezone": one_line(client.timezone, 80),
+        "background": multi_line(client.background),
+        "company": multi_line(client.company),
+        "challenge": multi_line(client.challenge),
+        "preferences": multi_line(client.preferences),
+    }
+
+
+def session_view(session: Session) -> dict[str, Any]:
+    zone = coach_zone(session.coach)
+    start = session.start.astimezone(zone)
+    review_by = start - AGENDA_LEAD
+    return {
+        "booking_id": one_line(session.booking_id, MAX_ID),
+        "date": start.date().isoformat(),
+        "day": format_day(start),
+        "when": format_span(session.start, session.end, zone),
+        "client_when": client_span(session),
+        "review_by": f"{review_by:%H:%M} {_zone_label(review_by)}",
+        "timezone": zone.key,
+    }
+
+
+def action_items(session: Session) -> list[dict[str, str]]:
+    """The note's starting action items, each due on a date (YYYY-MM-DD, coach's zone)."""
+    zone = coach_zone(session.coach)
+    followup_due = (session.end + session.followup_delay).astimezone(zone).date()
+    start_date_due = (session.end + START_DATE_WITHIN).astimezone(zone).date()
+    return [
+        {"text": FOLLOWUP_ITEM, "due": followup_due.isoformat()},
+        {"text": START_DATE_ITEM, "due": start_date_due.isoformat()},
+    ]
+
+
+def note_context(session: Session, now: datetime) -> dict[str, Any]:
+    """Everything the note template sees."""
+    zone = coach_zone(session.coach)
+    prepared = now.astimezone(zone)
+    return {
+        "coach": coach_view(session.coach),
+        "client": client_view(session.client),
+        "session": session_view(session),
+        "talking_points": talking_points(session.coach, session.client),
+        "focus_areas": [{"title": title, "prompt": prompt} for title, prompt in FOCUS_AREAS],
+        "action_items": action_items(session),
+        "prepared": f"{format_day(prepared)}, {prepared:%H:%M} {_zone_label(prepared)}",
+        "short_notice": session.start - now < SHORT_NOTICE,
+    }
+
+
+def next_steps(items: list[str]) -> list[str]:
+    """Open action items as next steps for the client: the item about sending this very
+    email is left out, and a `(due YYYY-MM-DD)` suffix reads `(by Tue 8 Dec)`."""
+    steps = []
+    for item in items:
+        text = one_line(item, 300)
+        if not text or text.startswith(FOLLOWUP_ITEM):
+            continue
+        match = _DUE_SUFFIX.search(text)
+        if match:
+            due = datetime.fromisoformat(match.group(1))
+            text = f"{text[: match.start()]} (by {format_day(due).rsplit(' ', 1)[0]})"
+        steps.append(text)
+    return steps
+
+
+def followup_context(session: Session, items: list[str], note_url: str) -> dict[str, Any]:
+    """Everything the follow-up template sees. `note_url` is private to the coach."""
+    return {
+        "coach": coach_view(session.coach),
+        "client": client_view(session.client),
+        "session": session_view(session),
+        "next_steps": next_steps(items),
+        "note_url": one_line(note_url, MAX_ID),
+    }
+
+
+def note_fields(session: Session) -> dict[str, str]:
+    """The note's values as plain strings (`NoteRequest.fields`), for backends that fill
+    placeholders in a document of their own."""
+    client, when = client_view(session.client), session_view(session)
+    return {
+        "client_name": client["name"],
+        "client_email": client["email"],
+        "background": client["background"],
+        "company": client["company"],
+        "challenge": client["challenge"],
+        "preferences": client["preferences"],
+        "session_date": when["date"],
+        "session_time": when["when"],
+        "session_time_client": when["client_when"],
+        "review_by": when["review_by"],
+        "talking_points": "\n".join(talking_points(session.coach, session.client)),
+        "focus_areas": "\n".join(f"{title}: {prompt}" for title, prompt in FOCUS_AREAS),
+        "action_items": "\n".join(f"{i['text']} (due {i['due']})" for i in action_items(session)),
+    }
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+def default_template_dir() -> Traversable:
+    """Where the default templates are: inside the installed package, else the repo's
+    `config/templates` (editable install)."""
+    packaged = resources.files("syncd") / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[1] / "config" / "templates"
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _compile(source: str, filename: str) -> jinja2.Template:
+    env = _environment()
+    try:
+        code = env.compile(source, name=filename, filename=filename)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(f"template {filename}, line {exc.lineno}: {one_line(exc.message or '')}") from None
+    return env.template_class.from_code(env, code, env.make_globals(None))
+
+
+def _render(template: jinja2.Template, context: dict[str, Any]) -> str:
+    filename = template.filename or "<template>"
+    try:
+        return template.render(context)
+    except Exception as exc:  # the coach's template failed; say where, in one line
+        line = _template_line(exc, filename)
+        where = f"template {filename}, line {line}" if line else f"template {filename}"
+        problem = str(exc) if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: {exc}"
+        raise ConfigError(f"{where}: {one_line(problem)}") from exc
+
+
+def _template_line(exc: BaseException, filename: str) -> int | None:
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename == filename:
+            return frame.lineno
+    return None
+
+
+def _load(source: Traversable) -> jinja2.Template:
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"template {source}: cannot read: {exc}") from None
+    return _compile(text, str(source))
+
+
+def check_template_file(path: Path) -> None:
+    """Check that the template at `path` compiles and renders against sample bookings.
+
+    Raises ValueError("template PATH, line N: problem"), one line, for a syntax error, an
+    unknown variable or anything else that fails while rendering.
+    """
+    try:
+        template = _load(path)
+        for context in _sample_contexts():
+            _render(template, context)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _sample_contexts() -> list[dict[str, Any]]:
+    """Two sample bookings, one with every answer and one with none, so that both sides of a
+    template's `{% if %}` are rendered once."""
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    end = start + timedelta(minutes=30)
+    url = "https://example.com/pricing"
+    coach = Coach("Sam Coach", "sam@example.com", "Europe/Berlin", url, ("Leadership",))
+    client = Client(
+        "Ada Lovelace", "ada@example.com", "America/New_York", "Engineer", "Acme", "Lead", "Direct"
+    )
+    full = Session("sample-1", coach, client, start, end)
+    bare = Session("sample-2", Coach("Sam", "sam@example.com", "UTC", url), Client("Bo"), start, end)
+    now = start - timedelta(days=1)
+    items = [f"{START_DATE_ITEM} (due 2026-12-08)"]
+    return [
+        note_context(full, now) | followup_context(full, items, "file:///note.md"),
+        note_context(bare, now) | followup_context(bare, [], ""),
+    ]
+
+
+class Renderer:
+    """Renders notes and follow-ups from the coach's templates (or the defaults).
+
+    Templates are read and compiled once, here; raises ConfigError naming the file and line.
+    """
+
+    def __init__(self, note_template: Path | None = None, followup_template: Path | None = None) -> None:
+        self._note = _load(note_template or default_template_dir() / NOTE_TEMPLATE)
+        self._followup = _load(followup_template or default_template_dir() / FOLLOWUP_TEMPLATE)
+
+    def render_note(self, session: Session, now: datetime) -> str:
+        """The note body for `session`. Raises ConfigError if the template fails."""
+        return _render(self._note, note_context(session, now))
+
+    def note_fields(self, session: Session) -> dict[str, str]:
+        """The note's values as plain strings, for `NoteRequest.fields`."""
+        return note_fields(session)
+
+    def render_followup(self, session: Session, action_items: list[str], note_url: str) -> tuple[str, str]:
+        """(subject, body) of the follow-up email. The template's first line is `Subject: ...`;
+        raises ConfigError if it is not, or if the template fails."""
+        text = _render(self._followup, followup_context(session, action_items, note_url))
+        first, _, rest = text.partition("\n")
+        subject = one_line(first[len("subject:") :]) if first.lower().startswith("subject:") else ""
+        if not subject:
+            raise ConfigError(f"template {self._followup.filename}: the first line must be 'Subject: ...'")
+        return subject, rest.lstrip("\n").rstrip() + "\n"

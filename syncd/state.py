@@ -1,0 +1,246 @@
+"""The state store: one SQLite file recording every booking and every side effect done.
+
+The engine records an intent before a side effect and the result after it, each in its own
+committed transaction, so after a crash the records say exactly what to look for and redo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from syncd.errors import ConfigError
+from syncd.lifecycle import Booking
+from syncd.model import Client, Followup, NoteRef, Phase
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (coach TEXT PRIMARY KEY, cursor TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bookings (
+    id TEXT PRIMARY KEY,
+    coach TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    client TEXT NOT NULL,
+    client_email TEXT NOT NULL,
+    start TEXT NOT NULL,
+    end TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    followup TEXT NOT NULL,
+    followup_due TEXT NOT NULL,
+    note_locator TEXT,
+    note_url TEXT,
+    header TEXT NOT NULL DEFAULT '',
+    annotated TEXT NOT NULL DEFAULT '',
+    draft_id TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    effect TEXT NOT NULL DEFAULT '',
+    updated TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bookings_due ON bookings (followup, followup_due);
+CREATE INDEX IF NOT EXISTS bookings_client ON bookings (coach, client_email);
+"""
+
+_COLUMNS = (
+    "id, coach, event_id, phase, client, client_email, start, end, fingerprint, followup, "
+    "followup_due, note_locator, note_url, header, annotated, draft_id, reason, effect, updated"
+)
+
+
+class StateStore:
+    """Bookings, sync cursors and a few facts about the daemon, in `state_dir/syncd.sqlite3`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+            os.close(fd)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"{path}: cannot open the state database: {exc}") from None
+
+    @classmethod
+    def in_dir(cls, state_dir: Path) -> StateStore:
+        return cls(state_dir / "syncd.sqlite3")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _migrate(self) -> None:
+        with self._transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            version = self.get_meta("schema_version")
+            if version is None:
+                self._put_meta("schema_version", str(SCHEMA_VERSION))
+            elif int(version) > SCHEMA_VERSION:
+                raise ConfigError(
+                    f"{self.path}: state was written by a newer syncd (schema {version}); upgrade syncd"
+                )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- meta -----------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_meta(self, key: str, value: str) -> None:
+        with self._transaction():
+            self._put_meta(key, value)
+
+    def _put_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # --- cursors --------------------------------------------------------------------------
+
+    def cursor(self, coach: str) -> str | None:
+        row = self._db.execute("SELECT cursor FROM cursors WHERE coach = ?", (coach,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_cursor(self, coach: str, cursor: str | None) -> None:
+        with self._transaction():
+            if cursor is None:
+                self._db.execute("DELETE FROM cursors WHERE coach = ?", (coach,))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (coach, cursor))
+
+    # --- bookings -------------------------------------------------------------------------
+
+    def save(self, booking: Booking, now: datetime) -> None:
+        """Insert or replace `booking`, committed before returning."""
+        with self._transaction():
+            self._db.execute(
+                f"INSERT OR REPLACE INTO bookings ({_COLUMNS}) VALUES ({', '.join('?' * 19)})",
+                _to_row(booking, now),
+            )
+
+    def get(self, booking_id: str) -> Booking | None:
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM bookings WHERE id = ?", (booking_id,)).fetchone()
+        return None if row is None else _from_row(row)
+
+    def bookings(self, coach: str | None = None) -> list[Booking]:
+        """All bookings (of one coach), earliest session first."""
+        where, args = ("WHERE coach = ?", (coach,)) if coach else ("", ())
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM bookings {where} ORDER BY start", args)
+        return [_from_row(row) for row in rows]
+
+    def due_followups(self, coach: str, now: datetime) -> list[Booking]:
+        """Active bookings of `coach` whose follow-up is pending and due by `now`."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM bookings WHERE coach = ? AND followup = ? AND followup_due <= ?"
+            " AND phase != ? ORDER BY followup_due",
+            (coach, Followup.PENDING.value, _utc(now), Phase.CANCELLED.value),
+        )
+        return [_from_row(row) for row in rows]
+
+    def unfinished(self, coach: str) -> list[Booking]:
+        """Active bookings of `coach` whose note, note header or event link is not written yet."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM bookings WHERE coach = ? AND phase != ?"
+            " AND (note_locator IS NULL OR header = '' OR annotated = '') ORDER BY start",
+            (coach, Phase.CANCELLED.value),
+        )
+        return [_from_row(row) for row in rows]
+
+    def pending_followups(self) -> list[tuple[str, str, datetime]]:
+        """(coach, client name, due) of every follow-up still to be drafted."""
+        return [
+            (b.coach, b.client.name, b.followup_due)
+            for b in self.bookings()
+            if b.active and b.followup is Followup.PENDING
+        ]
+
+    def rebook_candidate(self, coach: str, client_email: str, since: datetime) -> Booking | None:
+        """The client's most recent cancelled booking with a note, cancelled after `since`."""
+        if not client_email:
+            return None
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM bookings WHERE coach = ? AND client_email = ? AND phase = ?"
+            " AND note_locator IS NOT NULL AND updated >= ? ORDER BY updated DESC LIMIT 1",
+            (coach, client_email.lower(), Phase.CANCELLED.value, _utc(since)),
+        ).fetchone()
+        return None if row is None else _from_row(row)
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM bookings").fetchone()[0])
+
+
+def _utc(moment: datetime) -> str:
+    # Fixed-width UTC strings sort like the instants they name, so SQL can compare them.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _to_row(b: Booking, now: datetime) -> tuple[object, ...]:
+    client = json.dumps(dataclasses.asdict(b.client), ensure_ascii=False)
+    return (
+        b.id,
+        b.coach,
+        b.event_id,
+        b.phase.value,
+        client,
+        b.client.email.lower(),
+        _utc(b.start),
+        _utc(b.end),
+        b.fingerprint,
+        b.followup.value,
+        _utc(b.followup_due),
+        b.note.locator if b.note else None,
+        b.note.url if b.note else None,
+        b.header,
+        b.annotated,
+        b.draft_id,
+        b.reason,
+        b.effect,
+        _utc(now),
+    )
+
+
+def _from_row(row: tuple[object, ...]) -> Booking:
+    (bid, coach, event_id, phase, client, _email, start, end, fp, followup, due, locator, url) = row[:13]
+    header, annotated, draft_id, reason, effect, _updated = row[13:]
+    note = NoteRef(str(locator), str(url)) if locator is not None else None
+    return Booking(
+        id=str(bid),
+        coach=str(coach),
+        event_id=str(event_id),
+        phase=Phase(str(phase)),
+        client=Client(**json.loads(str(client))),
+        start=_parse(str(start)),
+        end=_parse(str(end)),
+        fingerprint=str(fp),
+        followup=Followup(str(followup)),
+        followup_due=_parse(str(due)),
+        note=note,
+        header=str(header),
+        annotated=str(annotated),
+        draft_id=str(draft_id),
+        reason=str(reason),
+        effect=str(effect),
+    )

@@ -1,0 +1,181 @@
+"""What the end-to-end tests share: a workspace on disk and the real `syncd` command.
+
+Events are written as .ics files the way calendar apps write them; syncd runs in a subprocess,
+exactly as a coach would run it.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+COACH = "ada@coach.example"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ics_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def ics_text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def event_ics(
+    uid: str,
+    summary: str,
+    start: datetime,
+    minutes: int = 30,
+    client: tuple[str, str] | None = ("Jane Client", "jane@client.example"),
+    description: str = "",
+    status: str = "CONFIRMED",
+    extra: str = "",
+) -> str:
+    """A one-event VCALENDAR, CRLF line ends, as a calendar app would write it."""
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//syncd tests//EN",
+        "BEGIN:VEVENT",
+        f"UID:{uid}",
+        f"DTSTAMP:{ics_time(start)}",
+        f"DTSTART:{ics_time(start)}",
+        f"DTEND:{ics_time(start + timedelta(minutes=minutes))}",
+        f"SUMMARY:{ics_text(summary)}",
+        f"STATUS:{status}",
+        f"ORGANIZER;CN=Ada Coach:mailto:{COACH}",
+    ]
+    if client:
+        name = client[0].replace('"', "'")
+        lines.append(f'ATTENDEE;CN="{name}";PARTSTAT=ACCEPTED:mailto:{client[1]}')
+    if description:
+        lines.append(f"DESCRIPTION:{ics_text(description)}")
+    lines.extend(line for line in extra.splitlines() if line)
+    lines += ["END:VEVENT", "END:VCALENDAR", ""]
+    return "\r\n".join(lines)
+
+
+@dataclass
+class Workspace:
+    """A coach's folders and config in a temp dir, and ways to run syncd on them."""
+
+    root: Path
+    delay: str = "15m"
+    lookback: str = "2d"
+    max_lateness: str = "7d"
+    poll_interval: str = "1s"
+    extra_coach: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for sub in ("calendar", "notes", "Mail", "state"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.write_config()
+
+    @property
+    def config(self) -> Path:
+        return self.root / "syncd.yaml"
+
+    @property
+    def calendar(self) -> Path:
+        return self.root / "calendar"
+
+    @property
+    def collection(self) -> Path:
+        return self.root / "notes" / "Intro Sessions"
+
+    @property
+    def drafts(self) -> Path:
+        return self.root / "Mail" / "Drafts"
+
+    def write_config(self) -> None:
+        self.config.write_text(
+            f"""\
+state_dir: state
+poll_interval: {self.poll_interval}
+lookback: {self.lookback}
+max_lateness: {self.max_lateness}
+coaches:
+  - name: Ada Coach
+    email: {COACH}
+    timezone: Europe/Berlin
+    pricing_url: https://ada.example/pricing
+    specialties: [engineering leadership, career change]
+    calendar: {{type: vdir, path: calendar}}
+    notes: {{type: markdown, path: notes}}
+    drafts: {{type: maildir, path: Mail/Drafts, delay: {self.delay}}}
+    reminder: 5m
+{self.extra_coach}""",
+            encoding="utf-8",
+        )
+
+    def put(self, uid: str, summary: str, start: datetime, **kwargs: object) -> Path:
+        path = self.calendar / f"{uid}.ics"
+        path.write_bytes(event_ics(uid, summary, start, **kwargs).encode())  # type: ignore[arg-type]
+        return path
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "syncd", "--config", str(self.config), *args]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            self.command(*args), capture_output=True, text=True, timeout=timeout, env=self.full_env()
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"syncd {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(*args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.full_env(),
+        )
+
+    def full_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+        env.pop("NOTIFY_SOCKET", None)
+        env.update(self.env)
+        return env
+
+    def notes(self) -> list[Path]:
+        return sorted(self.collection.glob("*.md")) if self.collection.exists() else []
+
+    def draft_files(self) -> list[Path]:
+        return sorted(p for sub in ("cur", "new") for p in (self.drafts / sub).glob("*") if p.is_file())
+
+    def drafts_parsed(self) -> list[EmailMessage]:
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for p in self.draft_files()
+        ]
+
+    def event_text(self, uid: str) -> str:
+        """The event file's text with folded lines joined again (RFC 5545 section 3.1)."""
+        raw = (self.calendar / f"{uid}.ics").read_bytes().decode("utf-8")
+        return raw.replace("\r\n ", "").replace("\r\n\t", "").replace("\r\n", "\n")
+
+
+def kill(process: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
+    process.send_signal(sig)
+    process.wait(timeout=10)
+
+
+def wait_for(predicate: object, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False

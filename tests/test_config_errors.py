@@ -1,0 +1,97 @@
+"""Every bad config is refused by the real command with one short line naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import Workspace
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path)
+
+
+def edit(ws: Workspace, old: str, new: str) -> None:
+    text = ws.config.read_text()
+    assert old in text, old
+    ws.config.write_text(text.replace(old, new, 1))
+
+
+CASES = [
+    ("yaml-syntax", "poll_interval: 1s", "poll_interval: [1s", "line "),
+    ("unknown-top-key", "poll_interval: 1s", "poll_intervall: 1s", "poll_intervall: unknown key"),
+    ("unknown-nested-key", "delay: 15m", "dealy: 15m", "coaches[0].drafts.dealy: unknown key"),
+    (
+        "bad-regex",
+        "reminder: 5m",
+        "reminder: 5m\n    match: {title: '(intro'}",
+        "coaches[0].match.title: bad regular",
+    ),
+    ("bad-duration", "poll_interval: 1s", "poll_interval: soon", "poll_interval: not a duration"),
+    ("zero-interval", "poll_interval: 1s", "poll_interval: 0s", "poll_interval: must be longer"),
+    ("bad-zone", "Europe/Berlin", "Mars/Olympus", "coaches[0].timezone: unknown time zone"),
+    ("bad-email", "email: ada@coach.example", "email: ada-at-coach", "coaches[0].email: not an email"),
+    ("bad-url", "https://ada.example/pricing", "ada.example/pricing", "coaches[0].pricing_url: not an http"),
+    ("missing-key", "    pricing_url: https://ada.example/pricing\n", "", "coaches[0].pricing_url: required"),
+    ("missing-folder", "path: calendar}", "path: no-such-folder}", "coaches[0].calendar.path: folder"),
+    ("unknown-type", "type: vdir", "type: outlook", "coaches[0].calendar: unknown type 'outlook'"),
+    (
+        "missing-template",
+        "path: notes}",
+        "path: notes, template: nope.j2}",
+        "coaches[0].notes.template: file",
+    ),
+    ("bad-collection", "path: notes}", "path: notes, collection: ../x}", "coaches[0].notes.collection"),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_bad_config_gives_one_clear_line_and_exit_2(
+    ws: Workspace, name: str, old: str, new: str, expected: str
+) -> None:
+    edit(ws, old, new)
+    for command in ("check-config", "once"):
+        result = ws.run(command, check=False)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, result.stderr
+        assert str(ws.config) in lines[0] and expected in lines[0], lines[0]
+
+
+def test_template_with_a_syntax_error_is_named_with_its_line(ws: Workspace) -> None:
+    template = ws.root / "note.md.j2"
+    template.write_text("# {{ client.name }}\n{% if %}\n")
+    edit(ws, "path: notes}", f"path: notes, template: {template}}}")
+    result = ws.run("check-config", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "coaches[0].notes.template" in result.stderr and "line 2" in result.stderr
+
+
+def test_several_problems_are_reported_together(ws: Workspace) -> None:
+    edit(ws, "Europe/Berlin", "Nowhere/City")
+    edit(ws, "poll_interval: 1s", "poll_interval: often")
+    result = ws.run("check-config", check=False)
+    assert result.returncode == 2
+    assert "poll_interval" in result.stderr and "coaches[0].timezone" in result.stderr
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    ws.config.unlink()
+    result = ws.run("once", check=False)
+    assert result.returncode == 2 and str(ws.config) in result.stderr and "not found" in result.stderr
+
+
+def test_env_override_is_validated_too(ws: Workspace) -> None:
+    ws.env["SYNCD_POLL_INTERVAL"] = "nonsense"
+    result = ws.run("check-config", check=False)
+    assert result.returncode == 2 and "poll_interval" in result.stderr
+
+
+def test_good_config_is_summarised(ws: Workspace) -> None:
+    result = ws.run("check-config")
+    assert "OK" in result.stdout and "ada@coach.example" in result.stdout and "vdir" in result.stdout

@@ -1,0 +1,130 @@
+"""Which events are intro bookings, and what syncd reads about the client from them."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from syncd.config import AnswerLabels
+from syncd.detection import Rules, detect, parse_answers
+from syncd.linkblock import apply_block
+from syncd.model import Annotation, Attendee, CalendarEvent
+
+COACH = "ada@coach.example"
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+LABELS = {name: tuple(v) for name, v in AnswerLabels().model_dump().items()}
+
+
+def rules(**kwargs: object) -> Rules:
+    base: dict[str, object] = {
+        "title": re.compile(r"(?i)\bintro\b"),
+        "coach_addresses": frozenset({COACH}),
+        "labels": LABELS,
+    }
+    base.update(kwargs)
+    return Rules(**base)  # type: ignore[arg-type]
+
+
+def event(
+    summary: str = "Intro session", attendees: tuple[Attendee, ...] = (), **kwargs: object
+) -> CalendarEvent:
+    fields: dict[str, object] = {
+        "id": "e1",
+        "summary": summary,
+        "start": START,
+        "end": START + timedelta(minutes=30),
+        "organizer": COACH,
+        "attendees": attendees,
+    }
+    fields.update(kwargs)
+    return CalendarEvent(**fields)  # type: ignore[arg-type]
+
+
+JANE = Attendee("jane@client.example", "Jane Doe")
+ME = Attendee(COACH, "Ada Coach", is_self=True, organizer=True)
+
+
+def test_client_name_comes_from_the_other_attendees_cn() -> None:
+    verdict = detect(event(attendees=(ME, JANE)), rules())
+    assert verdict.client is not None
+    assert (verdict.client.name, verdict.client.email) == ("Jane Doe", "jane@client.example")
+
+
+def test_coach_address_is_never_taken_for_the_client_even_without_self_flag() -> None:
+    coach_plain = Attendee(COACH.upper(), "Ada")
+    verdict = detect(event(attendees=(coach_plain, JANE)), rules())
+    assert verdict.client is not None and verdict.client.email == "jane@client.example"
+
+
+def test_name_captured_by_the_title_when_the_attendee_has_no_cn() -> None:
+    title = re.compile(r"(?i)\bintro\b.*with (?P<client>.+)")
+    verdict = detect(event("Intro call with Sam Lee", (Attendee("sam@x.example"),)), rules(title=title))
+    assert verdict.client is not None and verdict.client.name == "Sam Lee"
+
+
+def test_name_falls_back_to_the_email_local_part() -> None:
+    verdict = detect(event(attendees=(Attendee("kim.park@x.example"),)), rules())
+    assert verdict.client is not None and verdict.client.name == "kim.park"
+
+
+def test_title_that_does_not_match_is_not_a_booking() -> None:
+    assert detect(event("Team standup", (JANE,)), rules()).client is None
+    assert detect(event("Introspection workshop", (JANE,)), rules()).client is None
+
+
+def test_all_day_and_cancelled_events_are_never_bookings() -> None:
+    assert detect(event(attendees=(JANE,), all_day=True), rules()).client is None
+    assert detect(event(attendees=(JANE,), status="cancelled"), rules()).client is None
+
+
+def test_exclude_organizer_and_domain_rules_all_apply() -> None:
+    assert detect(event("Intro (internal)", (JANE,)), rules(exclude=re.compile("internal"))).client is None
+    assert detect(event(attendees=(JANE,)), rules(organizer=re.compile("calendly"))).client is None
+    assert detect(event(attendees=(JANE,)), rules(attendee_domain="other.example")).client is None
+    assert detect(event(attendees=(JANE,)), rules(attendee_domain="client.example")).client is not None
+
+
+def test_booking_without_any_client_is_reported_not_silently_dropped() -> None:
+    verdict = detect(event(attendees=(ME,)), rules())
+    assert verdict.client is None and "no client" in verdict.problem
+
+
+def test_answers_map_to_the_note_fields_and_keep_multiline_text() -> None:
+    description = (
+        "Event Name: Intro session\n"
+        "Background: Senior engineer\n"
+        "  eight years in fintech\n"
+        "Company/Team: Ledgerly, payments\n"
+        "What would you like to work on?\n"
+        "Moving into leadership\n"
+        "without losing the code\n"
+        "Coaching preferences: direct feedback\n"
+        "Invitee Time Zone: America/New_York\n"
+        "Reschedule: https://cal.example/r/1\n"
+    )
+    answers = parse_answers(description, LABELS)
+    assert answers["background"] == "Senior engineer\n  eight years in fintech"
+    assert answers["company"] == "Ledgerly, payments"
+    assert answers["challenge"] == "Moving into leadership\nwithout losing the code"
+    assert answers["preferences"] == "direct feedback"
+    assert answers["timezone"] == "America/New_York"
+
+
+def test_answers_are_read_from_the_description_without_syncds_block() -> None:
+    annotation = Annotation("b", "file:///n.md", "Jane", None, "Challenge: not from the client")
+    description = apply_block("Challenge: hiring", annotation)
+    verdict = detect(event(attendees=(JANE,), description=description), rules())
+    assert verdict.client is not None and verdict.client.challenge == "hiring"
+
+
+def test_client_zone_from_the_answers_else_the_events_zone() -> None:
+    with_answer = event(attendees=(JANE,), description="Time zone: Asia/Tokyo", timezone="Europe/Paris")
+    plain = event(attendees=(JANE,), timezone="Europe/Paris")
+    assert detect(with_answer, rules()).client.timezone == "Asia/Tokyo"  # type: ignore[union-attr]
+    assert detect(plain, rules()).client.timezone == "Europe/Paris"  # type: ignore[union-attr]
+
+
+def test_declined_attendee_is_not_the_client() -> None:
+    declined = Attendee("old@x.example", "Old", response="declined")
+    verdict = detect(event(attendees=(declined, JANE)), rules())
+    assert verdict.client is not None and verdict.client.email == "jane@client.example"

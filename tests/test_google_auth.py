@@ -1,0 +1,217 @@
+"""Scopes, the stored token (load, refresh, save 0600) and the consent flow's framing."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd import google_auth
+from syncd.config import VdirCalendarConfig
+from syncd.errors import AuthError
+from syncd.google_auth import (
+    SCOPE_CALENDAR_EVENTS,
+    SCOPE_DRIVE_FILE,
+    SCOPE_GMAIL_COMPOSE,
+    build_service,
+    load_credentials,
+    run_consent,
+    scopes_for,
+    token_path,
+    write_private_file,
+)
+from tests.fakegoogle import FakeGoogle
+from tests.fakegoogle.helpers import make_settings, write_token
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGoogle]:
+    with FakeGoogle() as server:
+        yield server
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# --- scopes -----------------------------------------------------------------------------------
+
+
+def test_a_google_calendar_needs_only_calendar_events(tmp_path: Path, fake: FakeGoogle) -> None:
+    assert scopes_for(make_settings(tmp_path, fake)) == [SCOPE_CALENDAR_EVENTS]
+
+
+def test_docs_notes_and_gmail_drafts_add_their_narrow_scopes(tmp_path: Path, fake: FakeGoogle) -> None:
+    settings = make_settings(tmp_path, fake, notes={"type": "google_docs"}, drafts={"type": "gmail"})
+    assert scopes_for(settings) == sorted([SCOPE_CALENDAR_EVENTS, SCOPE_DRIVE_FILE, SCOPE_GMAIL_COMPOSE])
+
+
+def test_local_backends_need_no_scope(tmp_path: Path, fake: FakeGoogle) -> None:
+    settings = make_settings(tmp_path, fake)
+    coach = settings.coaches[0].model_copy(
+        update={"calendar": VdirCalendarConfig(type="vdir", path=tmp_path)}
+    )
+    local = settings.model_copy(update={"coaches": [coach]})
+    assert scopes_for(local) == []
+
+
+# --- the stored token -------------------------------------------------------------------------
+
+
+def test_a_missing_token_says_to_run_auth(tmp_path: Path, fake: FakeGoogle) -> None:
+    settings = make_settings(tmp_path, fake)
+    with pytest.raises(AuthError, match=r"no Google token at .*google-token\.json: run `syncd auth google`"):
+        load_credentials(settings)
+
+
+def test_a_garbled_token_is_an_auth_error(tmp_path: Path, fake: FakeGoogle) -> None:
+    settings = make_settings(tmp_path, fake)
+    write_token(settings, fake).write_text("{not json")
+    with pytest.raises(AuthError, match="not valid JSON"):
+        load_credentials(settings)
+
+
+def test_a_valid_token_is_used_as_is_with_the_configured_token_uri(tmp_path: Path, fake: FakeGoogle) -> None:
+    settings = make_settings(tmp_path, fake)
+    write_token(settings, fake)
+    creds = load_credentials(settings)
+    assert creds.valid and creds.token_uri == fake.token_uri
+    assert fake.requests == []
+
+
+def test_an_expired_token_is_refreshed_and_saved_0600(tmp_path: Path, fake: FakeGoogle) -> None:
+    settings = make_settings(tmp_path, fake)
+    path = write_token(settings, fake, expired=True)
+    path.chmod(0o644)
+    before = json.loads(path.read_text())
+    creds = load_credentials(settings)
+    after = json.loads(path.read_text())
+    assert fake.oauth.refreshes == 1 and creds.valid
+    assert after["token"] == creds.token != before["token"]
+    assert after["refresh_token"] == before["refresh_token"]
+    assert mode(path) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left behind
+
+
+def test_a_revoked_token_explains_the_7_day_limit(tmp_path: Path, fake: FakeGoogle) -> None:
+    settings = make_settings(tmp_path, fake)
+    write_token(settings, fake, expired=True)
+    fake.oauth.revoke()
+    with pytest.raises(AuthError) as caught:
+        load_credentials(settings)
+    message = str(caught.value)
+    assert "revoked or expired" in message and "7 days" in message
+    assert "publish the app" in message and "syncd auth google" in message
+    assert "\n" not in message
+
+
+def test_a_token_without_a_needed_scope_asks_for_consent_again(tmp_path: Path, fake: FakeGoogle) -> None:
+    settings = make_settings(tmp_path, fake, drafts={"type": "gmail"})
+    write_token(settings, fake)  # granted calendar.events only
+    with pytest.raises(AuthError, match=r"lacks the scope.*gmail\.compose.*syncd auth google"):
+        load_credentials(settings)
+
+
+def test_the_token_path_defaults_to_the_state_dir(tmp_path: Path, fake: FakeGoogle) -> None:
+    settings = make_settings(tmp_path, fake)
+    assert token_path(settings) == tmp_path / "state" / "google-token.json"
+
+
+def test_private_files_replace_atomically_with_mode_0600(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "token.json"
+    write_private_file(path, "one")
+    path.chmod(0o666)
+    write_private_file(path, "two")
+    assert path.read_text() == "two" and mode(path) == 0o600
+
+
+def test_build_service_talks_to_the_configured_endpoint(tmp_path: Path, fake: FakeGoogle) -> None:
+    settings = make_settings(tmp_path, fake)
+    creds = fake.oauth.credentials([SCOPE_CALENDAR_EVENTS])
+    service = build_service("calendar", "v3", settings, creds, timeout=2)
+    assert service.events().list(calendarId="primary").execute()["items"] == []
+    assert fake.requests[0].path == "/calendars/primary/events"
+
+
+# --- consent ----------------------------------------------------------------------------------
+
+
+class _StubFlow:
+    """Stands in for InstalledAppFlow: records how it was run, returns the fake's credentials."""
+
+    calls: list[dict[str, Any]] = []
+
+    def __init__(self, creds: Any) -> None:
+        self.creds = creds
+
+    def run_local_server(self, **kwargs: Any) -> Any:
+        self.calls.append(kwargs)
+        return self.creds
+
+
+def test_consent_without_client_secrets_names_the_file(tmp_path: Path, fake: FakeGoogle) -> None:
+    settings = make_settings(tmp_path, fake)
+    with pytest.raises(AuthError, match=r"client secrets file .*client\.json not found.*Desktop app"):
+        run_consent(settings, out=io.StringIO())
+
+
+def test_consent_explains_the_tunnel_and_saves_the_token_0600(
+    tmp_path: Path, fake: FakeGoogle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, fake, drafts={"type": "gmail"})
+    (tmp_path / "client.json").write_text("{}")
+    creds = fake.oauth.credentials([SCOPE_CALENDAR_EVENTS, SCOPE_GMAIL_COMPOSE])
+    asked: list[tuple[str, list[str]]] = []
+
+    def from_secrets(path: str, scopes: list[str]) -> _StubFlow:
+        asked.append((path, scopes))
+        return _StubFlow(creds)
+
+    from google_auth_oauthlib.flow import InstalledAppFlow
+
+    monkeypatch.setattr(InstalledAppFlow, "from_client_secrets_file", staticmethod(from_secrets))
+    _StubFlow.calls.clear()
+    out = io.StringIO()
+    path = run_consent(settings, out=out)
+    assert asked == [(str(tmp_path / "client.json"), [SCOPE_CALENDAR_EVENTS, SCOPE_GMAIL_COMPOSE])]
+    assert _StubFlow.calls == [
+        {"port": 8765, "open_browser": False, "access_type": "offline", "prompt": "consent"}
+    ]
+    text = out.getvalue()
+    assert SCOPE_GMAIL_COMPOSE in text and "ssh -L 8765:localhost:8765 user@server" in text
+    assert str(creds.token) not in text and str(creds.refresh_token) not in text
+    assert path == token_path(settings) and mode(path) == 0o600
+    assert json.loads(path.read_text())["refresh_token"] == creds.refresh_token
+
+
+def test_consent_failure_is_one_line(
+    tmp_path: Path, fake: FakeGoogle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(tmp_path, fake)
+    (tmp_path / "client.json").write_text("{}")
+
+    def broken(path: str, scopes: list[str]) -> Any:
+        raise ValueError("Client secrets must be for a web or installed app.\nsee docs")
+
+    monkeypatch.setattr(google_auth_flow(), "from_client_secrets_file", staticmethod(broken))
+    with pytest.raises(AuthError, match=r"^Google consent failed: Client secrets must be") as caught:
+        run_consent(settings, out=io.StringIO())
+    assert "\n" not in str(caught.value)
+
+
+def google_auth_flow() -> Any:
+    from google_auth_oauthlib.flow import InstalledAppFlow
+
+    return InstalledAppFlow
+
+
+def test_google_auth_imports_no_google_library_at_module_level() -> None:
+    """The daemon pays for googleapiclient only when a Google backend is configured."""
+    source = Path(google_auth.__file__).read_text()
+    top_level = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
+    assert not [line for line in top_level if "google" in line.split()[1] and "syncd" not in line]

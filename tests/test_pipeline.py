@@ -1,0 +1,243 @@
+"""The whole pipeline through the real `syncd` command on local folders: vdir → markdown → maildir."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.support import Workspace
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+ANSWERS = (
+    "Background: Senior engineer in fintech\n"
+    "Company/Team: Ledgerly, payments\n"
+    "Challenge: stepping into engineering leadership\n"
+    "Coaching preferences: direct feedback\n"
+    "Time zone: America/New_York"
+)
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path)
+
+
+def block_count(text: str) -> int:
+    return text.count("--- syncd: session note")
+
+
+def alarm_count(text: str) -> int:
+    return text.count("X-SYNCD-ALARM")
+
+
+def test_upcoming_booking_gets_note_link_and_reminder_but_no_draft_yet(ws: Workspace) -> None:
+    ws.put("up1", "Intro session", now() + timedelta(days=1), description=ANSWERS)
+    ws.run("once")
+    [note] = ws.notes()
+    text = note.read_text()
+    assert "Jane Client" in note.name and "Jane Client" in text
+    for answer in (
+        "Senior engineer in fintech",
+        "Ledgerly, payments",
+        "engineering leadership",
+        "direct feedback",
+    ):
+        assert answer in text
+    assert "- [ ]" in text
+    event = ws.event_text("up1")
+    assert block_count(event) == 1 and note.as_uri() in event
+    assert alarm_count(event) == 1 and "TRIGGER:-PT5M" in event
+    assert ws.draft_files() == []
+
+
+def test_ended_booking_gets_a_draft_to_the_client_from_the_coach(ws: Workspace) -> None:
+    ws.put("past1", "Intro session", now() - timedelta(hours=2), description=ANSWERS)
+    ws.run("once")
+    [draft] = ws.drafts_parsed()
+    assert draft["To"].addresses[0].addr_spec == "jane@client.example"
+    assert draft["From"].addresses[0].addr_spec == "ada@coach.example"
+    body = draft.get_body().get_content()  # type: ignore[union-attr]
+    assert "https://ada.example/pricing" in body and "start date" in body
+    assert "Jane" in body
+    [path] = ws.draft_files()
+    assert path.name.endswith(":2,D")
+
+
+def test_second_pass_changes_nothing(ws: Workspace) -> None:
+    ws.put("past1", "Intro session", now() - timedelta(hours=2))
+    ws.put("up1", "Intro with Sam", now() + timedelta(hours=3), client=("Sam Lee", "sam@x.example"))
+    ws.run("once")
+    snapshot = {p: p.read_bytes() for p in [*ws.notes(), *ws.draft_files(), *ws.calendar.glob("*.ics")]}
+    mtimes = {p: p.stat().st_mtime_ns for p in snapshot}
+    second = ws.run("once")
+    after = {p: p.read_bytes() for p in [*ws.notes(), *ws.draft_files(), *ws.calendar.glob("*.ics")]}
+    assert after == snapshot
+    assert {p: p.stat().st_mtime_ns for p in after} == mtimes
+    assert "session note ready" not in second.stderr and "draft queued for" not in second.stderr
+
+
+def test_non_matching_events_are_never_rewritten(ws: Workspace) -> None:
+    path = ws.put("standup", "Team standup", now() + timedelta(hours=1))
+    before = path.read_bytes(), path.stat().st_mtime_ns
+    ws.run("once")
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    assert ws.notes() == []
+
+
+def test_reschedule_moves_follow_up_and_updates_note_header(ws: Workspace) -> None:
+    ws.put("r1", "Intro session", now() + timedelta(days=1))
+    ws.run("once")
+    [note] = ws.notes()
+    note.write_text(note.read_text() + "\nMy own notes stay.\n")
+    later = now() + timedelta(days=3)
+    ws.put("r1", "Intro session", later)
+    ws.run("once")
+    [note_after] = ws.notes()
+    text = note_after.read_text()
+    assert "My own notes stay." in text
+    berlin = later.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+    assert berlin.strftime("%Y-%m-%dT%H:%M") in text
+    status = ws.run("status").stdout
+    due = (later + timedelta(minutes=45)).astimezone(berlin.tzinfo).strftime("%Y-%m-%d %H:%M")
+    assert due in status
+
+
+def test_reschedule_into_the_past_drafts_on_the_new_time_only(ws: Workspace) -> None:
+    ws.put("r2", "Intro session", now() + timedelta(days=1))
+    ws.run("once")
+    ws.put("r2", "Intro session", now() - timedelta(hours=1))
+    ws.run("once")
+    assert len(ws.draft_files()) == 1
+
+
+def test_cancel_withdraws_follow_up_and_marks_the_note(ws: Workspace) -> None:
+    ws.put("c1", "Intro session", now() - timedelta(minutes=40), minutes=30)
+    ws.put("c2", "Intro session", now() + timedelta(hours=2), client=("Kim Park", "kim@x.example"))
+    # First pass while c1 is not yet due: delay is 15m, it ended 10 minutes ago.
+    ws.run("once")
+    ws.put("c1", "Intro session", now() - timedelta(minutes=40), minutes=30, status="CANCELLED")
+    (ws.calendar / "c2.ics").unlink()
+    ws.run("once")
+    assert ws.draft_files() == []
+    notes = ws.notes()
+    assert len(notes) == 2
+    for note in notes:
+        assert "status: cancelled" in note.read_text()
+    status = ws.run("status").stdout
+    assert status.count("withdrawn") == 2
+
+
+def test_cancelled_then_rebooked_client_reuses_the_note(ws: Workspace) -> None:
+    ws.put("old", "Intro session", now() + timedelta(days=1))
+    ws.run("once")
+    [note] = ws.notes()
+    note.write_text(note.read_text() + "\nPrep: ask about the team.\n")
+    (ws.calendar / "old.ics").unlink()
+    ws.put("new", "Intro session", now() + timedelta(days=2))
+    ws.run("once")
+    [reused] = ws.notes()
+    text = reused.read_text()
+    assert "Prep: ask about the team." in text and "status: scheduled" in text
+    assert block_count(ws.event_text("new")) == 1
+
+
+def test_catch_up_after_downtime_within_max_lateness(ws: Workspace) -> None:
+    ws.lookback = "7d"
+    ws.write_config()
+    ws.put("late", "Intro session", now() - timedelta(days=1))
+    ws.run("once")
+    assert len(ws.draft_files()) == 1
+
+
+def test_follow_up_older_than_max_lateness_is_skipped_with_a_log_line(ws: Workspace) -> None:
+    ws.lookback = "7d"
+    ws.max_lateness = "1d"
+    ws.write_config()
+    ws.put("stale", "Intro session", now() - timedelta(days=3))
+    result = ws.run("once")
+    assert ws.draft_files() == []
+    assert "skipped" in result.stderr and "max_lateness" in result.stderr
+    assert "skipped" in ws.run("status").stdout
+
+
+def test_first_start_ignores_bookings_before_the_lookback(ws: Workspace) -> None:
+    ws.put("ancient", "Intro session", now() - timedelta(days=5))
+    ws.put("recent", "Intro session", now() - timedelta(hours=3), client=("Sam Lee", "sam@x.example"))
+    ws.run("once")
+    assert len(ws.notes()) == 1 and len(ws.draft_files()) == 1
+
+
+def test_broken_ics_is_logged_and_the_others_proceed(ws: Workspace) -> None:
+    (ws.calendar / "broken.ics").write_text("BEGIN:VCALENDAR\nthis is not ical\n")
+    ws.put("ok", "Intro session", now() + timedelta(hours=5))
+    result = ws.run("once")
+    assert "broken.ics" in result.stderr and "Traceback" not in result.stderr
+    assert len(ws.notes()) == 1
+
+
+def test_event_without_attendees_is_explained_in_one_line(ws: Workspace) -> None:
+    ws.put("lonely", "Intro session", now() + timedelta(hours=5), client=None)
+    ws.put("ok", "Intro session", now() + timedelta(hours=6))
+    result = ws.run("once")
+    assert "lonely" in result.stderr and "no client" in result.stderr and "Traceback" not in result.stderr
+    assert len(ws.notes()) == 1
+
+
+HOSTILE = [
+    "../../etc/passwd",
+    "a/b\\c:d",
+    "Eve\x1b[31m Red\x07",
+    "{{ 7*7 }} {% raw %}",
+    "X" * 10_000,
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE, ids=["traversal", "separators", "control", "template", "huge"])
+def test_hostile_client_names_stay_inside_the_collection_and_literal(ws: Workspace, name: str) -> None:
+    ws.put("h1", "Intro session", now() - timedelta(hours=2), client=(name, "eve@x.example"))
+    result = ws.run("once")
+    assert "Traceback" not in result.stderr
+    [note] = ws.notes()
+    assert note.parent == ws.collection and len(note.name.encode()) <= 120
+    assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", note.read_text())
+    if "{{" in name:
+        assert "{{ 7*7 }}" in note.read_text() and "{% raw %}" in note.read_text()
+    [draft] = ws.drafts_parsed()
+    assert "\n" not in str(draft["To"]) and len(ws.draft_files()) == 1
+    assert list(ws.root.rglob("passwd")) == []
+    assert oct(os.stat(note).st_mode & 0o777) == "0o600"
+
+
+def test_status_lists_client_start_note_and_follow_up(ws: Workspace) -> None:
+    ws.put("s1", "Intro session", now() + timedelta(days=1))
+    ws.run("once")
+    out = ws.run("status").stdout
+    assert "Jane Client" in out and "pending" in out and "file://" in out
+
+
+def test_dry_run_changes_nothing(ws: Workspace) -> None:
+    ws.put("d1", "Intro session", now() - timedelta(hours=2))
+    before = ws.event_text("d1")
+    result = ws.run("once", "--dry-run")
+    assert "would create the session note" in result.stderr
+    assert ws.notes() == [] and ws.draft_files() == [] and ws.event_text("d1") == before
+    ws.run("once")
+    assert len(ws.notes()) == 1 and len(ws.draft_files()) == 1
+
+
+def test_demo_shows_a_note_a_link_and_a_draft(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "unused")
+    result = ws.run("demo", "--dir", str(tmp_path / "demo"), check=True)
+    assert "session note:" in result.stdout and "follow-up draft:" in result.stdout
+    notes = list((tmp_path / "demo" / "notes").rglob("*.md"))
+    assert len(notes) == 2  # the cancelled booking was never on, so it has no note
+    drafts = list((tmp_path / "demo" / "Mail" / "Drafts" / "cur").iterdir())
+    assert len(drafts) == 1
