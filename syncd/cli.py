@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from syncd import __version__
 from syncd.config import Settings, config_path, load_settings
 from syncd.errors import AuthError, ConfigError, SyncdError
-from syncd.health import status_lines
+from syncd.health import from_report, save_health, status_lines
 from syncd.lifecycle import Booking
 from syncd.logs import setup_logging
 from syncd.model import Followup
@@ -105,9 +105,11 @@ def run_once(settings: Settings, *, dry_run: bool = False) -> int:
     engine = open_engine(settings)
     try:
         report = engine.run_pass(datetime.now(UTC), dry_run=dry_run)
+        if not dry_run:
+            save_health(engine.state, from_report(report, next_pass=None))
     finally:
         engine.close()
-    logging.getLogger("syncd").info("pass done: %s", report.summary())
+    logging.getLogger("syncd").info("pass finished: %s", report.summary())
     return EXIT_AUTH if report.auth_failed else EXIT_OK
 
 
@@ -119,7 +121,9 @@ def show_status(settings: Settings) -> int:
     zones: dict[str, tzinfo] = {coach.email: ZoneInfo(coach.timezone) for coach in settings.coaches}
     try:
         rows = [_status_row(b, zones.get(b.coach, UTC)) for b in state.bookings()]
-        health_lines = status_lines(state)
+        # Health times in the coaches' zone when they share one; else in UTC.
+        shared_zone = zones.popitem()[1] if len(set(zones.values())) == 1 else None
+        health_lines = status_lines(state, tz=shared_zone)
     finally:
         state.close()
     headers = ("client", "start", "state", "follow-up", "note")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from syncd.calendars.base import CalendarSource
 from syncd.config import CoachConfig, Settings
@@ -94,17 +95,17 @@ class CoachPass:
     def run(self) -> Tally:
         """Sync, retry unfinished bookings, draft due follow-ups. Never raises for a
         service or data problem: those are logged and counted."""
+        # The later steps need the calendar too (a follow-up is drafted only after re-reading
+        # its event), so a calendar that cannot be read ends this coach's pass: one log line.
         for step in (self._sync, self._retry_unfinished, self._dispatch_followups):
             if self._stopping():
                 break
             try:
                 step()
-            except AuthError as exc:
-                self._fail(f"coach {self.cfg.email}: {exc}")
-                self.tally.auth_failed = True
-                break
             except SyncdError as exc:
                 self._fail(f"coach {self.cfg.email}: {exc}")
+                self.tally.auth_failed = isinstance(exc, AuthError)
+                break
         return self.tally
 
     # --- reading the calendar -------------------------------------------------------------
@@ -137,7 +138,7 @@ class CoachPass:
                 self.cfg.key, event, verdict.client, self.cfg.drafts.delay, self.now, self.settings.lookback
             )
             if booking is not None:
-                self._say(booking, f"detected intro booking on {_when(booking.start)}")
+                self._say(booking, f"detected intro booking on {self._when(booking.start)}")
                 self._advance(self._record(booking), event, reuse=self._rebook_candidate(booking))
             return
         if existing.fingerprint != fingerprint(event) or not existing.active:
@@ -155,7 +156,7 @@ class CoachPass:
         assert verdict.client is not None
         booking = on_changed(existing, event, verdict.client, self.cfg.drafts.delay)
         if booking.start != existing.start or booking.end != existing.end:
-            self._say(booking, f"rescheduled to {_when(booking.start)}; follow-up moves with it")
+            self._say(booking, f"rescheduled to {self._when(booking.start)}; follow-up moves with it")
         if existing.phase is Phase.CANCELLED:
             self._say(booking, "booking is back on")
         return self._record(booking)
@@ -344,14 +345,13 @@ class CoachPass:
     def _who(self, booking: Booking) -> str:
         return f"{one_line(booking.client.name, 60)} ({one_line(booking.event_id, 60)})"
 
+    def _when(self, moment: datetime) -> str:
+        return moment.astimezone(ZoneInfo(self.cfg.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
     def _stopping(self) -> bool:
         if self.should_stop():
             self.tally.stopped = True
         return self.tally.stopped
-
-
-def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _hours(delta: timedelta) -> str:

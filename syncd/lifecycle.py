@@ -164,6 +164,7 @@ def annotation(booking: Booking, reminder: timedelta | None, timezone: str) -> A
         client_name=booking.client.name,
         reminder=reminder,
         status_line=status_line(booking, timezone),
+        attachment=booking.note.attachment(note_header(booking, timezone).title),
     )
 
 

@@ -58,15 +58,26 @@ class ChangeSet:
     cursor: str
 
 
+# A note kept as a Google Doc has the locator `drive:FILE_ID` (the state store keeps only a
+# note's locator and URL, so whatever else is needed is rebuilt from these).
+DRIVE_LOCATOR_PREFIX = "drive:"
+GOOGLE_DOC_MIME = "application/vnd.google-apps.document"
+
+
 @dataclass(frozen=True)
 class Annotation:
-    """What syncd writes into a booking's event: the note link, a reminder and a status line."""
+    """What syncd writes into a booking's event: the note link, a reminder and a status line.
+
+    `attachment` is (fileUrl, title, mimeType) of a note that is a Drive file, for calendars
+    that can attach one to the event.
+    """
 
     booking_id: str
     note_url: str
     client_name: str
     reminder: timedelta | None
     status_line: str = ""
+    attachment: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,20 @@ class NoteRef:
 
     locator: str
     url: str
+
+    @property
+    def drive_file_id(self) -> str:
+        """The Drive file id of a note kept as a Google Doc; "" for any other note."""
+        return self.locator.removeprefix(DRIVE_LOCATOR_PREFIX) if self.is_drive_file else ""
+
+    @property
+    def is_drive_file(self) -> bool:
+        return self.locator.startswith(DRIVE_LOCATOR_PREFIX)
+
+    def attachment(self, title: str) -> tuple[str, str, str] | None:
+        """(fileUrl, title, mimeType) to attach the note to a calendar event, when it is a
+        Google Doc; None otherwise."""
+        return (self.url, title, GOOGLE_DOC_MIME) if self.is_drive_file else None
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.support import Workspace
+from tests.support import Workspace, wait_for
 
 
 def now() -> datetime:
@@ -241,3 +243,32 @@ def test_demo_shows_a_note_a_link_and_a_draft(tmp_path: Path) -> None:
     assert len(notes) == 2  # the cancelled booking was never on, so it has no note
     drafts = list((tmp_path / "demo" / "Mail" / "Drafts" / "cur").iterdir())
     assert len(drafts) == 1
+
+
+def test_a_coach_whose_calendar_vanished_gets_one_line_and_the_other_coach_carries_on(ws: Workspace) -> None:
+    (ws.root / "bob-calendar").mkdir()
+    ws.extra_coach = """\
+  - name: Bob Coach
+    email: bob@coach.example
+    timezone: America/Chicago
+    pricing_url: https://bob.example/pricing
+    calendar: {type: vdir, path: bob-calendar}
+    notes: {type: markdown, path: notes, collection: Bob Intros}
+    drafts: {type: maildir, path: Mail/BobDrafts}
+"""
+    ws.write_config()
+    daemon = ws.start("run")
+    try:
+        ws.put("first", "Intro session", now() + timedelta(hours=2))
+        assert wait_for(lambda: len(ws.notes()) == 1)
+        (ws.root / "bob-calendar").rmdir()  # e.g. an unmounted share, while the daemon runs
+        ws.put("second", "Intro session", now() - timedelta(hours=2), client=("Sam Lee", "sam@x.example"))
+        assert wait_for(lambda: len(ws.notes()) == 2 and len(ws.draft_files()) == 1)
+        time.sleep(1.5)  # at least one more pass with the folder missing
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, stderr = daemon.communicate(timeout=10)
+    assert daemon.returncode == 0 and "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if "bob@coach.example" in line]
+    assert errors and all("bob-calendar" in line for line in errors)
+    assert len(errors) <= stderr.count("pass finished")  # one line per pass, not one per booking

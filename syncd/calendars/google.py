@@ -13,36 +13,37 @@ lazily), so it may import the Google libraries at the top.
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httplib2
-from google.auth.exceptions import RefreshError, TransportError
-from googleapiclient.errors import Error as GoogleClientError
 from googleapiclient.errors import HttpError
 
 from syncd.errors import (
-    AuthError,
     BackendError,
     CursorExpired,
     PreconditionFailed,
     ReadOnlyEvent,
     SyncdError,
 )
-from syncd.google_auth import (
-    DEFAULT_HTTP_TIMEOUT,
-    REAUTH_HINT,
-    auth_error_from_refresh,
-    build_service,
-    load_credentials,
+from syncd.google_auth import DEFAULT_HTTP_TIMEOUT
+from syncd.google_errors import (
+    NUM_RETRIES,
+    RATE_LIMIT_REASONS,
+    SCOPE_REASONS,
+    ThreadServices,
+    error_reason,
+    error_text,
+    execute,
+    lazy_factory,
+    translated,
 )
+from syncd.google_errors import http_error as generic_http_error
 from syncd.linkblock import BEGIN, apply_block, strip_block
 from syncd.model import Annotation, Attendee, CalendarEvent, ChangeSet
 
@@ -51,23 +52,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# googleapiclient retries 5xx, 429, 403 rate limits, timeouts and resets this many times with
-# backoff `random() * 2**n` seconds (so at most about 30 s in all); the next pass does the rest.
-NUM_RETRIES = 4
 PAGE_SIZE = 2500  # the most Google allows: fewest round trips
 MAX_PAGES = 10_000  # a guard against a server that never stops paging
 MAX_OVERRIDES = 5  # Google refuses more reminder overrides than this
 MAX_REMINDER_MINUTES = 40_320
+MAX_ATTACHMENTS = 25  # Google refuses more attachments on one event
 
 # Keys in the event's private extended properties (visible only on the coach's copy).
 PROP_BOOKING = "syncdBooking"
 PROP_NOTE = "syncdNote"
 PROP_REMINDER = "syncdReminder"  # the popup syncd added, so it is replaced, never duplicated
 MAX_PROP_VALUE = 1024
-
-_RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
-_SCOPE_REASONS = {"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"}
-_NETWORK_ERRORS = (OSError, httplib2.HttpLib2Error, http.client.HTTPException, TransportError)
 
 
 class GoogleCalendar:
@@ -89,10 +84,9 @@ class GoogleCalendar:
     ) -> None:
         self.calendar_id = calendar_id
         self.link_placement = link_placement
-        self._factory = service_factory
+        self._services = ThreadServices(service_factory)
         self._num_retries = num_retries
         self._sleep = sleep
-        self._local = threading.local()
         self._lock = threading.Lock()
         # The raw items last read, by event id: annotate() needs fields the model leaves out
         # (reminders, private properties) and should not re-read an event it just listed.
@@ -201,40 +195,27 @@ class GoogleCalendar:
 
     def _patch(self, event_id: str, body: dict[str, Any], etag: str) -> dict[str, Any]:
         with self._errors("annotating the event", event_id, writing=True) as service:
+            # Without supportsAttachments Google ignores the attachments of a patch.
+            extra = {"supportsAttachments": True} if "attachments" in body else {}
             request = service.events().patch(
-                calendarId=self.calendar_id, eventId=event_id, body=body, sendUpdates="none"
+                calendarId=self.calendar_id, eventId=event_id, body=body, sendUpdates="none", **extra
             )
             if etag:
                 request.headers["If-Match"] = etag
             return dict(self._execute(request))
 
     def _execute(self, request: Any) -> Any:
-        if self._sleep is not None:
-            request._sleep = self._sleep  # the library's documented stub for its backoff sleep
-        return request.execute(num_retries=self._num_retries)
+        return execute(request, self._num_retries, self._sleep)
 
     def _service(self) -> Any:
-        service = getattr(self._local, "service", None)
-        if service is None:
-            service = self._local.service = self._factory()
-        return service
+        return self._services.get()
 
     @contextmanager
     def _errors(self, what: str, event_id: str = "", *, writing: bool = False) -> Iterator[Any]:
         """Yield the service; turn whatever the client library raises into one syncd error."""
         where = f"{self.label}, event {event_id}" if event_id else self.label
-        try:
+        with translated(f"{where}: {what}", partial(http_error, writing=writing)):
             yield self._service()
-        except SyncdError:
-            raise
-        except HttpError as exc:
-            raise http_error(exc, f"{where}: {what}", writing=writing) from None
-        except RefreshError as exc:
-            raise auth_error_from_refresh(exc) from None
-        except _NETWORK_ERRORS as exc:
-            raise BackendError(f"{where}: {what}: network problem ({_describe(exc)}); will retry") from None
-        except (GoogleClientError, json.JSONDecodeError) as exc:
-            raise BackendError(f"{where}: {what}: unexpected answer ({_describe(exc)})") from None
 
     # --- the raw-event cache -------------------------------------------------------------------
 
@@ -279,18 +260,9 @@ def from_config(
 ) -> GoogleCalendar:
     """The coach's Google calendar. Credentials are loaded on first use, not here, so a network
     outage at start-up fails a pass (retried) rather than the daemon."""
-    credentials: list[Any] = []
-    lock = threading.Lock()
-
-    def service_factory() -> Any:
-        with lock:
-            if not credentials:
-                credentials.append(load_credentials(settings))
-        return build_service("calendar", "v3", settings, credentials[0], timeout=timeout)
-
     log.debug("Google calendar %s for coach %s", section.calendar_id, coach.email)
     return GoogleCalendar(
-        service_factory,
+        lazy_factory("calendar", "v3", settings, timeout=timeout),
         section.calendar_id,
         section.link_placement,
         num_retries=num_retries,
@@ -302,39 +274,16 @@ def from_config(
 
 
 def http_error(exc: HttpError, where: str, *, writing: bool = False) -> SyncdError:
-    """The syncd error for an HTTP error answer (after the library's own retries)."""
+    """The syncd error for an HTTP error answer; on top of the errors every Google API has,
+    a forbidden write is a `ReadOnlyEvent` and 412 a `PreconditionFailed`."""
     status = int(exc.status_code)
-    reason, message = _error_reason(exc)
-    text = f"{where}: HTTP {status} {reason or ''}".rstrip() + (f": {message}" if message else "")
-    if status == 401:
-        return AuthError(f"{text} (rejected even after refreshing the token); {REAUTH_HINT}")
-    if status == 403 and reason in _SCOPE_REASONS:
-        return AuthError(f"{text}; the token lacks a permission, {REAUTH_HINT}")
-    if status == 403 and reason in _RATE_LIMIT_REASONS:
-        return BackendError(f"{text}; rate limited, will retry")
-    if (status == 403 and writing) or reason == "forbiddenForNonOrganizer":
-        return ReadOnlyEvent(f"{text} (the coach may not edit this event)")
+    reason, _ = error_reason(exc)
+    generic = reason in RATE_LIMIT_REASONS or reason in SCOPE_REASONS
+    if (status == 403 and writing and not generic) or reason == "forbiddenForNonOrganizer":
+        return ReadOnlyEvent(f"{error_text(exc, where)} (the coach may not edit this event)")
     if status == 412:
-        return PreconditionFailed(f"{text}; the event changed meanwhile")
-    if status == 429 or status >= 500:
-        return BackendError(f"{text}; will retry")
-    return BackendError(text, retryable=False)
-
-
-def _error_reason(exc: HttpError) -> tuple[str, str]:
-    """`error.errors[0].reason` and `error.message` from Google's error body, as one line each."""
-    try:
-        error = json.loads(exc.content).get("error", {})
-        details = error.get("errors") or [{}]
-        reason, message = str(details[0].get("reason", "")), str(error.get("message", ""))
-    except (ValueError, AttributeError, TypeError, IndexError):
-        reason, message = "", ""
-    return reason, " ".join(message.split())[:300]
-
-
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return PreconditionFailed(f"{error_text(exc, where)}; the event changed meanwhile")
+    return generic_http_error(exc, where)
 
 
 # --- reading events ---------------------------------------------------------------------------
@@ -434,7 +383,33 @@ def annotation_patch(
         body["extendedProperties"] = {"private": wanted_private}
     if reminders is not None and not _same_reminders(raw.get("reminders") or {}, reminders):
         body["reminders"] = reminders
+    attachments = _wanted_attachments(raw, annotation, placement)
+    if attachments is not None:
+        body["attachments"] = attachments
     return body
+
+
+def _wanted_attachments(
+    raw: Mapping[str, Any], annotation: Annotation, placement: str
+) -> list[dict[str, Any]] | None:
+    """The event's attachments with the note added (None: nothing to change).
+
+    Arrays replace in a patch, so the coach's own attachments are sent along. Attachments are
+    shared fields that guests see (they cannot open the note: it is never shared), so with
+    the `private` placement the note is not attached.
+    """
+    if annotation.attachment is None or placement == "private":
+        return None
+    url, title, mime_type = annotation.attachment
+    current = [dict(a) for a in raw.get("attachments") or () if isinstance(a, Mapping)]
+    if any(a.get("fileUrl") == url for a in current):
+        return None
+    if len(current) >= MAX_ATTACHMENTS:
+        log.warning(
+            "event %s already has %d attachments; the note is not attached", raw.get("id"), len(current)
+        )
+        return None
+    return [*current, {"fileUrl": url, "title": title, "mimeType": mime_type}]
 
 
 def _wanted_description(description: str, annotation: Annotation, placement: str) -> str:

@@ -29,6 +29,9 @@ from . import discovery
 
 if TYPE_CHECKING:
     from .calendar_v3 import FakeCalendar
+    from .docs_v1 import FakeDocs
+    from .drive_v3 import FakeDrive
+    from .gmail_v1 import FakeGmail
     from .oauth import FakeOAuth
 
 # Google's usual `reason` for each status, used when a fault or handler names none.
@@ -152,6 +155,9 @@ class FakeGoogle:
 
     oauth: FakeOAuth
     calendar: FakeCalendar
+    drive: FakeDrive
+    docs: FakeDocs
+    gmail: FakeGmail
 
     def __init__(self, *, require_auth: bool = True) -> None:
         self.lock = threading.RLock()
@@ -163,10 +169,16 @@ class FakeGoogle:
         self._thread: threading.Thread | None = None
         # Imported here: the service modules import this one.
         from .calendar_v3 import FakeCalendar
+        from .docs_v1 import FakeDocs
+        from .drive_v3 import FakeDrive
+        from .gmail_v1 import FakeGmail
         from .oauth import FakeOAuth
 
         self.oauth = FakeOAuth(self)
         self.calendar = FakeCalendar(self)
+        self.drive = FakeDrive(self)
+        self.docs = FakeDocs(self, self.drive)
+        self.gmail = FakeGmail(self)
 
     # --- lifecycle --------------------------------------------------------------------------
 
