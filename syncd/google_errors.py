@@ -17,6 +17,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httplib2
@@ -31,6 +32,7 @@ from syncd.google_auth import (
     auth_error_from_refresh,
     build_service,
     load_credentials,
+    token_path,
 )
 
 if TYPE_CHECKING:
@@ -130,19 +132,51 @@ class ThreadServices:
             service = self._local.service = self._factory()
         return service
 
+    def forget(self) -> None:
+        """Drop this thread's service (after an auth failure): the next `get` builds a new one,
+        so a token replaced meanwhile by `syncd auth google` is used without a restart."""
+        self._local.service = None
 
-def lazy_factory(
-    api: str, version: str, settings: Settings, *, timeout: float = DEFAULT_HTTP_TIMEOUT
-) -> Callable[[], Any]:
-    """A service factory for `api`/`version` that loads the credentials on its first call
-    (once, for every thread), not when the daemon starts."""
-    credentials: list[Any] = []
+
+def lazy_credentials(settings: Settings) -> Callable[[], Any]:
+    """The stored credentials, loaded on the first call (once, for every thread), not when the
+    daemon starts, and loaded again when the token file was replaced since (the coach ran
+    `syncd auth google` after Google refused the old token: no restart needed)."""
+    loaded: dict[str, Any] = {}  # "credentials", and the token file's "stamp" when they were read
     lock = threading.Lock()
 
-    def factory() -> Any:
+    def credentials() -> Any:
         with lock:
-            if not credentials:
-                credentials.append(load_credentials(settings))
-        return build_service(api, version, settings, credentials[0], timeout=timeout)
+            if "credentials" not in loaded or loaded["stamp"] != _file_stamp(token_path(settings)):
+                loaded["credentials"] = load_credentials(settings)  # may refresh and save it
+                loaded["stamp"] = _file_stamp(token_path(settings))
+            return loaded["credentials"]
+
+    return credentials
+
+
+def lazy_factory(
+    api: str,
+    version: str,
+    settings: Settings,
+    *,
+    timeout: float = DEFAULT_HTTP_TIMEOUT,
+    credentials: Callable[[], Any] | None = None,
+) -> Callable[[], Any]:
+    """A service factory for `api`/`version` whose credentials are loaded on first use;
+    backends using two APIs pass one `lazy_credentials` to both."""
+    get_credentials = credentials or lazy_credentials(settings)
+
+    def factory() -> Any:
+        return build_service(api, version, settings, get_credentials(), timeout=timeout)
 
     return factory
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or rewritten; None when it does not exist."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from googleapiclient.errors import HttpError
 
 from syncd.errors import (
+    AuthError,
     BackendError,
     CursorExpired,
     PreconditionFailed,
@@ -214,8 +215,12 @@ class GoogleCalendar:
     def _errors(self, what: str, event_id: str = "", *, writing: bool = False) -> Iterator[Any]:
         """Yield the service; turn whatever the client library raises into one syncd error."""
         where = f"{self.label}, event {event_id}" if event_id else self.label
-        with translated(f"{where}: {what}", partial(http_error, writing=writing)):
-            yield self._service()
+        try:
+            with translated(f"{where}: {what}", partial(http_error, writing=writing)):
+                yield self._service()
+        except AuthError:
+            self._services.forget()  # the next pass re-reads the token, maybe replaced by then
+            raise
 
     # --- the raw-event cache -------------------------------------------------------------------
 

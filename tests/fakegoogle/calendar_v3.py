@@ -5,7 +5,8 @@ every change since it was issued, deletions as cancelled stubs carrying little m
 `id`; parameters that Google refuses next to `syncToken` get a 400; an expired token gets 410
 with Google's body; `If-Match` with a stale etag gets 412; every write changes the etag;
 arrays in a patch replace; private extended properties drop keys over 44 characters and
-truncate values over 1024; at most 5 reminder overrides.
+truncate values over 1024; at most 5 reminder overrides; attachments only with
+`supportsAttachments=true` (otherwise ignored), at most 25, each with a `fileUrl`.
 
 Recurring events (an RRULE in `recurrence`) are expanded into instances when `singleEvents`
 is true; writing to an instance stores it as an exception of its series. A deleted event
@@ -42,6 +43,7 @@ REFUSED_WITH_SYNC_TOKEN = (
 )
 # What an attendee (not the organizer) may still change on their copy of an event.
 GUEST_EDITABLE = {"reminders", "extendedProperties", "colorId", "transparency"}
+MAX_ATTACHMENTS = 25
 SERVER_FIELDS = {"kind", "etag", "htmlLink", "created", "updated", "iCalUID", "creator"}
 _EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 
@@ -199,6 +201,7 @@ class FakeCalendar:
     def _patch(self, request: FakeRequest) -> FakeResponse:
         cal, event = self._writable(request)
         body = _strip_server_fields(request.json())
+        _take_attachments(body, request.arg("supportsAttachments") == "true")
         self._check_guest_change(cal, event, body, whole=False)
         merged = copy.deepcopy(event)
         _merge(merged, body)
@@ -440,6 +443,25 @@ def _check_event(event: dict[str, Any]) -> None:
     for side in ("start", "end"):
         if event.get("status") != "cancelled" and not (event.get(side) or {}).keys() & {"date", "dateTime"}:
             raise ApiError(400, f"Missing {side} time.", "required")
+
+
+def _take_attachments(body: dict[str, Any], supported: bool) -> None:
+    """Check a write's attachments: a client without supportsAttachments has them ignored;
+    at most 25, each a Drive file by `fileUrl` (Google then fills in `fileId`)."""
+    if "attachments" not in body:
+        return
+    if not supported:
+        del body["attachments"]
+        return
+    attachments = body["attachments"] or []
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise ApiError(400, f"Cannot specify more than {MAX_ATTACHMENTS} attachments.", "tooManyAttachments")
+    for attachment in attachments:
+        url = str(attachment.get("fileUrl") or "")
+        if not url:
+            raise ApiError(400, "Attachment fileUrl is required.", "required")
+        match = re.search(r"/d/([\w-]+)", url)
+        attachment.setdefault("fileId", match.group(1) if match else "")
 
 
 def _limit_private_properties(event: dict[str, Any]) -> None:
