@@ -10,12 +10,15 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
+
 from syncd import __version__
 from syncd.config import Settings, config_path, load_settings
+from syncd.durations import format_duration
 from syncd.errors import AuthError, ConfigError, SyncdError
 from syncd.health import from_report, save_health, status_lines
 from syncd.lifecycle import Booking
@@ -157,24 +160,23 @@ def check_config(path: Path, settings: Settings) -> int:
     """Print what the config holds (the loader has already validated every key and template)."""
     print(f"{path}: OK")
     print(
-        f"  state: {settings.state_dir}  poll every {settings.poll_interval}  lookback {settings.lookback}"
-        f"  max lateness {settings.max_lateness}"
+        f"  state {settings.state_dir}, a pass every {format_duration(settings.poll_interval)}, "
+        f"lookback {format_duration(settings.lookback)}, max lateness {format_duration(settings.max_lateness)}"
     )
     for coach in settings.coaches:
         print(f"  coach {coach.name} <{coach.email}> ({coach.timezone})")
         print(f"    calendar: {_describe(coach.calendar)}")
         print(f"    notes:    {_describe(coach.notes)}")
         print(f"    drafts:   {_describe(coach.drafts)}")
-        print(f"    match:    title {coach.match.title!r}")
+        print(f"    match:    title {coach.match.title}")
     return EXIT_OK
 
 
-def _describe(section: object) -> str:
-    from pydantic import BaseModel
-
-    assert isinstance(section, BaseModel)
+def _describe(section: BaseModel) -> str:
     fields = section.model_dump(exclude_none=True)
-    kind = fields.pop("type")
-    templates = {k: fields.pop(k) for k in ("template",) if k in fields}
-    text = f"{kind} " + ", ".join(f"{k}={v}" for k, v in fields.items())
-    return text + (f", template={templates['template']}" if templates else ", default template")
+    parts = [str(fields.pop("type"))]
+    for key, value in fields.items():
+        parts.append(f"{key}={format_duration(value) if isinstance(value, timedelta) else value}")
+    if "template" in type(section).model_fields and "template" not in fields:
+        parts.append("template=(built-in)")
+    return " ".join(parts)

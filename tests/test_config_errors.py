@@ -95,3 +95,21 @@ def test_env_override_is_validated_too(ws: Workspace) -> None:
 def test_good_config_is_summarised(ws: Workspace) -> None:
     result = ws.run("check-config")
     assert "OK" in result.stdout and "ada@coach.example" in result.stdout and "vdir" in result.stdout
+
+
+def test_the_annotated_example_config_is_valid(tmp_path: Path) -> None:
+    """config/syncd.example.yaml stays true: with its folders made, check-config accepts it."""
+    from tests.support import REPO
+
+    text = (REPO / "config" / "syncd.example.yaml").read_text()
+    for folder in ("~/calendars/coaching", "~/notes", "~/Mail/Drafts", "~/.local/state/syncd"):
+        local = tmp_path / folder.strip("~/").replace("/", "-")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        if folder != "~/Mail/Drafts":
+            local.mkdir()
+        text = text.replace(folder, str(local))
+    ws = Workspace(tmp_path / "ws")
+    ws.config.write_text(text)
+    result = ws.run("check-config", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "ada@example.com" in result.stdout
