@@ -160,6 +160,8 @@ class MarkdownNotes:
         self.folder = self.root / safe_file_name(collection)
         self.url_template = url_template
         remove_stale_temp_files(self.folder)
+        # booking id -> note file, so a new booking does not read every note to look for itself.
+        self._index: dict[str, Path] | None = None
 
     def ensure(self, request: NoteRequest, reuse: NoteRef | None = None) -> NoteRef:
         """The note of `request.booking_id`, created (or adopted from `reuse`) if there is none."""
@@ -168,7 +170,7 @@ class MarkdownNotes:
             if existing is not None:
                 return self._ref(existing)
             adopted = self._adopt(reuse, request) if reuse is not None else None
-            return self._ref(adopted or self._create(request))
+            return self._ref(self._remember(request.booking_id, adopted or self._create(request)))
         except OSError as exc:
             raise BackendError(f"notes: {self.folder}: {exc.strerror or exc}") from exc
 
@@ -202,15 +204,31 @@ class MarkdownNotes:
 
     def _find(self, booking_id: str, header: NoteHeader) -> Path | None:
         """The note of `booking_id`: first among the names it would have, then (the session may
-        have moved to another day since) among every note of the collection."""
+        have moved to another day, or the coach renamed the file) through an index of the
+        collection, read once per process and again only when an indexed file has moved."""
         if not self.folder.is_dir():
             return None
-        candidates = self._candidates(header)
-        others = sorted(p for p in self.folder.glob("*.md") if p not in candidates)
-        for path in [*candidates, *others]:
-            if path.is_file() and booking_of(_head(path)) == booking_id:
-                return path
-        return None
+        for path in self._candidates(header):
+            if _holds(path, booking_id):
+                return self._remember(booking_id, path)
+        indexed = self._indexed(rescan=False).get(booking_id)
+        if indexed is not None and not _holds(indexed, booking_id):
+            indexed = self._indexed(rescan=True).get(booking_id)
+        return indexed
+
+    def _indexed(self, *, rescan: bool) -> dict[str, Path]:
+        if self._index is None or rescan:
+            self._index = {}
+            for path in sorted(self.folder.glob("*.md")):
+                found = booking_of(_head(path)) if path.is_file() else None
+                if found is not None:
+                    self._index.setdefault(found, path)
+        return self._index
+
+    def _remember(self, booking_id: str, path: Path) -> Path:
+        if self._index is not None:
+            self._index[booking_id] = path
+        return path
 
     # --- writing -------------------------------------------------------------------------------
 
@@ -281,6 +299,10 @@ class MarkdownNotes:
         for placeholder, value in values.items():
             url = url.replace(placeholder, value)
         return url
+
+
+def _holds(path: Path, booking_id: str) -> bool:
+    return path.is_file() and booking_of(_head(path)) == booking_id
 
 
 def _head(path: Path, size: int = 65536) -> str:
