@@ -93,6 +93,29 @@ def test_note_moved_to_another_day_is_still_found_by_booking(notes: MarkdownNote
     assert notes.ensure(moved) == ref
 
 
+def test_note_renamed_by_the_coach_is_found_by_the_same_store_and_a_new_one(
+    notes: MarkdownNotes, tmp_path: Path
+) -> None:
+    """The store's index of the collection is refreshed when an indexed note has moved."""
+    other = notes.ensure(make_request("booking-0", "Grace Hopper"))
+    ref = notes.ensure(make_request())
+    path = note_path(notes, ref)
+    renamed = path.with_name("Ada - first call.md")
+    path.rename(renamed)
+    moved = make_request(start=START + timedelta(days=3))
+    assert note_path(notes, notes.ensure(moved)) == renamed
+    renamed.rename(path.with_name("Ada again.md"))
+    assert note_path(notes, notes.ensure(moved)) == path.with_name("Ada again.md")
+    assert (
+        note_path(
+            MarkdownNotes(tmp_path, "Intro Sessions"), MarkdownNotes(tmp_path, "Intro Sessions").ensure(moved)
+        ).name
+        == "Ada again.md"
+    )
+    assert notes.ensure(make_request("booking-0", "Grace Hopper")) == other
+    assert len(list(tmp_path.rglob("*.md"))) == 2
+
+
 def test_file_not_created_by_syncd_is_never_overwritten(notes: MarkdownNotes, tmp_path: Path) -> None:
     folder = tmp_path / "Intro Sessions"
     folder.mkdir()
