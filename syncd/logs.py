@@ -154,3 +154,5 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     root.setLevel(level)
     # The Google client logs every discovery and retry at INFO; we report failures ourselves.
     logging.getLogger("googleapiclient").setLevel(logging.WARNING)
+    # It announces every token refresh at INFO; syncd reports refresh failures itself.
+    logging.getLogger("google_auth_httplib2").setLevel(logging.WARNING)

@@ -336,11 +336,26 @@ def test_a_second_412_gives_up_retryably(calendar: GoogleCalendar, fake: FakeGoo
     assert caught.value.retryable and event_id in str(caught.value)
 
 
-def test_an_event_the_coach_may_not_edit_raises_read_only(calendar: GoogleCalendar, fake: FakeGoogle) -> None:
+def test_an_event_the_coach_may_not_edit_keeps_the_link_on_the_private_copy(
+    calendar: GoogleCalendar, fake: FakeGoogle
+) -> None:
     (event_id,) = seed(fake, 1)
     fake.calendar.set_read_only(event_id)  # the coach is a guest: shared fields are the organizer's
+    before = fake.calendar.event(event_id).get("description", "")
+    calendar.annotate(listed(calendar, fake, event_id), note())
+    stored = fake.calendar.event(event_id)
+    assert stored["extendedProperties"]["private"][PROP_NOTE] == NOTE_URL
+    assert stored.get("description", "") == before
+    assert len(fake.requests_to(EVENT, method="PATCH")) == 2  # refused in full, then private only
+
+
+def test_an_event_refusing_even_the_private_copy_raises_read_only(tmp_path: Path, fake: FakeGoogle) -> None:
+    calendar = make_calendar(tmp_path, fake, placement="private")
+    (event_id,) = seed(fake, 1)
+    event = listed(calendar, fake, event_id)
+    fake.fail(EVENT, 403, reason="forbiddenForNonOrganizer", method="PATCH", times=5)
     with pytest.raises(ReadOnlyEvent) as caught:
-        calendar.annotate(listed(calendar, fake, event_id), note())
+        calendar.annotate(event, note())
     assert not caught.value.retryable
     assert event_id in str(caught.value) and "forbiddenForNonOrganizer" in str(caught.value)
 
@@ -361,7 +376,8 @@ def test_a_plain_403_on_patch_is_read_only_and_not_retried(
     fake.fail(EVENT, 403, reason="forbidden", method="PATCH", times=5)
     with pytest.raises(ReadOnlyEvent):
         calendar.annotate(event, note())
-    assert len(fake.requests_to(EVENT, method="PATCH")) == 1
+    # Not retried: one full attempt and one with the private copy only.
+    assert len(fake.requests_to(EVENT, method="PATCH")) == 2
 
 
 def test_annotating_a_deleted_event_says_so(calendar: GoogleCalendar, fake: FakeGoogle) -> None:

@@ -453,7 +453,9 @@ def test_a_dropped_connection_fails_one_pass_in_one_line_and_the_next_recovers(
     assert len(gw.fake.requests) == 1 and len(gw.notes()) == 2
 
 
-def test_an_event_the_coach_may_not_edit_still_gets_its_note_and_one_log_line(gw: GoogleWorkspace) -> None:
+def test_an_event_the_coach_may_not_edit_gets_its_note_and_the_link_on_the_private_copy(
+    gw: GoogleWorkspace,
+) -> None:
     gw.put(
         upcoming(
             "guest0001",
@@ -466,9 +468,12 @@ def test_an_event_the_coach_may_not_edit_still_gets_its_note_and_one_log_line(gw
     )
     gw.fake.calendar.set_read_only("guest0001")
     result = gw.once()
-    [line] = lines_with(result.stderr, "cannot write into the event")
-    assert "guest0001" in line and "forbiddenForNonOrganizer" in line
-    assert len(gw.notes()) == 1 and BEGIN not in gw.event("guest0001").get("description", "")
+    [line] = lines_with(result.stderr, "the coach is a guest here")
+    assert "guest0001" in line
+    event = gw.event("guest0001")
+    assert len(gw.notes()) == 1 and BEGIN not in event.get("description", "")
+    assert event["extendedProperties"]["private"]["syncdNote"].startswith("file://")
+    assert 5 in [r["minutes"] for r in event["reminders"]["overrides"]]  # syncd's popup, defaults kept
     gw.once()
     assert len(gw.fake.requests) == 1  # not tried again every pass
 

@@ -136,13 +136,29 @@ class GoogleCalendar:
         read) re-reads it and applies once more; a second 412 raises `PreconditionFailed`.
         Raises `ReadOnlyEvent` when Google refuses the edit as forbidden.
         """
+        try:
+            self._annotate(event, annotation, self.link_placement)
+        except ReadOnlyEvent:
+            if self.link_placement == "private":
+                raise
+            # A guest may not edit the shared description, but the private properties and the
+            # reminders of the coach's own copy are theirs: keep the link there.
+            self._annotate(event, annotation, "private")
+            log.info(
+                "%s: event %s: the coach is a guest here; the note link is kept on the coach's "
+                "private copy only",
+                self.label,
+                event.id,
+            )
+
+    def _annotate(self, event: CalendarEvent, annotation: Annotation, placement: str) -> None:
         raw = self._current(event)
         for attempt in range(2):
             if raw.get("status") == "cancelled":
                 raise BackendError(
                     f"{self.label}, event {event.id}: cancelled, not annotated", retryable=False
                 )
-            body = annotation_patch(raw, annotation, self.link_placement, self._default_reminders)
+            body = annotation_patch(raw, annotation, placement, self._default_reminders)
             if not body:
                 return
             try:
