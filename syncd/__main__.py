@@ -1,3 +1,5 @@
+"""`python -m syncd`: the `syncd` command."""
+
 from syncd.cli import main
 
 raise SystemExit(main())

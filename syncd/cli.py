@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -61,7 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("text", logging.DEBUG if args.verbose else logging.INFO)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:  # the reader went away (`syncd status | head -3`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except ConfigError as exc:
         print(f"syncd: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -105,14 +111,15 @@ def run_once(settings: Settings, *, dry_run: bool = False) -> int:
     """One pass over every coach; non-zero only when credentials are the problem."""
     from syncd.engine import open_engine
 
-    engine = open_engine(settings)
+    engine = open_engine(settings, dry_run=dry_run)
     try:
         report = engine.run_pass(datetime.now(UTC), dry_run=dry_run)
         if not dry_run:
             save_health(engine.state, from_report(report, next_pass=None))
     finally:
         engine.close()
-    logging.getLogger("syncd").info("pass finished: %s", report.summary())
+    what = "dry run finished, nothing changed; it would have done" if dry_run else "pass finished"
+    logging.getLogger("syncd").info("%s: %s", what, report.summary())
     return EXIT_AUTH if report.auth_failed else EXIT_OK
 
 

@@ -19,7 +19,7 @@ from syncd.calendars.base import CalendarSource
 from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules, Verdict, detect
 from syncd.drafts.base import DraftSink
-from syncd.errors import AuthError, CursorExpired, SyncdError
+from syncd.errors import AuthError, CursorExpired, NoteMissing, SyncdError
 from syncd.followup import build_draft
 from syncd.lifecycle import (
     REBOOK_WINDOW,
@@ -35,7 +35,7 @@ from syncd.lifecycle import (
     on_cancelled,
     on_changed,
 )
-from syncd.model import CalendarEvent, Coach, Followup, NoteRequest, Phase, Session
+from syncd.model import CalendarEvent, Coach, Followup, NoteRef, NoteRequest, Phase, Session
 from syncd.notes.base import NoteStore
 from syncd.rendering import Renderer
 from syncd.state import StateStore
@@ -165,13 +165,26 @@ class CoachPass:
         return self.state.rebook_candidate(self.cfg.key, booking.client.email, self.now - REBOOK_WINDOW)
 
     def _retry_unfinished(self) -> None:
-        """Bookings whose note, header or link could not be written last time."""
-        for booking in self.state.unfinished(self.cfg.key):
+        """Bookings whose note, note header or event annotation is not what their record says
+        it should be: a failure or a crash came between recording a change and writing it."""
+        for booking in self.state.bookings(self.cfg.key):
             if self._stopping():
                 return
-            self._guarded(booking.event_id, self._retry, booking)
+            if self._unfinished(booking):
+                self._guarded(booking.event_id, self._retry, booking)
+
+    def _unfinished(self, booking: Booking) -> bool:
+        if booking.note is None:
+            return booking.active
+        if booking.header != digest(note_header(booking, self.cfg.timezone)):
+            return True
+        wanted = annotation(booking, self.cfg.reminder, self.cfg.timezone)
+        return booking.active and booking.annotated != digest(wanted)
 
     def _retry(self, booking: Booking) -> None:
+        if not booking.active:
+            self._mark_note(booking)
+            return
         event = self.parts.source.get(booking.event_id)
         if event is None or event.cancelled:
             self._cancel(booking, "cancelled")
@@ -188,8 +201,9 @@ class CoachPass:
                 return booking
         header = note_header(booking, self.cfg.timezone)
         if booking.header != digest(header):
-            assert booking.note is not None
-            self._effect("update the note's header", self.parts.notes.update_header, booking.note, header)
+            booking, _ = self._with_note(
+                booking, "update the note's header", self.parts.notes.update_header, header
+            )
             booking = self._record(dataclasses.replace(booking, header=digest(header)))
         if booking.active:
             booking = self._annotate(booking, event)
@@ -197,41 +211,60 @@ class CoachPass:
 
     def _create_note(self, booking: Booking, reuse: Booking | None) -> Booking:
         booking = self._record(dataclasses.replace(booking, effect="note"))
-        header = note_header(booking, self.cfg.timezone)
-        session = self._session(booking)
-        request = NoteRequest(
-            booking_id=booking.id,
-            header=header,
-            body=self.parts.renderer.render_note(session, self.now),
-            fields=self.parts.renderer.note_fields(session),
-        )
+        request = self._note_request(booking)
         reused = reuse.note if reuse else None
-        ref = self._effect("create the session note", self.parts.notes.ensure, request, reused)
-        if ref is None:
-            return booking
+        ref = self._effect(booking, "create the session note", self.parts.notes.ensure, request, reused)
+        if ref is None:  # a dry run: go on as if, so it can tell the rest
+            ref = NoteRef(locator="", url="(not created: dry run)")
         if reuse is not None:
             self._record(dataclasses.replace(reuse, note=None, reason=f"rebooked as {booking.event_id}"))
             self._say(booking, f"reusing the note of the cancelled booking {reuse.event_id}")
         self.tally.notes += 1
         self._say(booking, f"session note ready: {ref.url}")
         phase = Phase.NOTE_CREATED if booking.phase is Phase.DETECTED else booking.phase
-        changes = {"note": ref, "phase": phase, "effect": "", "header": digest(header)}
+        changes = {"note": ref, "phase": phase, "effect": "", "header": digest(request.header)}
         return self._record(dataclasses.replace(booking, **changes))  # type: ignore[arg-type]
+
+    def _note_request(self, booking: Booking) -> NoteRequest:
+        session = self._session(booking)
+        return NoteRequest(
+            booking_id=booking.id,
+            header=note_header(booking, self.cfg.timezone),
+            body=self.parts.renderer.render_note(session, self.now),
+            fields=self.parts.renderer.note_fields(session),
+        )
+
+    def _with_note(
+        self, booking: Booking, what: str, action: Callable[..., T], *args: object
+    ) -> tuple[Booking, T | None]:
+        """Run `action(note, *args)`; when the note is no longer where it was recorded (the
+        coach renamed, moved or deleted it), find it by its booking (or make it again) first."""
+        assert booking.note is not None
+        try:
+            return booking, self._effect(booking, what, action, booking.note, *args)
+        except NoteMissing as exc:
+            if not booking.active:
+                self._say(booking, f"{exc}; left as it is")
+                return booking, None
+            ref = self.parts.notes.ensure(self._note_request(booking))
+            self._say(booking, f"the note was not where it was ({exc}); now using {ref.url}")
+            booking = self._record(dataclasses.replace(booking, note=ref))
+            return booking, self._effect(booking, what, action, ref, *args)
 
     def _annotate(self, booking: Booking, event: CalendarEvent) -> Booking:
         wanted = annotation(booking, self.cfg.reminder, self.cfg.timezone)
         if booking.annotated == digest(wanted):
             return booking
         try:
-            self._effect("write the note link into the event", self.parts.source.annotate, event, wanted)
+            self._effect(
+                booking, "write the note link into the event", self.parts.source.annotate, event, wanted
+            )
         except SyncdError as exc:
             if getattr(exc, "retryable", True):
                 raise
             # The coach may not edit this event (not the organizer): the note still stands.
             self._say(booking, f"cannot write into the event ({exc}); the note is still there")
             return self._record(dataclasses.replace(booking, annotated=digest(wanted), reason=str(exc)))
-        if self.dry_run:
-            return booking
         self.tally.links += 1
         phase = Phase.LINKED if booking.phase in (Phase.DETECTED, Phase.NOTE_CREATED) else booking.phase
         return self._record(dataclasses.replace(booking, annotated=digest(wanted), phase=phase))
@@ -240,9 +273,15 @@ class CoachPass:
         withdrawn = booking.followup is Followup.PENDING
         booking = self._record(on_cancelled(booking, reason))
         self._say(booking, f"{reason}; follow-up withdrawn" if withdrawn else reason)
-        if booking.note is not None:
-            header = note_header(booking, self.cfg.timezone)
-            self._effect("mark the note cancelled", self.parts.notes.update_header, booking.note, header)
+        self._mark_note(booking)
+
+    def _mark_note(self, booking: Booking) -> None:
+        """Bring a cancelled booking's note header up to date (it says cancelled)."""
+        header = note_header(booking, self.cfg.timezone)
+        if booking.note is not None and booking.header != digest(header):
+            booking, _ = self._with_note(
+                booking, "mark the note cancelled", self.parts.notes.update_header, header
+            )
             self._record(dataclasses.replace(booking, header=digest(header)))
 
     # --- follow-ups -----------------------------------------------------------------------
@@ -277,27 +316,33 @@ class CoachPass:
         self._advance(booking, event)
 
     def _queue_draft(self, booking: Booking, event: CalendarEvent) -> None:
+        booking, items = self._with_note(
+            booking, "read the note's open action items", self.parts.notes.open_action_items
+        )
         assert booking.note is not None
-        items = self.parts.notes.open_action_items(booking.note)
         session = self._session(booking)
-        subject, body = self.parts.renderer.render_followup(session, items, booking.note.url)
+        subject, body = self.parts.renderer.render_followup(session, items or [], booking.note.url)
         draft = build_draft(session, subject, body)
         interrupted = booking.effect == "draft"
         booking = self._record(dataclasses.replace(booking, effect="draft"))
+        recipient = one_line(booking.client.email, 120)
         draft_id = self._effect(
-            "queue the follow-up draft", self.parts.drafts.ensure, draft, maybe_exists=interrupted
+            booking,
+            f"queue the follow-up draft to {recipient}",
+            self.parts.drafts.ensure,
+            draft,
+            maybe_exists=interrupted,
         )
-        if draft_id is None:
-            return
         self.tally.drafts += 1
         changes = {
             "followup": Followup.QUEUED,
             "phase": Phase.FOLLOWUP_QUEUED,
-            "draft_id": draft_id,
+            "draft_id": draft_id or "",
             "effect": "",
         }
         booking = self._record(dataclasses.replace(booking, **changes))  # type: ignore[arg-type]
-        self._say(booking, f"follow-up draft queued for {one_line(booking.client.email, 120)}")
+        if not self.dry_run:
+            self._say(booking, f"follow-up draft queued for {recipient}")
         self._advance(booking, event)
 
     # --- plumbing -------------------------------------------------------------------------
@@ -312,15 +357,18 @@ class CoachPass:
             followup_delay=self.cfg.drafts.delay,
         )
 
-    def _effect(self, what: str, action: Callable[..., T], *args: object, **kwargs: object) -> T | None:
+    def _effect(
+        self, booking: Booking, what: str, action: Callable[..., T], *args: object, **kwargs: object
+    ) -> T | None:
+        """Do a side effect; in a dry run only say it would be done (and return None)."""
         if self.dry_run:
-            log.info("coach %s: would %s", self.cfg.email, what)
+            self._say(booking, f"would {what}")
             return None
         return action(*args, **kwargs)
 
     def _record(self, booking: Booking) -> Booking:
-        if not self.dry_run:
-            self.state.save(booking, self.now)
+        # In a dry run the state is a throw-away copy (see StateStore.scratch_copy).
+        self.state.save(booking, self.now)
         return booking
 
     def _guarded(self, label: str, action: Callable[[T], None], item: T) -> None:

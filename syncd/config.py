@@ -125,7 +125,16 @@ def _check_template(value: Path) -> Path:
     return value
 
 
+def _check_followup_template(value: Path) -> Path:
+    from syncd.rendering import check_followup_template_file
+
+    check_followup_template_file(value)
+    return value
+
+
 TemplatePath = Annotated[FilePath, AfterValidator(_check_template)]
+# A follow-up template must also start with its `Subject: ...` line.
+FollowupTemplatePath = Annotated[FilePath, AfterValidator(_check_followup_template)]
 
 
 # --- calendar sources -------------------------------------------------------------------------
@@ -195,13 +204,13 @@ class MaildirDraftsConfig(Strict):
     type: Literal["maildir"]
     path: NewPath
     delay: Duration = timedelta(minutes=15)
-    template: TemplatePath | None = None
+    template: FollowupTemplatePath | None = None
 
 
 class GmailDraftsConfig(Strict):
     type: Literal["gmail"]
     delay: Duration = timedelta(minutes=15)
-    template: TemplatePath | None = None
+    template: FollowupTemplatePath | None = None
 
 
 DraftsConfig = Annotated[MaildirDraftsConfig | GmailDraftsConfig, Field(discriminator="type")]
@@ -239,7 +248,7 @@ class AnswerLabels(Strict):
     preferences: list[str] = _labels("Coaching preferences", "Preferences", "Coaching style")
     timezone: list[str] = _labels("Time zone", "Timezone", "Invitee Time Zone")
     email: list[str] = _labels("Email", "E-mail", "Invitee Email")
-    name: list[str] = _labels("Name", "Invitee", "Invitee Name", "Full name")
+    name: list[str] = _labels("Name", "Invitee", "Invitee Name", "Full name", "Booked by")
 
 
 class CoachConfig(Strict):

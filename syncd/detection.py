@@ -5,6 +5,7 @@ Pure functions over `CalendarEvent`: no files, no HTTP, no clock.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 
@@ -15,6 +16,19 @@ from syncd.model import Attendee, CalendarEvent, Client
 ANSWER_FIELDS = ("background", "company", "challenge", "preferences", "timezone", "email", "name")
 _LABEL_LINE = re.compile(r"^\s*([^:\n]{1,80}?)\s*:\s*(.*)$")
 _URL_START = re.compile(r"^\s*[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+# Tags that mark a description as HTML (Google Calendar stores what its editor writes as HTML).
+_HTML_TAG = re.compile(
+    r"</?(?:a|b|br|div|em|font|h[1-6]|i|li|ol|p|span|strong|table|td|tr|u|ul)(?:\s[^<>]*)?/?>",
+    re.IGNORECASE,
+)
+# A paragraph's start and end break the line (once between two paragraphs), as do <br> and <li>.
+_HTML_BREAK = re.compile(
+    r"(?:</(?:p|div)\s*>\s*)?<(?:p|div)(?:\s[^<>]*)?>|<br\s*/?>|</(?:p|div|h[1-6]|tr)\s*>|<li(?:\s[^<>]*)?>",
+    re.IGNORECASE,
+)
+_ANY_TAG = re.compile(r"</?[a-z][a-z0-9]*(?:\s[^<>]*)?/?>", re.IGNORECASE)
+_NAME_WORD = re.compile(r"^[^\W\d_][\w'\u2019.-]*$")
+_NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq", "mba", "cpa"})
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,7 @@ def detect(event: CalendarEvent, rules: Rules) -> Verdict:
     title_match = rules.title.search(event.summary)
     if not title_match or not _passes_filters(event, rules):
         return Verdict()
-    answers = parse_answers(strip_block(event.description), rules.labels)
+    answers = parse_answers(strip_block(description_text(event.description)), rules.labels)
     guest = client_attendee(event, rules.coach_addresses)
     name = _client_name(guest, title_match, answers)
     email = guest.email if guest else _clean_email(answers.get("email", ""))
@@ -58,7 +72,7 @@ def detect(event: CalendarEvent, rules: Rules) -> Verdict:
         client=Client(
             name=name,
             email=email,
-            timezone=answers.get("timezone", "") or event.timezone,
+            timezone=_first_line(answers.get("timezone", "")) or event.timezone,
             background=answers.get("background", ""),
             company=answers.get("company", ""),
             challenge=answers.get("challenge", ""),
@@ -93,16 +107,53 @@ def client_attendee(event: CalendarEvent, coach_addresses: frozenset[str]) -> At
 
 
 def _client_name(guest: Attendee | None, title_match: re.Match[str], answers: dict[str, str]) -> str:
-    if guest and guest.name.strip() and guest.name.strip().lower() != guest.email.lower():
-        return guest.name.strip()
+    # Google writes the address as CN for a guest without a profile name: that is no name.
+    if guest and guest.name.strip() and "@" not in guest.name:
+        return natural_order(guest.name.strip())
     captured = title_match.groupdict().get("client") or title_match.groupdict().get("name")
     if captured and captured.strip():
         return captured.strip()
-    if answers.get("name"):
-        return answers["name"].splitlines()[0].strip()
+    if _first_line(answers.get("name", "")):
+        return natural_order(_first_line(answers["name"]))
     if guest:
-        return guest.email.split("@", 1)[0]
+        return name_from_address(guest.email)
     return ""
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def natural_order(name: str) -> str:
+    """A "Last, First" name (as Outlook/Exchange write CNs) as "First Last"; others unchanged.
+
+    Only with exactly one comma and a word or two on each side, and not when the part after
+    the comma is a suffix ("Ravi Sharma, PhD").
+    """
+    parts = name.split(",")
+    if len(parts) != 2:
+        return name
+    last, first = (part.split() for part in parts)
+    if not 1 <= len(last) <= 2 or not 1 <= len(first) <= 2:
+        return name
+    if not all(_NAME_WORD.match(word) for word in last + first):
+        return name
+    if " ".join(first).lower().replace(".", "") in _NAME_SUFFIXES:
+        return name
+    return " ".join(first + last)
+
+
+def name_from_address(email: str) -> str:
+    """A readable name from an address' local part: "tom.obrien@x" gives "Tom Obrien".
+
+    Split on `.`, `_`, `-` and `+`; digits are dropped when that leaves something.
+    """
+    local = email.split("@", 1)[0]
+    parts = [part for part in re.split(r"[._+-]+", local) if part]
+    letters = [word for word in (re.sub(r"\d+", "", part) for part in parts) if word]
+    words = letters or parts
+    return " ".join(word[:1].upper() + word[1:] for word in words) or local
 
 
 def _clean_email(text: str) -> str:
@@ -110,17 +161,34 @@ def _clean_email(text: str) -> str:
     return match.group(0).lower() if match else ""
 
 
+def description_text(description: str) -> str:
+    """`description` as plain text: when it holds HTML tags (Google Calendar keeps what its
+    editor writes as HTML), line-breaking tags become line breaks, other tags go and entities
+    are decoded. Text that merely contains a "<" is returned unchanged."""
+    if not _HTML_TAG.search(description):
+        return description
+    text = _HTML_BREAK.sub("\n", description.replace("\r\n", "\n"))
+    text = html.unescape(_ANY_TAG.sub("", text))
+    return text.replace("\xa0", " ")
+
+
 def parse_answers(description: str, labels: dict[str, tuple[str, ...]]) -> dict[str, str]:
     """Booking-form answers from "Label: value" lines, keyed by field name.
 
     A known label starts a field; following lines without a label of their own belong to
-    it (multi-line answers keep their line breaks); an unknown label ends it. Some booking
-    pages put the answer on the line after the label: that works too.
+    it (multi-line answers keep their line breaks); an unknown label or a blank line ends it,
+    so a booking page's footer or a video call's joining details are not taken for an answer.
+    Some booking pages put the answer on the line after the label, or after a blank line:
+    that works too (a blank line ends an answer only once it has some text).
     """
     lookup = {_norm(label): name for name, names in labels.items() for label in names}
     answers: dict[str, list[str]] = {}
     current: str | None = None
     for line in description.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            if current is not None and any(part.strip() for part in answers[current]):
+                current = None
+            continue
         label, value = (line, "") if _norm(line) in lookup else _split_label(line)
         if label is not None:
             current = lookup.get(_norm(label))

@@ -128,6 +128,7 @@ def compile_rules(coach: CoachConfig) -> Rules:
     )
 
 
-def open_engine(settings: Settings) -> Engine:
-    """The engine for `settings`, its state store opened (created on first use)."""
-    return Engine(settings, StateStore.in_dir(settings.state_dir))
+def open_engine(settings: Settings, *, dry_run: bool = False) -> Engine:
+    """The engine for `settings`, its state store opened (created on first use); for a dry
+    run, a throw-away in-memory copy of the state."""
+    return Engine(settings, StateStore.in_dir(settings.state_dir, scratch=dry_run))

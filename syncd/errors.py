@@ -42,3 +42,10 @@ class ReadOnlyEvent(BackendError):
 
 class BadEvent(SyncdError):
     """One event cannot be read or used; it is skipped with this message, the rest go on."""
+
+
+class NoteMissing(BackendError):
+    """The note is no longer where syncd recorded it (renamed, moved or deleted)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)

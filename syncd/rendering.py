@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from syncd.detection import natural_order
 from syncd.errors import ConfigError
 from syncd.model import Client, Coach, Session
 from syncd.text import one_line
@@ -56,6 +57,7 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _HONORIFICS = frozenset({"dr", "dr.", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "mx", "mx.", "prof", "prof."})
+_WORD_PUNCTUATION = ',;:!?"()[]{}<>'
 _DUE_SUFFIX = re.compile(r"\s*\(due (\d{4}-\d{2}-\d{2})\)\s*$")
 
 
@@ -212,8 +214,12 @@ def _angles(coach: Coach, client: Client) -> list[str]:
 
 
 def first_name(name: str) -> str:
-    """The name to greet the client with: the first word that is not a title, else "there"."""
-    words = [word for word in one_line(name).split() if word.lower() not in _HONORIFICS]
+    """The name to greet the client with: the first word that is not a title, else "there".
+
+    A "Last, First" name greets First; punctuation around the word is left out (no "Hey
+    Sharma,!")."""
+    words = [word.strip(_WORD_PUNCTUATION) for word in one_line(natural_order(name)).split()]
+    words = [word for word in words if word and word.lower() not in _HONORIFICS]
     return words[0] if words else "there"
 
 
@@ -401,6 +407,31 @@ def check_template_file(path: Path) -> None:
         raise ValueError(str(exc)) from None
 
 
+def check_followup_template_file(path: Path) -> None:
+    """`check_template_file` for a follow-up template, which must also render a first line
+    `Subject: ...` (with a subject) for every sample booking.
+
+    Raises ValueError("template PATH, line 1: the first line must be 'Subject: ...'"), or
+    the one-line errors of `check_template_file`.
+    """
+    try:
+        template = _load(path)
+        for context in _sample_contexts():
+            split_followup(_render(template, context), str(path))
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def split_followup(text: str, filename: str) -> tuple[str, str]:
+    """(subject, body) of a rendered follow-up, whose first line is `Subject: ...`; raises
+    ConfigError naming `filename` if it is not (or the subject is empty)."""
+    first, _, rest = text.partition("\n")
+    subject = one_line(first[len("subject:") :]) if first.lower().startswith("subject:") else ""
+    if not subject:
+        raise ConfigError(f"template {filename}, line 1: the first line must be 'Subject: ...'")
+    return subject, rest.lstrip("\n").rstrip() + "\n"
+
+
 def _sample_contexts() -> list[dict[str, Any]]:
     """Two sample bookings, one with every answer and one with none, so that both sides of a
     template's `{% if %}` are rendered once."""
@@ -443,8 +474,4 @@ class Renderer:
         """(subject, body) of the follow-up email. The template's first line is `Subject: ...`;
         raises ConfigError if it is not, or if the template fails."""
         text = _render(self._followup, followup_context(session, action_items, note_url))
-        first, _, rest = text.partition("\n")
-        subject = one_line(first[len("subject:") :]) if first.lower().startswith("subject:") else ""
-        if not subject:
-            raise ConfigError(f"template {self._followup.filename}: the first line must be 'Subject: ...'")
-        return subject, rest.lstrip("\n").rstrip() + "\n"
+        return split_followup(text, self._followup.filename or "<template>")

@@ -58,8 +58,12 @@ _COLUMNS = (
 class StateStore:
     """Bookings, sync cursors and a few facts about the daemon, in `state_dir/syncd.sqlite3`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, scratch: bool = False) -> None:
         self.path = path
+        if scratch:
+            self._db = _scratch_copy(path)
+            self._migrate()
+            return
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
@@ -72,8 +76,10 @@ class StateStore:
             raise ConfigError(f"{path}: cannot open the state database: {exc}") from None
 
     @classmethod
-    def in_dir(cls, state_dir: Path) -> StateStore:
-        return cls(state_dir / "syncd.sqlite3")
+    def in_dir(cls, state_dir: Path, *, scratch: bool = False) -> StateStore:
+        """The state in `state_dir`; with `scratch`, an in-memory copy of it (for a dry run:
+        the pass runs through every step and nothing reaches the disk)."""
+        return cls(state_dir / "syncd.sqlite3", scratch=scratch)
 
     def close(self) -> None:
         self._db.close()
@@ -156,15 +162,6 @@ class StateStore:
         )
         return [_from_row(row) for row in rows]
 
-    def unfinished(self, coach: str) -> list[Booking]:
-        """Active bookings of `coach` whose note, note header or event link is not written yet."""
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM bookings WHERE coach = ? AND phase != ?"
-            " AND (note_locator IS NULL OR header = '' OR annotated = '') ORDER BY start",
-            (coach, Phase.CANCELLED.value),
-        )
-        return [_from_row(row) for row in rows]
-
     def pending_followups(self) -> list[tuple[str, str, datetime]]:
         """(coach, client name, due) of every follow-up still to be drafted."""
         return [
@@ -186,6 +183,20 @@ class StateStore:
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM bookings").fetchone()[0])
+
+
+def _scratch_copy(path: Path) -> sqlite3.Connection:
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    if path.is_file():
+        try:
+            source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                source.backup(memory)
+            finally:
+                source.close()
+        except sqlite3.Error as exc:
+            raise ConfigError(f"{path}: cannot read the state database: {exc}") from None
+    return memory
 
 
 def _utc(moment: datetime) -> str:

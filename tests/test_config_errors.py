@@ -71,6 +71,26 @@ def test_template_with_a_syntax_error_is_named_with_its_line(ws: Workspace) -> N
     assert "coaches[0].notes.template" in result.stderr and "line 2" in result.stderr
 
 
+def test_followup_template_without_a_subject_line_is_refused_by_check_config(ws: Workspace) -> None:
+    template = ws.root / "followup.txt.j2"
+    template.write_text("Hey {{ client.first_name }}!\n\nThanks for the call.\n")
+    edit(ws, "path: Mail/Drafts,", f"path: Mail/Drafts, template: {template},")
+    for command in ("check-config", "once"):
+        result = ws.run(command, check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, result.stderr
+        assert "coaches[0].drafts.template" in lines[0], lines[0]
+        assert f"template {template}, line 1: the first line must be 'Subject: ...'" in lines[0]
+
+
+def test_followup_template_with_a_subject_line_passes_check_config(ws: Workspace) -> None:
+    template = ws.root / "followup.txt.j2"
+    template.write_text("Subject: Thanks, {{ client.first_name }}\n\nHey {{ client.first_name }}!\n")
+    edit(ws, "path: Mail/Drafts,", f"path: Mail/Drafts, template: {template},")
+    assert "OK" in ws.run("check-config").stdout
+
+
 def test_several_problems_are_reported_together(ws: Workspace) -> None:
     edit(ws, "Europe/Berlin", "Nowhere/City")
     edit(ws, "poll_interval: 1s", "poll_interval: often")

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from syncd.config import AnswerLabels
-from syncd.detection import Rules, detect, parse_answers
+from syncd.detection import Rules, description_text, detect, name_from_address, natural_order, parse_answers
 from syncd.linkblock import apply_block
 from syncd.model import Annotation, Attendee, CalendarEvent
 
@@ -62,9 +62,43 @@ def test_name_captured_by_the_title_when_the_attendee_has_no_cn() -> None:
     assert verdict.client is not None and verdict.client.name == "Sam Lee"
 
 
-def test_name_falls_back_to_the_email_local_part() -> None:
+def test_name_falls_back_to_the_email_local_part_read_as_a_name() -> None:
     verdict = detect(event(attendees=(Attendee("kim.park@x.example"),)), rules())
-    assert verdict.client is not None and verdict.client.name == "kim.park"
+    assert verdict.client is not None and verdict.client.name == "Kim Park"
+
+
+def test_cn_that_is_the_guests_email_is_not_taken_for_a_name() -> None:
+    """Google writes CN=the address for a guest without a profile name."""
+    tom = Attendee("tom.obrien@gmail.com", "tom.obrien@gmail.com")
+    verdict = detect(event(attendees=(ME, tom)), rules())
+    assert verdict.client is not None and verdict.client.name == "Tom Obrien"
+
+
+def test_googles_booked_by_answer_names_the_client() -> None:
+    tom = Attendee("tom.obrien@gmail.com", "tom.obrien@gmail.com")
+    description = "Booked by\nTom O'Brien\ntom.obrien@gmail.com\n\nChallenge: Getting promoted\n"
+    verdict = detect(event(attendees=(ME, tom), description=description), rules())
+    assert verdict.client is not None
+    assert (verdict.client.name, verdict.client.challenge) == ("Tom O'Brien", "Getting promoted")
+
+
+def test_name_from_address_splits_on_separators_and_drops_digits() -> None:
+    assert name_from_address("tom.obrien@gmail.com") == "Tom Obrien"
+    assert name_from_address("j_doe-1985+coaching@x.example") == "J Doe Coaching"
+    assert name_from_address("jdoe1985@x.example") == "Jdoe"
+    assert name_from_address("12345@x.example") == "12345"
+
+
+def test_outlook_last_comma_first_cn_becomes_first_last() -> None:
+    ravi = Attendee("ravi.sharma@corp.example", "Sharma, Ravi")
+    verdict = detect(event(attendees=(ME, ravi)), rules())
+    assert verdict.client is not None and verdict.client.name == "Ravi Sharma"
+
+
+def test_natural_order_leaves_names_that_are_not_last_comma_first() -> None:
+    assert natural_order("van Dyke, Mary Ann") == "Mary Ann van Dyke"
+    for name in ("Ravi Sharma, PhD", "Ravi Sharma", "Acme, Inc., Sales", "Sharma, Ravi (Contractor)"):
+        assert natural_order(name) == name
 
 
 def test_title_that_does_not_match_is_not_a_booking() -> None:
@@ -128,3 +162,76 @@ def test_declined_attendee_is_not_the_client() -> None:
     declined = Attendee("old@x.example", "Old", response="declined")
     verdict = detect(event(attendees=(declined, JANE)), rules())
     assert verdict.client is not None and verdict.client.email == "jane@client.example"
+
+
+def test_blank_line_ends_an_answer_so_booking_page_and_video_call_text_is_not_absorbed() -> None:
+    description = (
+        "Event Name: Coaching Intro\n"
+        "\n"
+        "Challenge: Getting promoted to principal\n"
+        "while keeping my team\n"
+        "\n"
+        "Need to make changes to this event?\n"
+        "Cancel: https://calendly.com/cancellations/abc\n"
+        "Reschedule: https://calendly.com/reschedulings/abc\n"
+        "\n"
+        "Time zone: America/New_York\n"
+        "\n"
+        "Join Zoom Meeting\n"
+        "https://us02web.zoom.us/j/8812345678?pwd=c2VjcmV0\n"
+        "\n"
+        "Coaching preferences: direct feedback\n"
+        "\n"
+        "This event has a video call.\n"
+        "Join: https://meet.google.com/abc-defg-hij\n"
+    )
+    answers = parse_answers(description, LABELS)
+    assert answers["challenge"] == "Getting promoted to principal\nwhile keeping my team"
+    assert answers["timezone"] == "America/New_York"
+    assert answers["preferences"] == "direct feedback"
+
+
+def test_answer_after_a_label_and_a_blank_line_is_still_read() -> None:
+    description = (
+        "What would you like to work on?\n"
+        "\n"
+        "Moving into leadership\n"
+        "without losing the code\n"
+        "\n"
+        "Powered by Calendly.com\n"
+        "Time zone:\n"
+        "\n"
+        "Europe/Paris\n"
+    )
+    answers = parse_answers(description, LABELS)
+    assert answers["challenge"] == "Moving into leadership\nwithout losing the code"
+    assert answers["timezone"] == "Europe/Paris"
+
+
+def test_html_description_is_read_as_text() -> None:
+    description = (
+        "Background: Staff engineer<br>Company/Team: Acme &amp; Co<br><b>Challenge:</b> Getting promoted"
+        "<br><br>Join Zoom Meeting<br>"
+        '<a href="https://zoom.us/j/1?pwd=x">https://zoom.us/j/1?pwd=x</a>'
+        "<p>Time zone: Asia/Tokyo</p><div>Coaching preferences:</div><ul><li>direct</li><li>weekly</li></ul>"
+    )
+    verdict = detect(event(attendees=(JANE,), description=description), rules())
+    client = verdict.client
+    assert client is not None
+    assert (client.background, client.company, client.challenge) == (
+        "Staff engineer",
+        "Acme & Co",
+        "Getting promoted",
+    )
+    assert (client.timezone, client.preferences) == ("Asia/Tokyo", "direct\nweekly")
+
+
+def test_plain_text_with_angle_brackets_is_left_alone() -> None:
+    text = "Challenge: grow my team from <5 to >20 people & ship faster\nBackground: <senior> a->b"
+    assert description_text(text) == text
+
+
+def test_client_zone_is_the_first_line_of_the_time_zone_answer() -> None:
+    description = "Time zone: America/New_York\nJoin Zoom Meeting\nhttps://us02web.zoom.us/j/1?pwd=x\n"
+    verdict = detect(event(attendees=(JANE,), description=description, timezone="Europe/Paris"), rules())
+    assert verdict.client is not None and verdict.client.timezone == "America/New_York"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.errors import AuthError, BackendError
+from syncd.errors import AuthError, BackendError, NoteMissing
 from syncd.model import GOOGLE_DOC_MIME, NoteRef, NoteRequest
 from syncd.notes.base import NoteStore
 from syncd.notes.google_docs import (
@@ -351,8 +351,9 @@ def test_a_token_without_the_drive_permission_is_an_auth_error(
         store.ensure(make_request())
 
 
-def test_a_note_that_vanished_is_a_permanent_error_naming_it(store: GoogleDocsNotes) -> None:
-    with pytest.raises(BackendError, match=r"note 1nosuchdoc: reading the note: HTTP 404") as caught:
+def test_a_note_that_vanished_is_note_missing_naming_it(store: GoogleDocsNotes) -> None:
+    """NoteMissing makes the engine look the note up by its booking (or make it again)."""
+    with pytest.raises(NoteMissing, match=r"note 1nosuchdoc: reading the note: HTTP 404") as caught:
         store.open_action_items(NoteRef("drive:1nosuchdoc", "https://docs.google.com/x"))
     assert not caught.value.retryable
 

@@ -12,7 +12,7 @@ import yaml
 from syncd.errors import BackendError
 from syncd.model import Client, Coach, NoteRef, NoteRequest, Session
 from syncd.notes.base import NoteStore
-from syncd.notes.markdown import BANNER, MarkdownNotes, safe_file_name
+from syncd.notes.markdown import BANNER, RESCHEDULED, MarkdownNotes, safe_file_name
 from syncd.rendering import Renderer
 from tests.note_contract import BODY, ITEM_START, START, NoteStoreContract, make_header, make_request
 
@@ -168,6 +168,55 @@ def test_cancel_adds_one_banner_line_after_front_matter_and_reinstating_restores
     assert cancelled.split("---\n", 2)[2].startswith(BANNER + "\n")
     assert front_matter(path)["status"] == "cancelled"
     notes.update_header(ref, make_header(cancelled=False))
+    assert path.read_text(encoding="utf-8") == original
+
+
+def body_of(path: Path) -> str:
+    return path.read_text(encoding="utf-8").split("---\n", 2)[2]
+
+
+FRI_27_NOV = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
+MOVED = f"{RESCHEDULED}Fri 27 Nov 2026, 10:00\u201310:30 CET."
+
+
+def test_reschedule_puts_one_banner_line_with_the_new_time_in_the_notes_zone(
+    notes: MarkdownNotes, tmp_path: Path
+) -> None:
+    ref = notes.ensure(make_request())
+    path = tmp_path / ref.locator
+    original_body = body_of(path)
+    notes.update_header(ref, make_header(start=FRI_27_NOV))
+    assert body_of(path) == f"{MOVED}\n\n{original_body}"
+    assert str(front_matter(path)["session_start"]).startswith("2026-11-27 10:00")
+    notes.update_header(ref, make_header(start=FRI_27_NOV))  # nothing changed: nothing written
+    assert body_of(path) == f"{MOVED}\n\n{original_body}"
+    notes.update_header(ref, make_header(start=FRI_27_NOV + timedelta(days=1, hours=5)))
+    moved_again = f"{RESCHEDULED}Sat 28 Nov 2026, 15:00\u201315:30 CET."
+    assert body_of(path) == f"{moved_again}\n\n{original_body}"
+
+
+def test_cancelled_banner_wins_and_reinstating_a_moved_session_shows_the_rescheduled_one(
+    notes: MarkdownNotes, tmp_path: Path
+) -> None:
+    ref = notes.ensure(make_request())
+    path = tmp_path / ref.locator
+    original_body = body_of(path)
+    notes.update_header(ref, make_header(start=FRI_27_NOV))
+    notes.update_header(ref, make_header(start=FRI_27_NOV, cancelled=True))
+    assert body_of(path) == f"{BANNER}\n\n{original_body}"
+    notes.update_header(ref, make_header(start=FRI_27_NOV))
+    assert body_of(path) == f"{MOVED}\n\n{original_body}"
+
+
+def test_session_moved_back_to_its_first_time_gives_back_the_file(
+    notes: MarkdownNotes, tmp_path: Path
+) -> None:
+    ref = notes.ensure(make_request())
+    path = tmp_path / ref.locator
+    original = path.read_text(encoding="utf-8")
+    notes.update_header(ref, make_header(start=FRI_27_NOV))
+    notes.update_header(ref, make_header(start=FRI_27_NOV, cancelled=True))
+    notes.update_header(ref, make_header())
     assert path.read_text(encoding="utf-8") == original
 
 

@@ -225,14 +225,51 @@ def test_status_lists_client_start_note_and_follow_up(ws: Workspace) -> None:
     assert "Jane Client" in out and "pending" in out and "file://" in out
 
 
-def test_dry_run_changes_nothing(ws: Workspace) -> None:
+def test_dry_run_tells_every_step_and_changes_nothing(ws: Workspace) -> None:
     ws.put("d1", "Intro session", now() - timedelta(hours=2))
     before = ws.event_text("d1")
     result = ws.run("once", "--dry-run")
-    assert "would create the session note" in result.stderr
+    for step in (
+        "would create the session note",
+        "would write the note link",
+        "would queue the follow-up draft to jane@client.example",
+    ):
+        assert step in result.stderr, result.stderr
+    assert "Jane Client" in result.stderr
     assert ws.notes() == [] and ws.draft_files() == [] and ws.event_text("d1") == before
+    assert list((ws.root / "state").iterdir()) == []  # not even a state database
     ws.run("once")
     assert len(ws.notes()) == 1 and len(ws.draft_files()) == 1
+    again = ws.run("once", "--dry-run")
+    assert ": would " not in again.stderr
+
+
+def test_note_renamed_by_the_coach_is_followed_and_its_link_updated(ws: Workspace) -> None:
+    ws.put("m1", "Intro session", now() + timedelta(days=1))
+    ws.run("once")
+    [note] = ws.notes()
+    renamed = note.with_name("Jane - first call.md")
+    note.rename(renamed)
+    ws.put("m1", "Intro session", now() - timedelta(hours=2))  # moved into the past: draft due
+    result = ws.run("once")
+    assert "Traceback" not in result.stderr
+    assert ws.notes() == [renamed] and len(ws.draft_files()) == 1
+    assert renamed.as_uri() in ws.event_text("m1")
+    assert renamed.as_uri() in ws.run("status").stdout
+
+
+def test_note_deleted_by_the_coach_is_made_again_and_the_follow_up_still_goes(ws: Workspace) -> None:
+    ws.put("m2", "Intro session", now() - timedelta(minutes=40), minutes=30)  # ends before its delay
+    ws.run("once")
+    [note] = ws.notes()
+    note.unlink()
+    ws.delay = "1m"
+    ws.write_config()
+    ws.put("m2", "Intro session", now() - timedelta(hours=2))
+    result = ws.run("once")
+    assert "Traceback" not in result.stderr and "not where it was" in result.stderr
+    assert len(ws.notes()) == 1 and len(ws.draft_files()) == 1
+    assert "pending" not in ws.run("status").stdout
 
 
 def test_demo_shows_a_note_a_link_and_a_draft(tmp_path: Path) -> None:

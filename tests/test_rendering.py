@@ -253,6 +253,12 @@ def test_greeting_skips_a_title_and_falls_back_to_there() -> None:
     assert body.startswith("Hey there!")
 
 
+def test_greeting_uses_the_first_name_of_a_last_comma_first_name() -> None:
+    for name in ("Sharma, Ravi", "Ravi Sharma, PhD", "Ravi, "):
+        _, body = Renderer().render_followup(make_session(Client(name, "r@x.example")), [], "")
+        assert body.startswith("Hey Ravi!"), (name, body.splitlines()[0])
+
+
 # --- templates ---------------------------------------------------------------------------------
 
 

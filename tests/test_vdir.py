@@ -18,6 +18,7 @@ from icalendar import Calendar, Event
 
 from syncd.calendars.vdir import VdirCalendar, from_config
 from syncd.config import CoachConfig, Settings
+from syncd.detection import client_attendee
 from syncd.errors import BackendError, CursorExpired, ReadOnlyEvent
 from syncd.linkblock import BEGIN, apply_block, find_note_url
 from syncd.model import Annotation
@@ -615,6 +616,27 @@ def test_responses_and_duplicate_attendees(tmp_path: Path) -> None:
         ("ada@client.example", "Ada", "declined"),
         ("grace@client.example", "", "needsAction"),
     ]
+
+
+def test_apple_urn_uuid_addresses_take_the_email_param(tmp_path: Path) -> None:
+    """iCloud writes `urn:uuid:` values with the address in EMAIL=: the coach stays the coach."""
+    _event_file(
+        tmp_path,
+        "DTSTART:20300603T100000Z\n"
+        f'ORGANIZER;CN="Jordan Rivera";EMAIL="{COACH_EMAIL}":urn:uuid:00000000-0000-0000-0000-000000000000\n'
+        f'ATTENDEE;CN="Jordan Rivera";EMAIL="{COACH_EMAIL}";PARTSTAT=ACCEPTED:urn:uuid:00000000-0000-0000-0000-000000000000\n'
+        'ATTENDEE;CN="Uuid Client";EMAIL="Uuid.Client@me.com";PARTSTAT=ACCEPTED:urn:uuid:99999999-9999-9999-9999-999999999999\n'
+        'ATTENDEE;CN="No Address":urn:uuid:11111111-1111-1111-1111-111111111111\n',
+    )
+    event = make_calendar(tmp_path).get("m")
+    assert event is not None and event.organizer == COACH_EMAIL
+    assert [(a.email, a.name, a.is_self, a.organizer) for a in event.attendees] == [
+        (COACH_EMAIL, "Jordan Rivera", True, True),
+        ("uuid.client@me.com", "Uuid Client", False, False),
+        ("", "No Address", False, False),
+    ]
+    client = client_attendee(event, frozenset({COACH_EMAIL}))
+    assert client is not None and (client.email, client.name) == ("uuid.client@me.com", "Uuid Client")
 
 
 def test_control_characters_in_a_name_do_not_cost_the_booking(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ _INSTANCE_ID = re.compile(r"^(?P<uid>.+)/(?P<stamp>\d{8}(?:T\d{6}Z)?)$")
 _TOO_FREQUENT = {"SECONDLY", "MINUTELY"}
 _RESPONSES = {"NEEDS-ACTION": "needsAction"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ADDRESS = re.compile(r"^[^@\s<>,;:\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 
 
 @dataclass(frozen=True)
@@ -288,28 +289,42 @@ def _text(event: Event, name: str) -> str:
 
 
 def _email(address: Any) -> str:
-    """The address of a CAL-ADDRESS, lower-cased, without its `mailto:`."""
-    value = str(_first(address) or "").strip()
-    return re.sub(r"^mailto:", "", value, flags=re.IGNORECASE).lower()
+    """The email address of a CAL-ADDRESS, lower-cased; "" when it names none.
+
+    The value is usually `mailto:ADDRESS`. Apple/iCloud write `urn:uuid:...` instead and give
+    the address in the `EMAIL=` parameter (RFC 7986); a bare address is taken as it is.
+    """
+    prop = _first(address)
+    value = str(prop or "").strip()
+    if value.lower().startswith("mailto:"):
+        return value[len("mailto:") :].strip().lower()
+    param = str(getattr(prop, "params", {}).get("EMAIL", "")).strip()
+    param = re.sub(r"^mailto:", "", param, flags=re.IGNORECASE)
+    if _ADDRESS.match(param):
+        return param.lower()
+    return value.lower() if _ADDRESS.match(value) else ""
 
 
 def _attendees(event: Event, organizer: str, coach: frozenset[str]) -> tuple[Attendee, ...]:
     found: dict[str, Attendee] = {}
+    nameless: list[Attendee] = []  # no address at all: kept, but never matched to anyone
     for address in _all(event.get("ATTENDEE")):
         email = _email(address)
-        if email and email not in found:
+        if not email:
+            nameless.append(_attendee("", address.params, organizer, coach))
+        elif email not in found:
             found[email] = _attendee(email, address.params, organizer, coach)
     if organizer and organizer not in found:
         params = getattr(_first(event.get("ORGANIZER")), "params", {})
         found[organizer] = Attendee(organizer, str(params.get("CN", "")), organizer in coach, True)
-    return tuple(found.values())
+    return (*found.values(), *nameless)
 
 
 def _attendee(email: str, params: Any, organizer: str, coach: frozenset[str]) -> Attendee:
     partstat = str(params.get("PARTSTAT", "NEEDS-ACTION")).upper()
     response = _RESPONSES.get(partstat, partstat.lower())
     name = str(params.get("CN", ""))
-    return Attendee(email, name, email in coach, email == organizer, response)
+    return Attendee(email, name, bool(email) and email in coach, bool(email) and email == organizer, response)
 
 
 def one_line(problem: object) -> str:

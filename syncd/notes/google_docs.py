@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from googleapiclient.errors import HttpError
 
-from syncd.errors import AuthError, BackendError, SyncdError
+from syncd.errors import AuthError, BackendError, NoteMissing, SyncdError
 from syncd.google_auth import DEFAULT_HTTP_TIMEOUT
 from syncd.google_errors import (
     NUM_RETRIES,
@@ -54,6 +54,7 @@ from syncd.google_errors import (
     HttpErrorMapper,
     ThreadServices,
     error_reason,
+    error_text,
     execute,
     http_error,
     lazy_credentials,
@@ -291,7 +292,10 @@ class GoogleDocsNotes:
 
     def _read(self, file_id: str) -> Document:
         raw = self._call(
-            "reading the note", file_id, lambda _: self._docs.get().documents().get(documentId=file_id)
+            "reading the note",
+            file_id,
+            lambda _: self._docs.get().documents().get(documentId=file_id),
+            _missing_note_error,
         )
         return document_from(raw)
 
@@ -318,6 +322,13 @@ class GoogleDocsNotes:
             self._drive.forget()
             self._docs.forget()
             raise
+
+
+def _missing_note_error(exc: HttpError, where: str) -> SyncdError:
+    """A note Doc deleted for good (404) is `NoteMissing`: the engine looks for it again."""
+    if int(exc.status_code) == 404:
+        return NoteMissing(f"{error_text(exc, where)} (the Doc no longer exists)")
+    return http_error(exc, where)
 
 
 def from_config(

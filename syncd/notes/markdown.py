@@ -1,9 +1,12 @@
 """Session notes as Markdown files in a folder (an Obsidian vault works as is).
 
 One file per booking, `ROOT/COLLECTION/YYYY-MM-DD Client Name.md`, whose YAML front matter
-syncd owns (`title`, `client`, `session_start`, `session_end`, `status`, `syncd_booking`); the
-body below it is the coach's once written. The `syncd_booking` key makes a note findable after a
-crash, and marks the files syncd may touch: a file without it is never overwritten.
+syncd owns (`title`, `client`, `session_start`, `session_end`, `status`, `syncd_booking`, and
+`original_start`/`original_end` once the session has moved); the body below it is the coach's
+once written, except for one banner line syncd keeps right after the front matter while the
+session is cancelled or no longer at the time the body was written for. The `syncd_booking` key
+makes a note findable after a crash, and marks the files syncd may touch: a file without it is
+never overwritten.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -19,13 +23,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from syncd.config import CoachConfig, MarkdownNotesConfig, Settings
-from syncd.errors import BackendError
+from syncd.errors import BackendError, NoteMissing
 from syncd.files import atomic_write, remove_stale_temp_files
 from syncd.model import NoteHeader, NoteRef, NoteRequest
+from syncd.rendering import format_span
 from syncd.text import one_line
 
 BANNER = "> **Cancelled** — this session was cancelled."
-OWNED_KEYS = ("title", "client", "session_start", "session_end", "status", "syncd_booking")
+RESCHEDULED = "> **Rescheduled** — the session is now "  # + its new time, e.g. "Fri 27 Nov 2026, ..."
+ORIGINAL_KEYS = ("original_start", "original_end")  # the time the body was written for
+OWNED_KEYS = ("title", "client", "session_start", "session_end", "status", "syncd_booking", *ORIGINAL_KEYS)
 MAX_NAME = 80  # characters of the client's name kept in a file name
 MAX_NAME_BYTES = 180  # and bytes (file systems count bytes, usually 255 at most)
 MAX_SAME_NAME = 1000  # notes of one name and date before giving up
@@ -96,8 +103,9 @@ def booking_of(text: str) -> str | None:
     return None if value is None else str(value)
 
 
-def merge_front_matter(front: str, values: dict[str, str]) -> str:
-    """`front` with the owned keys set to `values`; the coach's keys and lines kept in place."""
+def merge_front_matter(front: str, values: Mapping[str, str | None]) -> str:
+    """`front` with the owned keys set to `values` (removed where the value is None); the
+    coach's keys and lines kept in place."""
     out: list[str] = []
     done: set[str] = set()
     skipping = False
@@ -107,25 +115,69 @@ def merge_front_matter(front: str, values: dict[str, str]) -> str:
             continue  # the rest of an owned key's old (multi-line) value
         skipping = key in values
         if key is not None and key in values:
-            if key not in done:
-                out.append(f"{key}: {values[key]}")
-                done.add(key)
+            value = values[key]
+            if key not in done and value is not None:
+                out.append(f"{key}: {value}")
+            done.add(key)
             continue
         out.append(line)
-    out.extend(f"{key}: {value}" for key, value in values.items() if key not in done)
+    out.extend(f"{key}: {value}" for key, value in values.items() if key not in done and value is not None)
     return "\n".join(out) + "\n"
 
 
-def with_banner(body: str, cancelled: bool) -> str:
-    """`body` with the cancelled banner as its first line (and a blank line after it), or
-    without it; the rest untouched."""
-    has_banner = body.startswith(BANNER + "\n") or body == BANNER
-    if cancelled and not has_banner:
-        return f"{BANNER}\n\n{body}"
-    if not cancelled and has_banner:
-        rest = body[len(BANNER) + 1 :]
-        return rest[1:] if rest.startswith("\n") else rest
-    return body
+def original_values(front: str, header: NoteHeader) -> dict[str, str | None]:
+    """The `original_start`/`original_end` keys for a note whose session is now at `header`'s
+    time: the time the body was written for (kept once recorded, else the front matter's
+    previous `session_start`/`session_end`) while the session is elsewhere; None (no keys)
+    while it is at that time, or when the front matter does not say."""
+    original = _front_times(front, ORIGINAL_KEYS, header.timezone) or _front_times(
+        front, ("session_start", "session_end"), header.timezone
+    )
+    if original is None or original == (header.start, header.end):
+        return dict.fromkeys(ORIGINAL_KEYS)
+    start, end = (_local(moment, header.timezone).isoformat() for moment in original)
+    return {"original_start": start, "original_end": end}
+
+
+def banner_for(header: NoteHeader, moved: bool) -> str | None:
+    """The banner line the note should show: cancelled first, else rescheduled when the
+    session has `moved` from the time the body was written for, else none."""
+    if header.cancelled:
+        return BANNER
+    if moved:
+        return f"{RESCHEDULED}{format_span(header.start, header.end, _zone(header.timezone))}."
+    return None
+
+
+def with_banner(body: str, banner: str | None) -> str:
+    """`body` with `banner` as its first line (and a blank line after it) in place of any
+    banner syncd put there before, or with none; the rest untouched."""
+    first, _, rest = body.partition("\n")
+    if first == BANNER or first.startswith(RESCHEDULED):
+        body = rest[1:] if rest.startswith("\n") else rest
+    return f"{banner}\n\n{body}" if banner else body
+
+
+def _front_times(front: str, keys: tuple[str, str], zone_name: str) -> tuple[datetime, datetime] | None:
+    """The two times the front matter gives under `keys` (aware), or None if it does not."""
+    times = []
+    for key in keys:
+        match = re.search(rf"^{key}:[ \t]*[\"']?(.*?)[\"']?[ \t]*$", front, re.MULTILINE)
+        try:
+            moment = datetime.fromisoformat(match.group(1)) if match else None
+        except ValueError:
+            moment = None
+        if moment is None:
+            return None
+        times.append(moment if moment.tzinfo else moment.replace(tzinfo=_zone(zone_name)))
+    return times[0], times[1]
+
+
+def _zone(zone_name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 def open_items(text: str) -> list[str]:
@@ -236,7 +288,7 @@ class MarkdownNotes:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         values = front_matter_values(request.booking_id, request.header)
         text = f"---\n{merge_front_matter('', values)}---\n" + with_banner(
-            request.body, request.header.cancelled
+            request.body, banner_for(request.header, moved=False)
         )
         while True:
             path = self._candidates(request.header)[-1]
@@ -257,8 +309,11 @@ class MarkdownNotes:
 
     def _rewrite(self, path: Path, text: str, booking_id: str, header: NoteHeader) -> None:
         front, body = split_front_matter(text)
-        merged = merge_front_matter(front, front_matter_values(booking_id, header))
-        new_text = f"---\n{merged}---\n" + with_banner(body, header.cancelled)
+        original = original_values(front, header)
+        values: dict[str, str | None] = {**front_matter_values(booking_id, header), **original}
+        merged = merge_front_matter(front, values)
+        moved = original["original_start"] is not None
+        new_text = f"---\n{merged}---\n" + with_banner(body, banner_for(header, moved))
         if new_text != text:
             atomic_write(path, new_text.encode("utf-8"), mode=path.stat().st_mode & 0o777)
 
@@ -277,7 +332,7 @@ class MarkdownNotes:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise BackendError(f"notes: {path} is gone (moved or deleted)", retryable=False) from None
+            raise NoteMissing(f"notes: {path} is gone (moved or deleted)") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise BackendError(f"notes: {path}: cannot read: {exc}") from exc
         if booking_of(text) is None:
