@@ -41,6 +41,9 @@ class Rules:
     exclude: re.Pattern[str] | None = None
     organizer: re.Pattern[str] | None = None
     attendee_domain: str | None = None
+    # The other coaches of the same daemon: an event of theirs is not this coach's booking,
+    # and a coach is never anyone's client.
+    other_coaches: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,10 @@ def detect(event: CalendarEvent, rules: Rules) -> Verdict:
     if event.cancelled or event.all_day or event.start is None or event.end is None:
         return Verdict()
     title_match = rules.title.search(event.summary)
-    if not title_match or not _passes_filters(event, rules):
+    if not title_match or not _passes_filters(event, rules) or _another_coachs(event, rules):
         return Verdict()
     answers = parse_answers(strip_block(description_text(event.description)), rules.labels)
-    guest = client_attendee(event, rules.coach_addresses)
+    guest = client_attendee(event, rules.coach_addresses | rules.other_coaches)
     name = _client_name(guest, title_match, answers)
     email = guest.email if guest else _clean_email(answers.get("email", ""))
     if not name:
@@ -92,6 +95,15 @@ def _passes_filters(event: CalendarEvent, rules: Rules) -> bool:
         if not any(a.email.lower().endswith(domain) for a in guests):
             return False
     return True
+
+
+def _another_coachs(event: CalendarEvent, rules: Rules) -> bool:
+    """True when another coach of this daemon is on the event and this coach is not (two
+    coaches reading one shared calendar)."""
+    people = {event.organizer.lower()} | {a.email.lower() for a in event.attendees}
+    if any(a.is_self for a in event.attendees) or people & rules.coach_addresses:
+        return False
+    return bool(people & rules.other_coaches)
 
 
 def client_attendee(event: CalendarEvent, coach_addresses: frozenset[str]) -> Attendee | None:

@@ -107,7 +107,7 @@ def open_parts(coach: CoachConfig, settings: Settings) -> CoachParts:
             pricing_url=coach.pricing_url,
             specialties=tuple(coach.specialties),
         ),
-        rules=compile_rules(coach),
+        rules=compile_rules(coach, settings),
         source=registry.open_calendar(coach, settings),
         notes=registry.open_notes(coach, settings),
         drafts=registry.open_drafts(coach, settings),
@@ -115,9 +115,10 @@ def open_parts(coach: CoachConfig, settings: Settings) -> CoachParts:
     )
 
 
-def compile_rules(coach: CoachConfig) -> Rules:
+def compile_rules(coach: CoachConfig, settings: Settings) -> Rules:
     """The coach's detection rules, ready to apply (the config already checked the regexes)."""
     match = coach.match
+    others = frozenset().union(*(c.addresses for c in settings.coaches if c.key != coach.key))
     return Rules(
         title=re.compile(match.title),
         coach_addresses=coach.addresses,
@@ -125,6 +126,7 @@ def compile_rules(coach: CoachConfig) -> Rules:
         exclude=re.compile(match.exclude) if match.exclude else None,
         organizer=re.compile(match.organizer) if match.organizer else None,
         attendee_domain=match.attendee_domain,
+        other_coaches=others,
     )
 
 

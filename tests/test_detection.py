@@ -235,3 +235,13 @@ def test_client_zone_is_the_first_line_of_the_time_zone_answer() -> None:
     description = "Time zone: America/New_York\nJoin Zoom Meeting\nhttps://us02web.zoom.us/j/1?pwd=x\n"
     verdict = detect(event(attendees=(JANE,), description=description, timezone="Europe/Paris"), rules())
     assert verdict.client is not None and verdict.client.timezone == "America/New_York"
+
+
+def test_an_event_of_another_coach_of_the_daemon_is_not_this_coachs_booking() -> None:
+    sam = "sam@coach.example"
+    theirs = event(attendees=(Attendee(sam, "Sam Coach", organizer=True), JANE), organizer=sam)
+    mine = event(attendees=(ME, Attendee(sam, "Sam Coach"), JANE))
+    assert detect(theirs, rules(other_coaches=frozenset({sam}))).client is None
+    verdict = detect(mine, rules(other_coaches=frozenset({sam})))
+    assert verdict.client is not None and verdict.client.email == "jane@client.example"  # Sam is no client
+    assert detect(theirs, rules()).client is not None  # one coach alone still reads every event

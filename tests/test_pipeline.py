@@ -309,3 +309,30 @@ def test_a_coach_whose_calendar_vanished_gets_one_line_and_the_other_coach_carri
     errors = [line for line in stderr.splitlines() if "bob@coach.example" in line]
     assert errors and all("bob-calendar" in line for line in errors)
     assert len(errors) <= stderr.count("pass finished")  # one line per pass, not one per booking
+
+
+def test_two_coaches_sharing_a_calendar_folder_each_get_only_their_own_bookings(ws: Workspace) -> None:
+    ws.extra_coach = """\
+  - name: Sam Coach
+    email: sam@coach.example
+    timezone: Europe/Berlin
+    pricing_url: https://sam.example/pricing
+    calendar: {type: vdir, path: calendar}
+    notes: {type: markdown, path: notes, collection: Sam Intros}
+    drafts: {type: maildir, path: Mail/SamDrafts}
+"""
+    ws.write_config()
+    ws.put("ada1", "Intro session", now() - timedelta(hours=2))
+    sams = ws.put("sam1", "Intro session", now() + timedelta(days=1), client=("Leo Brown", "leo@x.example"))
+    sams.write_text(
+        sams.read_text().replace(
+            "ORGANIZER;CN=Ada Coach:mailto:ada@coach.example",
+            "ORGANIZER;CN=Sam Coach:mailto:sam@coach.example",
+        )
+    )
+    ws.run("once")
+    sam_notes = list((ws.root / "notes" / "Sam Intros").glob("*.md"))
+    assert len(ws.notes()) == 1 and len(sam_notes) == 1 and "Leo Brown" in sam_notes[0].name
+    [draft] = ws.drafts_parsed()
+    assert draft["From"].addresses[0].addr_spec == "ada@coach.example"
+    assert "Sam%20Intros" in ws.event_text("sam1") and "Sam%20Intros" not in ws.event_text("ada1")
