@@ -19,6 +19,7 @@ from syncd.calendars.base import CalendarSource
 from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules, Verdict, detect
 from syncd.drafts.base import DraftSink
+from syncd.durations import format_duration
 from syncd.errors import AuthError, CursorExpired, NoteMissing, SyncdError
 from syncd.followup import build_draft
 from syncd.lifecycle import (
@@ -304,7 +305,11 @@ class CoachPass:
         decision = followup_decision(booking, self.now, self.settings.max_lateness)
         if decision is Decision.SKIP:
             late = self.now - booking.followup_due
-            self._skip(booking, event, f"{_hours(late)} overdue, more than max_lateness")
+            self._skip(
+                booking,
+                event,
+                f"{format_duration(late - late % timedelta(minutes=1))} overdue, more than max_lateness",
+            )
         elif decision is Decision.SEND and not booking.client.email:
             self._skip(booking, event, "the booking has no client email address")
         elif decision is Decision.SEND:
@@ -400,8 +405,3 @@ class CoachPass:
         if self.should_stop():
             self.tally.stopped = True
         return self.tally.stopped
-
-
-def _hours(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"

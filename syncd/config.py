@@ -317,16 +317,23 @@ def config_path(explicit: str | None) -> Path:
 
 def load_settings(path: Path) -> Settings:
     """Read and validate `path`. Raises ConfigError listing every problem, one per line."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a config file")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found (pass --config FILE or set SYNCD_CONFIG)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: {_yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    unknown_env = _unknown_env_settings()
+    if unknown_env:
+        raise ConfigError(
+            "\n".join(f"{path}: environment variable {name}: unknown setting" for name in unknown_env)
+        )
 
     class _FileSettings(Settings):
         model_config = SettingsConfigDict(yaml_file=path, yaml_file_encoding="utf-8")
@@ -361,6 +368,12 @@ def format_validation(exc: ValidationError) -> list[str]:
             message = "unknown key (check its spelling)"
         elif error["type"] == "missing":
             message = "required key is missing"
+        elif error["type"] == "union_tag_not_found":
+            message = "required key 'type' is missing; " + _expected_tags(error)
+        elif error["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            message = (
+                "expected a mapping of keys (key: value lines), not " + type(error.get("input")).__name__
+            )
         elif error["type"] == "union_tag_invalid":
             message = f"unknown type {error.get('input', {}).get('type')!r}; " + _expected_tags(error)
         lines.append(f"{loc or '(top level)'}: {message}")
@@ -375,7 +388,33 @@ def _without_union_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
 
 def _expected_tags(error: Any) -> str:
     expected = (error.get("ctx") or {}).get("expected_tags", "")
-    return f"expected one of {expected}"
+    return f"expected one of {expected}" if expected else "see config/syncd.example.yaml"
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (the last would win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _unknown_env_settings() -> list[str]:
+    # pydantic-settings ignores SYNCD_ variables that name no setting; a misspelt override
+    # would be silently lost, as a misspelt key in the file would be without extra="forbid".
+    known = {name.upper() for name in Settings.model_fields} | {"CONFIG"}
+    return sorted(
+        name
+        for name in os.environ
+        if name.startswith("SYNCD_") and name.removeprefix("SYNCD_").split("__")[0] not in known
+    )
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:

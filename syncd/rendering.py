@@ -285,6 +285,7 @@ def note_context(session: Session, now: datetime) -> dict[str, Any]:
         "action_items": action_items(session),
         "prepared": f"{format_day(prepared)}, {prepared:%H:%M} {_zone_label(prepared)}",
         "short_notice": session.start - now < SHORT_NOTICE,
+        "started": now >= session.start,
     }
 
 

@@ -133,3 +133,46 @@ def test_the_annotated_example_config_is_valid(tmp_path: Path) -> None:
     result = ws.run("check-config", check=False)
     assert result.returncode == 0, result.stderr
     assert "ada@example.com" in result.stdout
+
+
+MORE_CASES = [
+    (
+        "duplicate-key",
+        "poll_interval: 1s",
+        "poll_interval: 1s\npoll_interval: 2s",
+        "key 'poll_interval' is given twice",
+    ),
+    (
+        "missing-type",
+        "calendar: {type: vdir, path: calendar}",
+        "calendar: {path: calendar}",
+        "coaches[0].calendar: required key 'type' is missing",
+    ),
+    (
+        "list-for-mapping",
+        "calendar: {type: vdir, path: calendar}",
+        "calendar: [vdir, calendar]",
+        "coaches[0].calendar: expected a mapping",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "expected"), MORE_CASES, ids=[c[0] for c in MORE_CASES])
+def test_structural_mistakes_are_explained_in_plain_words(
+    ws: Workspace, name: str, old: str, new: str, expected: str
+) -> None:
+    edit(ws, old, new)
+    result = ws.run("check-config", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert expected in result.stderr, result.stderr
+
+
+def test_misspelt_environment_override_is_refused(ws: Workspace) -> None:
+    ws.env["SYNCD_LOOKBAK"] = "1d"
+    result = ws.run("check-config", check=False)
+    assert result.returncode == 2 and "SYNCD_LOOKBAK: unknown setting" in result.stderr
+
+
+def test_a_folder_given_as_config_is_named_as_such(ws: Workspace) -> None:
+    result = ws.run("--config", str(ws.root), "check-config", check=False)
+    assert result.returncode == 2 and "is a folder" in result.stderr

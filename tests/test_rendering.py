@@ -91,6 +91,12 @@ def test_review_reminder_is_five_minutes_before_in_the_coachs_zone() -> None:
     assert "at least 5 minutes before" in note
 
 
+def test_note_made_after_the_session_began_asks_for_what_was_said_not_a_review() -> None:
+    note = Renderer().render_note(make_session(), START + timedelta(hours=2))
+    assert "after the session began" in note
+    assert "Review this agenda" not in note and "short notice" not in note
+
+
 # --- talking points, focus areas, action items -------------------------------------------------
 
 
