@@ -6,6 +6,8 @@ seconds, with no account and nothing outside the demo folder touched.
 
 from __future__ import annotations
 
+import shutil
+import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,8 +134,18 @@ def show_results(root: Path, config: Path) -> None:
         print(f"  session note:     {note}")
     for draft in drafts:
         print(f"  follow-up draft:  {draft}")
-    print(f"\nSee the tracked bookings:  syncd --config {config} status")
-    print(f"Run it again (nothing is duplicated):  syncd --config {config} once")
+    syncd = _command()
+    print(f"\nSee the tracked bookings:  {syncd} --config {config} status")
+    print(f"Run it again (nothing is duplicated):  {syncd} --config {config} once")
+
+
+def _command() -> str:
+    """How the newcomer can type `syncd`: plain when it is on PATH, else its full path."""
+    installed = Path(sys.executable).parent / "syncd"
+    on_path = shutil.which("syncd")
+    if on_path and Path(on_path).resolve() == installed.resolve():
+        return "syncd"
+    return str(installed) if installed.exists() else f"{sys.executable} -m syncd"
 
 
 def _ics_time(moment: datetime) -> str:
