@@ -91,7 +91,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from syncd.daemon import run_daemon
 
         return run_daemon(path)
-    settings = load_settings(path)
+    settings = load_settings(path, check_folders=args.command != "status")
     setup_logging(settings.log_format, logging.DEBUG if args.verbose else logging.INFO)
     if args.command == "once":
         return run_once(settings, dry_run=args.dry_run)

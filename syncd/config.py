@@ -38,6 +38,9 @@ DEFAULT_CONFIG = Path("~/.config/syncd/syncd.yaml")
 
 # The folder relative paths are resolved against while one file is being validated.
 _BASE_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("_BASE_DIR", default=None)
+# Off for commands that only read the state (`status`): a calendar share that is unmounted
+# right now must not hide what syncd knows.
+_CHECK_FOLDERS: contextvars.ContextVar[bool] = contextvars.ContextVar("_CHECK_FOLDERS", default=True)
 
 
 def _resolve_path(value: Path) -> Path:
@@ -46,7 +49,7 @@ def _resolve_path(value: Path) -> Path:
 
 
 def _existing_dir(value: Path) -> Path:
-    if not value.is_dir():
+    if _CHECK_FOLDERS.get() and not value.is_dir():
         raise ValueError(f"folder {value} does not exist")
     return value
 
@@ -58,7 +61,7 @@ def _existing_file(value: Path) -> Path:
 
 
 def _parent_exists(value: Path) -> Path:
-    if not value.parent.is_dir():
+    if _CHECK_FOLDERS.get() and not value.parent.is_dir():
         raise ValueError(f"folder {value.parent} (parent of {value.name}) does not exist")
     return value
 
@@ -315,8 +318,10 @@ def config_path(explicit: str | None) -> Path:
     return Path(chosen).expanduser()
 
 
-def load_settings(path: Path) -> Settings:
-    """Read and validate `path`. Raises ConfigError listing every problem, one per line."""
+def load_settings(path: Path, *, check_folders: bool = True) -> Settings:
+    """Read and validate `path`. Raises ConfigError listing every problem, one per line.
+
+    With `check_folders=False` the backends' folders need not exist (for `syncd status`)."""
     if path.is_dir():
         raise ConfigError(f"{path}: is a folder, not a config file")
     if not path.is_file():
@@ -349,13 +354,14 @@ def load_settings(path: Path) -> Settings:
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
 
-    token = _BASE_DIR.set(path.resolve().parent)
+    base, folders = _BASE_DIR.set(path.resolve().parent), _CHECK_FOLDERS.set(check_folders)
     try:
         return _FileSettings()
     except ValidationError as exc:
         raise ConfigError("\n".join(f"{path}: {line}" for line in format_validation(exc))) from None
     finally:
-        _BASE_DIR.reset(token)
+        _BASE_DIR.reset(base)
+        _CHECK_FOLDERS.reset(folders)
 
 
 def format_validation(exc: ValidationError) -> list[str]:
