@@ -127,7 +127,7 @@ def show_status(settings: Settings) -> int:
     """Print the tracked bookings as a table, then the daemon's health."""
     from syncd.state import StateStore
 
-    state = StateStore.in_dir(settings.state_dir)
+    state = StateStore.in_dir(settings.state_dir, scratch=True)  # read without touching it
     zones: dict[str, tzinfo] = {coach.email: ZoneInfo(coach.timezone) for coach in settings.coaches}
     try:
         rows = [_status_row(b, zones.get(b.coach, UTC)) for b in state.bookings()]

@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,8 +66,7 @@ class StateStore:
             return
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-            os.close(fd)
+            _create_private(path)
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -185,11 +184,24 @@ class StateStore:
         return int(self._db.execute("SELECT COUNT(*) FROM bookings").fetchone()[0])
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file with mode 0600 if it is not there yet.
+
+    An existing file is never opened outside SQLite: closing any descriptor of it drops this
+    process's POSIX locks on it, so after a reload (two connections in one process) another
+    process's `syncd status` would believe it was the last user and delete the live WAL.
+    """
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def _scratch_copy(path: Path) -> sqlite3.Connection:
     memory = sqlite3.connect(":memory:", isolation_level=None)
     if path.is_file():
         try:
-            source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            # Read-write, though nothing is written: the last connection to close then removes
+            # the -wal and -shm files it needed, where a read-only one would leave them behind.
+            source = sqlite3.connect(path, timeout=30)
             try:
                 source.backup(memory)
             finally:

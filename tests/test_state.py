@@ -1,0 +1,65 @@
+"""The SQLite state store as other processes see it while the daemon runs."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from syncd.lifecycle import new_booking
+from syncd.model import CalendarEvent, Client
+from syncd.state import StateStore
+from tests.support import Workspace, wait_for
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def booking(n: int):  # type: ignore[no-untyped-def]
+    start = NOW + timedelta(hours=n)
+    event = CalendarEvent(id=f"e{n}", summary="Intro", start=start, end=start + timedelta(minutes=30))
+    made = new_booking(
+        "ada@coach.example", event, Client(name=f"Client {n}"), timedelta(minutes=15), NOW, timedelta(days=2)
+    )
+    assert made is not None
+    return made
+
+
+def test_status_after_a_reload_sees_the_daemons_live_state(tmp_path: Path) -> None:
+    """A reload opens the state a second time in the daemon's process; `syncd status` from
+    another process must not then take itself for the last user and delete the live WAL
+    (which hid every later change from status and lost it on a crash)."""
+    ws = Workspace(tmp_path, poll_interval="1s")
+    ws.put("a1", "Intro session", datetime.now(UTC) + timedelta(days=1))
+    daemon = ws.start("run")
+    try:
+        assert wait_for(lambda: len(ws.notes()) == 1)
+        daemon.send_signal(signal.SIGHUP)
+        time.sleep(2.5)  # the reload happens within a second; a pass follows it at once
+        ws.run("status")
+        assert (ws.root / "state" / "syncd.sqlite3-wal").exists()
+        ws.put(
+            "a2", "Intro session", datetime.now(UTC) + timedelta(days=2), client=("Sam Lee", "sam@x.example")
+        )
+        assert wait_for(lambda: len(ws.notes()) == 2)
+        assert wait_for(lambda: "Sam Lee" in ws.run("status").stdout, timeout=10)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=10)
+
+
+def test_state_file_is_private_and_a_scratch_copy_writes_nothing(tmp_path: Path) -> None:
+    state = StateStore.in_dir(tmp_path / "state")
+    state.save(booking(1), NOW)
+    state.close()
+    before = sorted(p.name for p in (tmp_path / "state").iterdir())
+    assert oct((tmp_path / "state" / "syncd.sqlite3").stat().st_mode & 0o777) == "0o600"
+    scratch = StateStore.in_dir(tmp_path / "state", scratch=True)
+    scratch.save(booking(2), NOW)
+    assert scratch.count() == 2
+    scratch.close()
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == before
+    assert StateStore.in_dir(tmp_path / "state").count() == 1
+    assert not (tmp_path / "missing").exists()
+    StateStore.in_dir(tmp_path / "missing", scratch=True).close()
+    assert not (tmp_path / "missing").exists()
