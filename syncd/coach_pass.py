@@ -92,6 +92,7 @@ class CoachPass:
         self.dry_run = dry_run
         self.should_stop = should_stop
         self.tally = Tally()
+        self._failed: set[str] = set()  # event ids whose handling failed in this pass
 
     def run(self) -> Tally:
         """Sync, retry unfinished bookings, draft due follow-ups. Never raises for a
@@ -171,7 +172,8 @@ class CoachPass:
         for booking in self.state.bookings(self.cfg.key):
             if self._stopping():
                 return
-            if self._unfinished(booking):
+            # A booking that failed earlier in this pass waits for the next one: one error line.
+            if booking.event_id not in self._failed and self._unfinished(booking):
                 self._guarded(booking.event_id, self._retry, booking)
 
     def _unfinished(self, booking: Booking) -> bool:
@@ -382,8 +384,10 @@ class CoachPass:
         except AuthError:
             raise
         except SyncdError as exc:
+            self._failed.add(label)
             self._fail(f"coach {self.cfg.email}: event {one_line(label, 80)}: {exc}")
         except Exception:
+            self._failed.add(label)
             log.exception("coach %s: event %s: internal error (please report)", self.cfg.email, label)
             self.tally.errors += 1
 

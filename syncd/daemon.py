@@ -15,7 +15,9 @@ failed job in a tight loop), and the outcome is recorded as the daemon's health 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # Longest sleep between two looks at the stop/reload flags: SIGTERM is acted on within this.
 MAX_SLICE = 0.5
+# How long a stop may wait for a step that is stuck in a network request (SIGTERM: 5 s promised).
+STOP_DEADLINE = 4.0
 
 
 class EngineLike(Protocol):
@@ -82,12 +86,36 @@ class Flags:
     def __init__(self) -> None:
         self.stop = False
         self.reload = False
+        self._deadline: threading.Timer | None = None
 
     def on_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop = True
+        if self._deadline is None:
+            # A pass stops between steps; a network request hanging in a step would hold the
+            # stop past systemd's patience. Every step is recorded before and after, so leaving
+            # mid-request is as safe as the SIGKILL that would follow (and is tested as such).
+            self._deadline = threading.Timer(STOP_DEADLINE, _leave_now)
+            self._deadline.daemon = True
+            self._deadline.start()
+
+    def cancel_deadline(self) -> None:
+        """The stop finished in time: no forced exit."""
+        if self._deadline is not None:
+            self._deadline.cancel()
 
     def on_reload(self, signum: int, frame: FrameType | None) -> None:
         self.reload = True
+
+
+def _leave_now() -> None:
+    log.warning(
+        "stop requested %.0f s ago and a request is still running; exiting now "
+        "(every step is recorded: the next start resumes)",
+        STOP_DEADLINE,
+    )
+    notify("STOPPING=1")
+    logging.shutdown()
+    os._exit(0)
 
 
 @contextmanager
@@ -99,6 +127,7 @@ def _signal_handlers() -> Iterator[Flags]:
     try:
         yield flags
     finally:
+        flags.cancel_deadline()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

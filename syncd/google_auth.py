@@ -10,6 +10,7 @@ fraction of a second, and a daemon configured for local folders never needs them
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -38,7 +39,7 @@ _DRAFTS_SCOPES = {"gmail": SCOPE_GMAIL_COMPOSE}
 
 # Default socket timeout of API calls: long enough for a slow page of 2500 events, short enough
 # that a hung connection does not stall a pass for minutes.
-DEFAULT_HTTP_TIMEOUT = 60.0
+DEFAULT_HTTP_TIMEOUT = 30.0
 
 REAUTH_HINT = "run `syncd auth google` again"
 TESTING_APP_HINT = (
@@ -147,7 +148,14 @@ def run_consent(settings: Settings, out: TextIO = sys.stdout) -> Path:
         creds = flow.run_local_server(
             port=cfg.port, open_browser=False, access_type="offline", prompt="consent"
         )
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise AuthError(
+                f"port {cfg.port} is already in use on this machine; set google.port to a free "
+                "port (and use the same number in ssh -L)"
+            ) from None
+        raise AuthError(f"Google consent failed: {exc.strerror or _one_line(exc)}") from None
+    except ValueError as exc:
         raise AuthError(f"Google consent failed: {_one_line(exc)}") from None
     except Exception as exc:  # oauthlib raises its own hierarchy; the user needs one line
         raise AuthError(f"Google consent failed: {type(exc).__name__}: {_one_line(exc)}") from None

@@ -41,6 +41,8 @@ _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<![\w/])1//[\w.\-]{8,}"), "1//" + _MASK),
     (re.compile(r"\bGOCSPX-[\w\-]+"), "GOCSPX-" + _MASK),
     (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=\-]+"), r"\1 " + _MASK),
+    # The OAuth authorization code in the consent redirect's request line (`GET /?code=...`).
+    (re.compile(r"([?&]code=)[^&\s\"']+"), r"\1" + _MASK),
     (
         re.compile(rf"(?i)([\"']?\b(?:{_SECRET_KEYS})\b[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&}}\]]+)"),
         r"\1" + _MASK,

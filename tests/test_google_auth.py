@@ -215,3 +215,29 @@ def test_google_auth_imports_no_google_library_at_module_level() -> None:
     source = Path(google_auth.__file__).read_text()
     top_level = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert not [line for line in top_level if "google" in line.split()[1] and "syncd" not in line]
+
+
+def test_consent_on_a_port_already_in_use_says_which_key_to_change(tmp_path: Path, fake: FakeGoogle) -> None:
+    """The real InstalledAppFlow binds the redirect port; a taken port gets one clear line."""
+    import json
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("localhost", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    base = make_settings(tmp_path, fake)
+    settings = base.model_copy(update={"google": base.google.model_copy(update={"port": port})})
+    installed = {
+        "client_id": "id.apps.example",
+        "client_secret": "not-a-secret",
+        "auth_uri": "http://127.0.0.1:9/auth",
+        "token_uri": fake.token_uri,
+        "redirect_uris": ["http://localhost"],
+    }
+    (tmp_path / "client.json").write_text(json.dumps({"installed": installed}))
+    try:
+        with pytest.raises(AuthError, match=rf"port {port} is already in use.*google\.port"):
+            run_consent(settings, out=io.StringIO())
+    finally:
+        busy.close()

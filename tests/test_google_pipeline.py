@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -398,6 +399,25 @@ def test_the_daemon_survives_invalid_grant_and_picks_up_a_new_token(gw: GoogleWo
     daemon.terminate()
     assert daemon.wait(timeout=10) == 0
     assert "Traceback" not in log.read_text()
+
+
+def test_sigterm_while_a_request_hangs_exits_within_5_seconds_and_the_next_start_resumes(
+    gw: GoogleWorkspace,
+) -> None:
+    gw.put(ended("hang00001"))
+    gw.fake.slow(EVENTS, 60)  # Google stops answering the sync
+    log = gw.root / "daemon.log"
+    daemon = gw.start_daemon(log)
+    assert wait_for(lambda: gw.fake.requests_to(EVENTS), timeout=20), log.read_text()
+    time.sleep(0.5)
+    stopped = time.monotonic()
+    daemon.terminate()
+    assert daemon.wait(timeout=10) == 0
+    assert time.monotonic() - stopped < 5
+    assert "exiting now" in log.read_text() and "Traceback" not in log.read_text()
+    gw.fake.clear_faults()
+    gw.once()
+    assert len(gw.notes()) == 1 and len(gw.draft_files()) == 1
 
 
 # --- failures on the wire ---------------------------------------------------------------------

@@ -129,6 +129,7 @@ SECRETS = {
     "bare client secret": ("secret GOCSPX-abcdEFGH1234 in a url", "abcdEFGH1234"),
     "form body": ("grant_type=refresh_token&refresh_token=xyz987&client_secret=s3cr3t", "xyz987"),
     "bearer header": ("Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.payload.sig", "eyJhbGci"),
+    "consent redirect": ('"GET /?state=st4te&code=4/0AfJohXkQ&scope=x HTTP/1.1" 200', "4/0AfJohXkQ"),
 }
 
 

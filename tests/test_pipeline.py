@@ -346,3 +346,14 @@ def test_status_still_shows_the_bookings_while_the_calendar_folder_is_unmounted(
     ws.calendar.rmdir()
     assert "Jane Client" in ws.run("status").stdout
     assert ws.run("once", check=False).returncode == 2  # the pass itself needs the folder
+
+
+def test_a_note_folder_that_cannot_be_made_gives_one_error_line_per_pass(ws: Workspace) -> None:
+    ws.collection.write_text("a file where the collection folder should be")
+    ws.put("ro1", "Intro session", now() + timedelta(days=1))
+    result = ws.run("once")
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "ro1" in errors[0] and "1 errors" in result.stderr, result.stderr
+    ws.collection.unlink()
+    ws.run("once")
+    assert len(ws.notes()) == 1  # retried on the next pass
