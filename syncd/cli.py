@@ -128,30 +128,37 @@ def show_status(settings: Settings) -> int:
     from syncd.state import StateStore
 
     state = StateStore.in_dir(settings.state_dir, scratch=True)  # read without touching it
-    zones: dict[str, tzinfo] = {coach.email: ZoneInfo(coach.timezone) for coach in settings.coaches}
+    zones: dict[str, tzinfo] = {coach.key: ZoneInfo(coach.timezone) for coach in settings.coaches}
+    state.only_coaches(frozenset(zones))
+    several = len(zones) > 1
     try:
-        rows = [_status_row(b, zones.get(b.coach, UTC)) for b in state.bookings()]
+        bookings = state.bookings()
+        rows = [_status_row(b, zones[b.coach], several) for b in bookings if b.coach in zones]
         # Health times in the coaches' zone when they share one; else in UTC.
-        shared_zone = zones.popitem()[1] if len(set(zones.values())) == 1 else None
+        shared_zone = next(iter(zones.values())) if len(set(zones.values())) == 1 else None
         health_lines = status_lines(state, tz=shared_zone)
     finally:
         state.close()
-    headers = ("client", "start", "state", "follow-up", "note")
+    headers = ("coach",) * several + ("client", "start", "state", "follow-up", "note")
     print(_table(headers, rows) if rows else "No bookings tracked yet.")
+    others = len(bookings) - len(rows)
+    if others:
+        print(f"({others} bookings of coaches no longer in the config are kept in the state, not shown)")
     for line in health_lines:
         print(line)
     return EXIT_OK
 
 
-def _status_row(booking: Booking, tz: tzinfo) -> tuple[str, ...]:
+def _status_row(booking: Booking, tz: tzinfo, with_coach: bool) -> tuple[str, ...]:
     start = booking.start.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
     followup = booking.followup.value
     if booking.followup is Followup.PENDING:
-        followup += " (due " + booking.followup_due.astimezone(tz).strftime("%Y-%m-%d %H:%M") + ")"
+        followup += " (due " + booking.followup_due.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") + ")"
     elif booking.followup is Followup.SKIPPED and booking.reason:
         followup += f" ({one_line(booking.reason, 60)})"
     note = booking.note.url if booking.note else "-"
-    return (one_line(booking.client.name, 40), start, booking.phase.value, followup, note)
+    row = (one_line(booking.client.name, 40), start, booking.phase.value, followup, note)
+    return (booking.coach, *row) if with_coach else row
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

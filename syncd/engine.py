@@ -133,4 +133,6 @@ def compile_rules(coach: CoachConfig, settings: Settings) -> Rules:
 def open_engine(settings: Settings, *, dry_run: bool = False) -> Engine:
     """The engine for `settings`, its state store opened (created on first use); for a dry
     run, a throw-away in-memory copy of the state."""
-    return Engine(settings, StateStore.in_dir(settings.state_dir, scratch=dry_run))
+    state = StateStore.in_dir(settings.state_dir, scratch=dry_run)
+    state.only_coaches(frozenset(coach.key for coach in settings.coaches))
+    return Engine(settings, state)

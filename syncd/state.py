@@ -60,6 +60,7 @@ class StateStore:
 
     def __init__(self, path: Path, *, scratch: bool = False) -> None:
         self.path = path
+        self._coaches: frozenset[str] | None = None
         if scratch:
             self._db = _scratch_copy(path)
             self._migrate()
@@ -162,12 +163,21 @@ class StateStore:
         return [_from_row(row) for row in rows]
 
     def pending_followups(self) -> list[tuple[str, str, datetime]]:
-        """(coach, client name, due) of every follow-up still to be drafted."""
+        """(coach, client name, due) of every follow-up still to be drafted, for the coaches
+        set by `only_coaches` (all when none was set)."""
         return [
             (b.coach, b.client.name, b.followup_due)
             for b in self.bookings()
-            if b.active and b.followup is Followup.PENDING
+            if b.active and b.followup is Followup.PENDING and self._shown(b.coach)
         ]
+
+    def only_coaches(self, coaches: frozenset[str]) -> None:
+        """Report on these coaches only: a coach removed from the config keeps its records
+        (it may come back) but no longer counts as tracked or pending."""
+        self._coaches = coaches
+
+    def _shown(self, coach: str) -> bool:
+        return self._coaches is None or coach in self._coaches
 
     def rebook_candidate(self, coach: str, client_email: str, since: datetime) -> Booking | None:
         """The client's most recent cancelled booking with a note, cancelled after `since`."""
@@ -181,7 +191,9 @@ class StateStore:
         return None if row is None else _from_row(row)
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM bookings").fetchone()[0])
+        """How many bookings are tracked (for the coaches set by `only_coaches`)."""
+        rows = self._db.execute("SELECT coach, COUNT(*) FROM bookings GROUP BY coach").fetchall()
+        return sum(int(n) for coach, n in rows if self._shown(str(coach)))
 
 
 def _create_private(path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Workspace, wait_for
+from tests.support import Workspace, event_ics, wait_for
 
 
 def now() -> datetime:
@@ -357,3 +357,33 @@ def test_a_note_folder_that_cannot_be_made_gives_one_error_line_per_pass(ws: Wor
     ws.collection.unlink()
     ws.run("once")
     assert len(ws.notes()) == 1  # retried on the next pass
+
+
+def test_status_names_the_coach_and_leaves_out_coaches_removed_from_the_config(ws: Workspace) -> None:
+    (ws.root / "bob-calendar").mkdir()
+    ws.extra_coach = """\
+  - name: Bob Coach
+    email: bob@coach.example
+    timezone: America/Chicago
+    pricing_url: https://bob.example/pricing
+    calendar: {type: vdir, path: bob-calendar}
+    notes: {type: markdown, path: notes, collection: Bob Intros}
+    drafts: {type: maildir, path: Mail/BobDrafts}
+"""
+    ws.write_config()
+    ws.put("a1", "Intro session", now() + timedelta(days=1))
+    (ws.root / "bob-calendar" / "b1.ics").write_bytes(
+        event_ics("b1", "Intro session", now() + timedelta(days=2), client=("Leo Brown", "leo@x.example"))
+        .replace("Ada Coach:mailto:ada@coach.example", "Bob Coach:mailto:bob@coach.example")
+        .encode()
+    )
+    ws.run("once")
+    both = ws.run("status").stdout
+    assert "bob@coach.example" in both and "ada@coach.example" in both and "CST" in both
+    ws.extra_coach = ""
+    ws.write_config()
+    result = ws.run("once")
+    assert "1 bookings tracked" in result.stderr
+    alone = ws.run("status").stdout
+    assert "Leo Brown" not in alone and "1 bookings of coaches no longer in the config" in alone
+    assert "Pending follow-ups: 1" in alone
