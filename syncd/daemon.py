@@ -34,6 +34,7 @@ from syncd.config import Settings, load_settings
 from syncd.errors import SyncdError
 from syncd.logs import setup_logging
 from syncd.sdnotify import Watchdog, notify, reloading_message, status_message
+from syncd.text import error_line
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +139,6 @@ def _configure_logging(settings: Settings) -> None:
     setup_logging(settings.log_format, root.level if root.handlers else logging.INFO)
 
 
-def _one_line(exc: BaseException) -> str:
-    """An error message as one log line (ConfigError lists one problem per line)."""
-    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or repr(exc)
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -219,12 +215,12 @@ class Daemon:
         try:
             report = self._engine.run_pass(started, should_stop=self._should_stop)
         except SyncdError as exc:
-            reason = f"pass failed: {_one_line(exc)}"
+            reason = f"pass failed: {error_line(exc)}"
             log.error("%s", reason)
             self._record(healthmod.from_failure(started, self._clock(), reason, self._next_pass()))
         except Exception as exc:
             log.exception("pass failed with an unexpected error (a bug: please report it)")
-            reason = f"pass failed: internal error: {type(exc).__name__}: {_one_line(exc)}"
+            reason = f"pass failed: internal error: {type(exc).__name__}: {error_line(exc)}"
             self._record(healthmod.from_failure(started, self._clock(), reason, self._next_pass()))
         else:
             log.info("pass finished: %s", report.summary())
@@ -242,7 +238,7 @@ class Daemon:
             healthmod.save_health(self._engine.state, health)
         except Exception as exc:
             # Losing the health record must not take the daemon down; the pass itself is done.
-            log.error("cannot record the daemon's health in the state: %s", _one_line(exc))
+            log.error("cannot record the daemon's health in the state: %s", error_line(exc))
 
     def _reload(self) -> None:
         """Re-read the config and reopen the engine; keep the old ones if that fails."""
@@ -255,8 +251,8 @@ class Daemon:
         except Exception as exc:
             if not isinstance(exc, SyncdError):
                 log.debug("reload failed", exc_info=True)
-            log.error("reload failed, keeping the running configuration: %s", _one_line(exc))
-            notify("READY=1\n" + status_message(f"reload failed, old configuration kept: {_one_line(exc)}"))
+            log.error("reload failed, keeping the running configuration: %s", error_line(exc))
+            notify("READY=1\n" + status_message(f"reload failed, old configuration kept: {error_line(exc)}"))
             return
         self._close(self._engine)
         self._engine, self.settings = engine, settings
@@ -280,4 +276,4 @@ class Daemon:
         try:
             engine.close()
         except Exception as exc:
-            log.warning("error while closing the engine: %s", _one_line(exc))
+            log.warning("error while closing the engine: %s", error_line(exc))

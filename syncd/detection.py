@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from syncd.linkblock import strip_block
 from syncd.model import Attendee, CalendarEvent, Client
 
-# Fields a booking form can fill, in the order the note shows them.
-ANSWER_FIELDS = ("background", "company", "challenge", "preferences", "timezone", "email", "name")
 _LABEL_LINE = re.compile(r"^\s*([^:\n]{1,80}?)\s*:\s*(.*)$")
 _URL_START = re.compile(r"^\s*[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 # Tags that mark a description as HTML (Google Calendar stores what its editor writes as HTML).

@@ -12,3 +12,13 @@ def one_line(text: str, limit: int = 200) -> str:
     `limit` characters (with an ellipsis) so a hostile value cannot forge lines or flood."""
     flat = " ".join(_CONTROL.sub(" ", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def error_line(error: object, limit: int = 300) -> str:
+    """An error (or any message) as one log line: its lines joined with "; ", control
+    characters and runs of white space folded, cut to `limit`; the type's name if empty."""
+    parts = [one_line(line, limit) for line in str(error).splitlines()]
+    text = "; ".join(part for part in parts if part)
+    if not text:
+        return type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -23,6 +23,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from syncd.errors import BadEvent
 from syncd.model import Attendee, CalendarEvent
+from syncd.text import error_line
 
 Moment = date | datetime
 _INSTANCE_ID = re.compile(r"^(?P<uid>.+)/(?P<stamp>\d{8}(?:T\d{6}Z)?)$")
@@ -59,12 +60,12 @@ def load_calendar(text: str) -> Calendar:
     try:
         calendar = Calendar.from_ical(_CONTROL.sub("", text))
     except ValueError as exc:
-        raise BadEvent(f"not a valid iCalendar file: {one_line(exc)}") from None
+        raise BadEvent(f"not a valid iCalendar file: {error_line(exc)}") from None
     for event in vevents(calendar):
         if event.errors:
             name, problem = event.errors[0]
             what = f"bad {name} property" if name else "unreadable line"
-            raise BadEvent(f"{what}: {one_line(problem)}")
+            raise BadEvent(f"{what}: {error_line(problem)}")
         if not event.get("UID") or event.get("DTSTART") is None:
             raise BadEvent("a VEVENT has no UID or no DTSTART")
     return calendar
@@ -325,10 +326,3 @@ def _attendee(email: str, params: Any, organizer: str, coach: frozenset[str]) ->
     response = _RESPONSES.get(partstat, partstat.lower())
     name = str(params.get("CN", ""))
     return Attendee(email, name, bool(email) and email in coach, bool(email) and email == organizer, response)
-
-
-def one_line(problem: object) -> str:
-    """A parser's complaint as one short, printable log line (it may quote the bad input)."""
-    lines = _CONTROL.sub("?", str(problem)).strip().splitlines()
-    text = lines[0] if lines else type(problem).__name__
-    return text if len(text) <= 200 else text[:199] + "…"

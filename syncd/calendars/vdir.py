@@ -34,7 +34,6 @@ from syncd.calendars.ics_events import (
     instance_start,
     load_calendar,
     occurrences,
-    one_line,
     recurrence_id,
     to_event,
     vevents,
@@ -44,6 +43,7 @@ from syncd.config import CoachConfig, Settings, VdirCalendarConfig
 from syncd.errors import BackendError, BadEvent, CursorExpired, PreconditionFailed, ReadOnlyEvent
 from syncd.files import atomic_write, remove_stale_temp_files
 from syncd.model import Annotation, CalendarEvent, ChangeSet
+from syncd.text import error_line
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class VdirCalendar:
             text = loaded[0]
             found = _guarded(lambda: occurrences(load_calendar(text), window, self.zone))
         except BadEvent as exc:
-            log.warning("%s", one_line(f"skipping calendar file {self.path / name}: {exc}"))
+            log.warning("%s", error_line(f"skipping calendar file {self.path / name}: {exc}"))
             # Keep the ids it held: if it is deleted while broken, they are still cancelled.
             return _Seen(now.mtime_ns, now.size, old.ids if old else (), broken=True), []
         etag = f"{now.mtime_ns}-{now.size}"
@@ -316,7 +316,7 @@ def _guarded(step: Callable[[], _T]) -> _T:
     try:
         return step()
     except _PARSE_ERRORS as exc:
-        raise BadEvent(one_line(exc)) from None
+        raise BadEvent(error_line(exc)) from None
 
 
 def _seen_from_json(entry: Any) -> _Seen:
