@@ -2,10 +2,11 @@
 
 - turning whatever the client library raises into one syncd error with one line of text
   (`translated`, `http_error`);
-- executing a request with the library's own retries (`execute`);
+- executing a request with the library's own retries (`execute`), then saving the token
+  when the transport refreshed it meanwhile, so the next process need not refresh again;
 - one googleapiclient service per thread, built on first use from the stored token
-  (`ThreadServices`, `lazy_factory`): httplib2 is not thread-safe, and loading the token at
-  start-up would turn a network outage into a daemon that does not start.
+  (`ThreadServices`, `lazy_factory`, `LazyCredentials`): httplib2 is not thread-safe, and
+  loading the token at start-up would turn a network outage into a daemon that does not start.
 
 Imported only by the Google backends, so it may import the Google libraries at the top.
 """
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,11 +35,14 @@ from syncd.google_auth import (
     auth_error_from_refresh,
     build_service,
     load_credentials,
+    save_credentials,
     token_path,
 )
 
 if TYPE_CHECKING:
     from syncd.config import Settings
+
+log = logging.getLogger(__name__)
 
 # googleapiclient retries 5xx, 429, 403 rate limits, timeouts and resets this many times with
 # backoff `random() * 2**n` seconds (so at most about 30 s in all); the next pass does the rest.
@@ -47,6 +53,14 @@ SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFF
 NETWORK_ERRORS = (OSError, httplib2.HttpLib2Error, http.client.HTTPException, TransportError)
 
 HttpErrorMapper = Callable[[HttpError, str], SyncdError]
+
+_Stamp = tuple[int, int, int]  # a file's inode, mtime (ns) and size: `_file_stamp`
+
+# Which `LazyCredentials` loaded each credentials object, so `execute` can save a refresh.
+_STORES: weakref.WeakKeyDictionary[Any, LazyCredentials] = weakref.WeakKeyDictionary()
+# Per token file, the stamp and refresh token of syncd's own last save in this process.
+_SAVED: dict[Path, tuple[_Stamp | None, str | None]] = {}
+_SAVE_LOCK = threading.Lock()
 
 
 def http_error(exc: HttpError, where: str) -> SyncdError:
@@ -113,10 +127,22 @@ def translated(where: str, map_http: HttpErrorMapper = http_error) -> Iterator[N
 
 def execute(request: Any, num_retries: int, sleep: Callable[[float], None] | None = None) -> Any:
     """`request.execute()` with the library's retries; `sleep` replaces its backoff sleep
-    (tests pass a no-op)."""
+    (tests pass a no-op). A token the transport refreshed meanwhile is saved afterwards."""
     if sleep is not None:
         request._sleep = sleep  # the library's documented stub for its backoff sleep
-    return request.execute(num_retries=num_retries)
+    try:
+        return request.execute(num_retries=num_retries)
+    finally:
+        _save_if_refreshed(request)
+
+
+def _save_if_refreshed(request: Any) -> None:
+    """Save the credentials of `request` when the transport refreshed them meanwhile (only
+    credentials from `lazy_credentials` are known here: others have no token file)."""
+    credentials = getattr(getattr(request, "http", None), "credentials", None)
+    store = _STORES.get(credentials) if credentials is not None else None
+    if store is not None:
+        store.save_if_refreshed()
 
 
 class ThreadServices:
@@ -138,21 +164,62 @@ class ThreadServices:
         self._local.service = None
 
 
-def lazy_credentials(settings: Settings) -> Callable[[], Any]:
+class LazyCredentials:
     """The stored credentials, loaded on the first call (once, for every thread), not when the
     daemon starts, and loaded again when the token file was replaced since (the coach ran
-    `syncd auth google` after Google refused the old token: no restart needed)."""
-    loaded: dict[str, Any] = {}  # "credentials", and the token file's "stamp" when they were read
-    lock = threading.Lock()
+    `syncd auth google` after Google refused the old token: no restart needed).
 
-    def credentials() -> Any:
-        with lock:
-            if "credentials" not in loaded or loaded["stamp"] != _file_stamp(token_path(settings)):
-                loaded["credentials"] = load_credentials(settings)  # may refresh and save it
-                loaded["stamp"] = _file_stamp(token_path(settings))
-            return loaded["credentials"]
+    The transport refreshes the access token by itself (on a 401, or when it expired in a
+    daemon running for hours); `save_if_refreshed` then writes it back to the token file, so
+    the next process starts with it instead of refreshing again.
+    """
 
-    return credentials
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._credentials: Any = None
+        self._stamp: _Stamp | None = None  # the token file's, when loaded or last saved
+        self._token: str | None = None  # the access token, when loaded or last saved
+
+    def __call__(self) -> Any:
+        path = token_path(self._settings)
+        with self._lock:
+            if self._credentials is None or self._stamp != _file_stamp(path):
+                credentials = load_credentials(self._settings)  # may refresh and save it
+                self._credentials, self._stamp = credentials, _file_stamp(path)
+                self._token = credentials.token
+                _STORES[credentials] = self
+            return self._credentials
+
+    def save_if_refreshed(self) -> None:
+        """Write the credentials to the token file (atomically, 0600) when their access token
+        changed since they were loaded or last saved; never over a file the coach replaced."""
+        with self._lock:
+            credentials = self._credentials
+            if credentials is None or not credentials.token or credentials.token == self._token:
+                return
+            self._token = credentials.token  # saved or not, not tried again on every request
+            path = token_path(self._settings)
+            with _SAVE_LOCK:
+                current = _file_stamp(path)
+                # Another backend of this process may have saved its own refresh meanwhile.
+                ours = current == self._stamp or _SAVED.get(path) == (current, credentials.refresh_token)
+                if not ours:
+                    log.info("the Google token file %s was replaced; not saving over it", path)
+                    return
+                try:
+                    save_credentials(credentials, path)
+                except OSError as exc:
+                    log.warning("cannot save the refreshed Google token to %s: %s", path, exc.strerror)
+                    return
+                self._stamp = _file_stamp(path)  # syncd's own write: not a replaced file
+                _SAVED[path] = (self._stamp, credentials.refresh_token)
+            log.debug("saved the refreshed Google token to %s", path)
+
+
+def lazy_credentials(settings: Settings) -> LazyCredentials:
+    """Credentials loaded on first use and saved when refreshed (see `LazyCredentials`)."""
+    return LazyCredentials(settings)
 
 
 def lazy_factory(
@@ -173,7 +240,7 @@ def lazy_factory(
     return factory
 
 
-def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+def _file_stamp(path: Path) -> _Stamp | None:
     """What changes when a file is replaced or rewritten; None when it does not exist."""
     try:
         info = path.stat()

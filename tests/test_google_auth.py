@@ -241,3 +241,53 @@ def test_consent_on_a_port_already_in_use_says_which_key_to_change(tmp_path: Pat
             run_consent(settings, out=io.StringIO())
     finally:
         busy.close()
+
+
+# --- saving a token the transport refreshed -----------------------------------------------------
+
+
+def _list_events(service: Any) -> Any:
+    from syncd.google_errors import execute
+
+    return execute(service.events().list(calendarId="primary"), num_retries=0)
+
+
+def test_a_token_refreshed_by_the_transport_is_saved_and_not_taken_for_a_new_file(
+    tmp_path: Path, fake: FakeGoogle
+) -> None:
+    from syncd.google_errors import lazy_credentials, lazy_factory
+
+    settings = make_settings(tmp_path, fake)
+    path = write_token(settings, fake)
+    path.chmod(0o644)
+    credentials = lazy_credentials(settings)
+    service = lazy_factory("calendar", "v3", settings, timeout=2, credentials=credentials)()
+    _list_events(service)
+    assert json.loads(path.read_text())["token"] == credentials().token  # unchanged: not rewritten
+    assert mode(path) == 0o644
+
+    loaded = credentials()
+    fake.oauth.expire_access_tokens()
+    _list_events(service)  # 401, refreshed by the transport, retried
+    saved = json.loads(path.read_text())
+    assert fake.oauth.refreshes == 1 and saved["token"] == loaded.token in fake.oauth.access_tokens
+    assert mode(path) == 0o600 and [p.name for p in path.parent.iterdir()] == [path.name]
+    assert credentials() is loaded  # syncd's own save is not a token file replaced by the coach
+
+
+def test_a_refresh_is_not_saved_over_a_token_file_the_coach_replaced(
+    tmp_path: Path, fake: FakeGoogle
+) -> None:
+    from syncd.google_errors import lazy_credentials, lazy_factory
+
+    settings = make_settings(tmp_path, fake)
+    write_token(settings, fake)
+    credentials = lazy_credentials(settings)
+    service = lazy_factory("calendar", "v3", settings, timeout=2, credentials=credentials)()
+    loaded = credentials()
+    fake.oauth.expire_access_tokens()
+    theirs = write_token(settings, fake).read_text()  # `syncd auth google` meanwhile
+    _list_events(service)
+    assert fake.oauth.refreshes == 1 and token_path(settings).read_text() == theirs
+    assert credentials() is not loaded  # the coach's file is loaded next time
+    assert credentials().token == json.loads(theirs)["token"]

@@ -277,6 +277,52 @@ def test_an_expired_access_token_is_refreshed_once_and_saved_0600(gw: GoogleWork
     assert gw.fake.oauth.refreshes == 2 and len(gw.notes()) == 2
 
 
+def test_a_token_refreshed_mid_run_is_saved_so_the_next_process_need_not_refresh(
+    gw: GoogleWorkspace,
+) -> None:
+    """The transport refreshes a token Google dropped early (a 401) by itself; syncd writes
+    the new token back (0600), so the next `syncd once` starts with it."""
+    gw.put(upcoming("soon00001"))
+    gw.once()
+    assert gw.fake.oauth.refreshes == 0
+    gw.fake.oauth.expire_access_tokens()
+    gw.put(upcoming("soon00002"))
+    result = gw.once()
+    assert gw.fake.oauth.refreshes == 1 and len(gw.notes()) == 2
+    saved = json.loads(gw.token.read_text())
+    assert saved["token"] in gw.fake.oauth.access_tokens and saved["refresh_token"]
+    assert gw.token.stat().st_mode & 0o777 == 0o600
+    assert saved["token"] not in result.stderr and saved["refresh_token"] not in result.stderr
+    assert [p.name for p in gw.token.parent.glob(".syncd-*")] == []  # no temp file left behind
+    gw.put(upcoming("soon00003"))
+    gw.once()
+    assert gw.fake.oauth.refreshes == 1 and len(gw.notes()) == 3
+
+
+def test_the_daemon_saves_a_token_refreshed_while_it_runs(gw: GoogleWorkspace) -> None:
+    gw.put(upcoming("soon00001"))
+    log = gw.root / "daemon.log"
+    daemon = gw.start_daemon(log)
+    assert wait_for(lambda: len(gw.notes()) == 1, timeout=20), log.read_text()
+    before = json.loads(gw.token.read_text())["token"]
+    gw.fake.oauth.expire_access_tokens()
+    gw.put(upcoming("soon00002"))
+    assert wait_for(lambda: len(gw.notes()) == 2, timeout=20), log.read_text()
+    assert wait_for(lambda: json.loads(gw.token.read_text())["token"] != before, timeout=10)
+    saved = json.loads(gw.token.read_text())["token"]
+    assert saved in gw.fake.oauth.access_tokens and gw.token.stat().st_mode & 0o777 == 0o600
+    refreshes = gw.fake.oauth.refreshes
+    gw.put(upcoming("soon00003"))  # the daemon goes on with the same credentials...
+    assert wait_for(lambda: len(gw.notes()) == 3, timeout=20), log.read_text()
+    daemon.terminate()
+    assert daemon.wait(timeout=10) == 0
+    assert gw.fake.oauth.refreshes == refreshes == 1
+    gw.once()  # ...and so does the next process
+    assert gw.fake.oauth.refreshes == 1
+    text = log.read_text()
+    assert "Traceback" not in text and saved not in text
+
+
 def test_a_pass_without_changes_costs_one_request_and_writes_nothing(gw: GoogleWorkspace) -> None:
     """All pages are read in the first pass; syncd's own patches come back through the sync
     token and are recognised, so the next pass is one list call and no write."""

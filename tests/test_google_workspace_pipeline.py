@@ -142,6 +142,33 @@ def test_reschedule_updates_the_doc_header_and_the_draft_lists_the_docs_open_ite
     assert len(note_docs(fake)) == 1
 
 
+def test_reschedule_renames_the_events_attachment_with_the_doc_once(tmp_path: Path, fake: FakeGoogle) -> None:
+    ws = workspace(tmp_path, fake, "google", "google_docs", "gmail")
+    own = {"fileUrl": "https://drive.google.com/file/d/agenda9/view", "title": "Agenda"}
+    fake.calendar.put_event(booking("intro0001", now() + timedelta(days=1), attachments=[own]))
+    ws.run("once")
+    first = the_doc(fake)
+    assert [a["title"] for a in fake.calendar.event("intro0001")["attachments"]] == ["Agenda", first["name"]]
+
+    moved = now() + timedelta(days=3)
+    fake.calendar.modify(
+        "intro0001",
+        start={"dateTime": moved.isoformat(), "timeZone": "Europe/Berlin"},
+        end={"dateTime": (moved + timedelta(minutes=45)).isoformat(), "timeZone": "Europe/Berlin"},
+    )
+    ws.run("once")
+    doc = the_doc(fake)
+    assert doc["id"] == first["id"] and doc["name"] != first["name"]
+    assert moved.astimezone(ZONE).date().isoformat() in doc["name"]
+    own_kept, note = fake.calendar.event("intro0001")["attachments"]
+    assert own_kept["fileUrl"] == own["fileUrl"] and own_kept["title"] == "Agenda"
+    assert note["fileUrl"] == doc["webViewLink"] and note["title"] == doc["name"]
+
+    fake.clear_log()
+    ws.run("once")
+    assert writes(fake) == []
+
+
 # --- mixed ------------------------------------------------------------------------------------
 
 
@@ -234,8 +261,17 @@ def test_the_note_is_added_to_the_coachs_own_attachments() -> None:
 
 
 def test_an_attached_note_is_not_attached_again() -> None:
-    raw = {"id": "e1", "attachments": [{"fileUrl": DOC_URL, "fileId": "1abc", "title": "x"}]}
-    assert "attachments" not in annotation_patch(raw, doc_annotation(), "both")
+    attached = {"fileUrl": DOC_URL, "fileId": "1abc", "title": "Ada Lovelace — intro session"}
+    assert "attachments" not in annotation_patch(
+        {"id": "e1", "attachments": [attached]}, doc_annotation(), "both"
+    )
+
+
+def test_a_renamed_note_renames_its_attachment_and_keeps_the_coachs() -> None:
+    own = {"fileUrl": "https://drive.google.com/file/d/9/view", "title": "Agenda"}
+    attached = {"fileUrl": DOC_URL, "fileId": "1abc", "title": "Ada Lovelace — old date", "iconLink": "i"}
+    body = annotation_patch({"id": "e1", "attachments": [own, attached]}, doc_annotation(), "both")
+    assert body["attachments"] == [own, {**attached, "title": "Ada Lovelace — intro session"}]
 
 
 def test_private_placement_and_a_full_event_attach_nothing() -> None:

@@ -413,7 +413,8 @@ def annotation_patch(
 def _wanted_attachments(
     raw: Mapping[str, Any], annotation: Annotation, placement: str
 ) -> list[dict[str, Any]] | None:
-    """The event's attachments with the note added (None: nothing to change).
+    """The event's attachments with the note added, or its title brought up to date after the
+    note was renamed (a reschedule); None: nothing to change.
 
     Arrays replace in a patch, so the coach's own attachments are sent along. Attachments are
     shared fields that guests see (they cannot open the note: it is never shared), so with
@@ -424,7 +425,9 @@ def _wanted_attachments(
     url, title, mime_type = annotation.attachment
     current = [dict(a) for a in raw.get("attachments") or () if isinstance(a, Mapping)]
     if any(a.get("fileUrl") == url for a in current):
-        return None
+        if all(a.get("title") == title for a in current if a.get("fileUrl") == url):
+            return None
+        return [{**a, "title": title} if a.get("fileUrl") == url else a for a in current]
     if len(current) >= MAX_ATTACHMENTS:
         log.warning(
             "event %s already has %d attachments; the note is not attached", raw.get("id"), len(current)
