@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from syncd.errors import AuthError, BackendError
 from syncd.files import atomic_write
+from syncd.text import error_line
 
 if TYPE_CHECKING:
     from google.oauth2.credentials import Credentials
@@ -267,5 +268,6 @@ def _print_consent_intro(out: TextIO, scopes: list[str], port: int) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc.args[0]) if exc.args else str(exc)
-    return " ".join(text.split()) or type(exc).__name__
+    # Only the message: google-auth's RefreshError carries the token endpoint's whole answer
+    # as its second argument, which `str(exc)` would print as a tuple.
+    return error_line(exc.args[0]) if exc.args and str(exc.args[0]).strip() else type(exc).__name__
