@@ -16,6 +16,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from syncd.calendars.base import CalendarSource
+from syncd.client_zones import client_zone
 from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules, Verdict, detect
 from syncd.drafts.base import DraftSink
@@ -141,6 +142,7 @@ class CoachPass:
             )
             if booking is not None:
                 self._say(booking, f"detected intro booking on {self._when(booking.start)}")
+                self._check_client_zone(booking, previous="")
                 self._advance(self._record(booking), event, reuse=self._rebook_candidate(booking))
             return
         if existing.fingerprint != fingerprint(event) or not existing.active:
@@ -157,11 +159,24 @@ class CoachPass:
     def _changed(self, existing: Booking, event: CalendarEvent, verdict: Verdict) -> Booking:
         assert verdict.client is not None
         booking = on_changed(existing, event, verdict.client, self.cfg.drafts.delay)
+        self._check_client_zone(booking, previous=existing.client.timezone)
         if booking.start != existing.start or booking.end != existing.end:
             self._say(booking, f"rescheduled to {self._when(booking.start)}; follow-up moves with it")
         if existing.phase is Phase.CANCELLED:
             self._say(booking, "booking is back on")
         return self._record(booking)
+
+    def _check_client_zone(self, booking: Booking, previous: str) -> None:
+        """One line when the booking names a client zone syncd does not understand: said when
+        the booking is found or its zone changes, not on every pass."""
+        value = booking.client.timezone
+        if value.strip() and value != previous and client_zone(value) is None:
+            log.warning(
+                "coach %s: %s: client time zone %r not understood; times are shown in the coach's zone only",
+                self.cfg.email,
+                self._who(booking),
+                one_line(value, 80),
+            )
 
     def _rebook_candidate(self, booking: Booking) -> Booking | None:
         return self.state.rebook_candidate(self.cfg.key, booking.client.email, self.now - REBOOK_WINDOW)

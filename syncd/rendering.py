@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import traceback
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from syncd.client_zones import client_zone, zone_key
 from syncd.detection import natural_order
 from syncd.errors import ConfigError
 from syncd.model import Client, Coach, Session
@@ -104,12 +105,17 @@ def format_day(moment: datetime) -> str:
     return f"{_DAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
 
 
+def _short_day(moment: datetime) -> str:
+    """`Tue 1 Dec`: `format_day` without the year."""
+    return format_day(moment).rsplit(" ", 1)[0]
+
+
 def _zone_label(moment: datetime) -> str:
     name = moment.tzname() or ""
     return f"UTC{name}" if name[:1] in "+-" else name
 
 
-def format_span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+def format_span(start: datetime, end: datetime, zone: tzinfo) -> str:
     """`Tue 1 Dec 2026, 10:00-10:30 CET` (with an en dash): the session in `zone`, both ends shown in full
     when it crosses midnight or a change of offset."""
     first, last = start.astimezone(zone), end.astimezone(zone)
@@ -123,14 +129,16 @@ def format_span(start: datetime, end: datetime, zone: ZoneInfo) -> str:
 
 def client_span(session: Session) -> str:
     """The session in the client's zone, e.g. `Tue 1 Dec 2026, 04:00-04:30 EST
-    (America/New_York)`; "" when the booking gives no usable zone or the same times."""
-    zone = _zone(session.client.timezone)
+    (America/New_York)` (a fixed offset reads `... UTC+05:30`); "" when the booking gives no
+    zone syncd understands (see `syncd.client_zones`) or the same times."""
+    zone = client_zone(session.client.timezone)
     if zone is None:
         return ""
     theirs = format_span(session.start, session.end, zone)
     if theirs == format_span(session.start, session.end, coach_zone(session.coach)):
         return ""
-    return f"{theirs} ({zone.key})"
+    key = zone_key(zone)
+    return f"{theirs} ({key})" if key else theirs
 
 
 # --- talking points ----------------------------------------------------------------------------
@@ -250,12 +258,16 @@ def session_view(session: Session) -> dict[str, Any]:
     zone = coach_zone(session.coach)
     start = session.start.astimezone(zone)
     review_by = start - AGENDA_LEAD
+    # The day as the client lived it (for the follow-up): the coach's day when the booking
+    # gives no zone.
+    their_start = session.start.astimezone(client_zone(session.client.timezone) or zone)
     return {
         "booking_id": one_line(session.booking_id, MAX_ID),
         "date": start.date().isoformat(),
         "day": format_day(start),
         "when": format_span(session.start, session.end, zone),
         "client_when": client_span(session),
+        "client_day": _short_day(their_start),
         "review_by": f"{review_by:%H:%M} {_zone_label(review_by)}",
         "timezone": zone.key,
     }
@@ -300,7 +312,7 @@ def next_steps(items: list[str]) -> list[str]:
         match = _DUE_SUFFIX.search(text)
         if match:
             due = datetime.fromisoformat(match.group(1))
-            text = f"{text[: match.start()]} (by {format_day(due).rsplit(' ', 1)[0]})"
+            text = f"{text[: match.start()]} (by {_short_day(due)})"
         steps.append(text)
     return steps
 

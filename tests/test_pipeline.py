@@ -8,6 +8,7 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -387,3 +388,31 @@ def test_status_names_the_coach_and_leaves_out_coaches_removed_from_the_config(w
     alone = ws.run("status").stdout
     assert "Leo Brown" not in alone and "1 bookings of coaches no longer in the config" in alone
     assert "Pending follow-ups: 1" in alone
+
+
+def test_client_zone_as_calendly_writes_it_reaches_the_note_and_the_draft(ws: Workspace) -> None:
+    berlin, new_york = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
+    # 00:30 yesterday in Berlin is the evening before in New York: the client's day differs.
+    yesterday = (now().astimezone(berlin) - timedelta(days=1)).date()
+    start = datetime.combine(yesterday, datetime.min.time(), berlin).replace(minute=30).astimezone(UTC)
+    ws.put("tz1", "Intro session", start, description="Invitee Time Zone: Eastern Time - US & Canada")
+    ws.put(
+        "tz2",
+        "Intro session",
+        start + timedelta(hours=2),
+        client=("Kim Park", "kim@x.example"),
+        description="Invitee Time Zone: Martian Standard Time",
+    )
+    first = ws.run("once")
+    theirs = start.astimezone(new_york)
+    note = next(p.read_text() for p in ws.notes() if "Jane" in p.name)
+    assert f"**Their time:** {theirs:%a} {theirs.day} {theirs:%b %Y, %H:%M}" in note
+    assert "(America/New_York)" in note
+    bodies = {d["To"].addresses[0].addr_spec: d.get_body().get_content() for d in ws.drafts_parsed()}  # type: ignore[union-attr]
+    assert f"our intro session on {theirs:%a} {theirs.day} {theirs:%b}." in bodies["jane@client.example"]
+    # A zone nobody knows: one line naming the event and the value, then the coach's zone only.
+    warnings = [line for line in first.stderr.splitlines() if "Martian Standard Time" in line]
+    assert len(warnings) == 1 and "tz2" in warnings[0], first.stderr
+    assert "Their time" not in next(p.read_text() for p in ws.notes() if "Kim" in p.name)
+    again = ws.run("once")
+    assert "Martian" not in again.stderr

@@ -79,6 +79,23 @@ def test_client_zone_is_left_out_when_missing_unknown_or_the_same() -> None:
         assert client_span(make_session(Client("Ada", timezone=zone))) == "", zone
 
 
+def test_client_zone_written_as_a_booking_tool_writes_it_is_understood() -> None:
+    calendly = make_session(Client("Ada", timezone="Eastern Time - US & Canada"))
+    offset = make_session(Client("Ada", timezone="UTC+5:30"))
+    assert client_span(calendly) == f"Tue 1 Dec 2026, 04:00{DASH}04:30 EST (America/New_York)"
+    assert client_span(offset) == f"Tue 1 Dec 2026, 14:30{DASH}15:00 UTC+05:30"
+
+
+def test_followup_names_the_session_day_as_the_client_lived_it() -> None:
+    late = datetime(2026, 12, 1, 0, 30, tzinfo=UTC)  # Tue 01:30 in Berlin, Mon 19:30 in New York
+    session = Session(
+        "b", make_coach(), Client("Ada", "ada@x.example", "Eastern Time"), late, late + timedelta(minutes=30)
+    )
+    no_zone = Session("b", make_coach(), Client("Ada", "ada@x.example"), late, late + timedelta(minutes=30))
+    assert "our intro session on Mon 30 Nov." in Renderer().render_followup(session, [], "")[1]
+    assert "our intro session on Tue 1 Dec." in Renderer().render_followup(no_zone, [], "")[1]
+
+
 def test_span_across_midnight_shows_both_days() -> None:
     late = datetime(2026, 12, 1, 22, 45, tzinfo=UTC)
     span = format_span(late, late + timedelta(minutes=30), BERLIN)
