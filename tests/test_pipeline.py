@@ -416,3 +416,16 @@ def test_client_zone_as_calendly_writes_it_reaches_the_note_and_the_draft(ws: Wo
     assert "Their time" not in next(p.read_text() for p in ws.notes() if "Kim" in p.name)
     again = ws.run("once")
     assert "Martian" not in again.stderr
+
+
+def test_outlook_html_description_gets_the_link_once_and_a_second_pass_writes_nothing(ws: Workspace) -> None:
+    html = "X-ALT-DESC;FMTTYPE=text/html:<html><body><p>Booked via Outlook</p></body></html>"
+    path = ws.put("ol1", "Intro session", now() + timedelta(days=1), description=ANSWERS, extra=html)
+    ws.run("once")
+    event = ws.event_text("ol1")
+    [note] = ws.notes()
+    html_line = next(line for line in event.splitlines() if line.startswith("X-ALT-DESC"))
+    assert html_line.count(f'<a href="{note.as_uri()}">') == 1 and html_line.endswith("</div></body></html>")
+    before = path.read_bytes(), path.stat().st_mtime_ns
+    ws.run("once")
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before

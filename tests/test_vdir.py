@@ -322,6 +322,65 @@ def test_reminder_removed_when_annotation_has_none(tmp_path: Path) -> None:
     assert store.count_syncd_reminders(event_id) == 0
 
 
+# Outlook/Exchange export: an HTML description (folded where Outlook folds) shown instead of DESCRIPTION.
+OUTLOOK_HTML = (
+    'X-ALT-DESC;FMTTYPE=text/html:<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2//E\n'
+    ' N">\\n<HTML>\\n<HEAD>\\n<TITLE></TITLE>\\n</HEAD>\\n<BODY>\\n<P>Challenge: hiri\n'
+    " ng</P>\\n</BODY>\\n</HTML>\n"
+)
+OUTLOOK = RICH.replace(
+    "X-FOO;X-PARAM=1:keep me exactly\n", "X-FOO;X-PARAM=1:keep me exactly\n" + OUTLOOK_HTML
+)
+ORIGINAL_HTML = '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2//EN">\n<HTML>\n<HEAD>\n<TITLE></TITLE>\n</HEAD>\n<BODY>\n<P>Challenge: hiring</P>\n</BODY>\n</HTML>'
+
+
+def html_description(path: Path) -> str:
+    """The X-ALT-DESC HTML (icalendar leaves an X- property's TEXT escapes as written)."""
+    raw = Calendar.from_ical(path.read_text()).events[0]["X-ALT-DESC"].to_ical().decode()
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) in "nN" else m.group(1), raw)
+
+
+def test_outlook_html_description_carries_the_block_with_a_real_link(tmp_path: Path) -> None:
+    """Outlook shows X-ALT-DESC instead of DESCRIPTION: the block goes into both, and every
+    other line of the file survives byte for byte."""
+    path = tmp_path / "rich-1.ics"
+    before = OUTLOOK.replace("\n", "\r\n").encode()
+    path.write_bytes(before)
+    calendar = make_calendar(tmp_path, "description")
+    calendar.annotate(calendar.get("rich-1"), annotation("https://notes.example/ada?a=1&b=<2>"))  # type: ignore[arg-type]
+    removed, inserted = changed_lines(before, path.read_bytes())
+    assert sorted(name(line) for line in removed) == [b"DESCRIPTION", b"X-ALT-DESC"]
+    assert {name(line) for line in inserted} <= SYNCD_NAMES | {b"X-ALT-DESC"}
+    markup = html_description(path)
+    link = "https://notes.example/ada?a=1&amp;b=&lt;2&gt;"
+    assert f'Session note: <a href="{link}">{link}</a>' in markup
+    assert markup.startswith(ORIGINAL_HTML.split("</BODY>")[0]) and markup.endswith("</div></BODY>\n</HTML>")
+    assert "b=<2>" not in markup
+
+
+def test_outlook_html_block_is_replaced_not_duplicated_and_unchanged_means_no_write(tmp_path: Path) -> None:
+    path = tmp_path / "rich-1.ics"
+    path.write_text(OUTLOOK)
+    calendar = make_calendar(tmp_path, "both")
+    calendar.annotate(calendar.get("rich-1"), annotation())  # type: ignore[arg-type]
+    calendar.annotate(calendar.get("rich-1"), annotation("https://notes.example/moved"))  # type: ignore[arg-type]
+    markup = html_description(path)
+    assert markup.count(BEGIN) == 1 and "notes.example/moved" in markup and "notes.example/ada" not in markup
+    first = path.stat()
+    calendar.annotate(calendar.get("rich-1"), annotation("https://notes.example/moved"))  # type: ignore[arg-type]
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+
+
+def test_moving_placement_to_private_restores_the_outlook_html(tmp_path: Path) -> None:
+    path = tmp_path / "rich-1.ics"
+    path.write_text(OUTLOOK)
+    for placement in ("description", "private"):
+        calendar = make_calendar(tmp_path, placement)
+        calendar.annotate(calendar.get("rich-1"), annotation())  # type: ignore[arg-type]
+        assert (BEGIN in html_description(path)) == (placement == "description")
+    assert html_description(path) == ORIGINAL_HTML
+
+
 def test_annotate_read_only_file_raises_read_only_event(tmp_path: Path) -> None:
     path = tmp_path / "rich-1.ics"
     path.write_text(RICH)

@@ -1,6 +1,7 @@
 """syncd's own marks in an iCalendar VEVENT, written into its raw lines.
 
-What syncd owns in an event: the link block at the end of DESCRIPTION, the X-SYNCD-BOOKING and
+What syncd owns in an event: the link block at the end of DESCRIPTION (and in the HTML of an
+Outlook-style `X-ALT-DESC;FMTTYPE=text/html`, which Outlook shows instead), the X-SYNCD-BOOKING and
 X-SYNCD-NOTE-URL properties, and one VALARM marked `X-SYNCD-ALARM:1`. Each is replaced as a
 whole (never duplicated); every other line of the event is left exactly as written.
 """
@@ -22,13 +23,14 @@ from syncd.calendars.ics_text import (
     unescape_text,
     unfold,
 )
-from syncd.linkblock import BEGIN, apply_block, strip_block
+from syncd.linkblock import BEGIN, apply_block, apply_html_block, strip_block, strip_html_block
 from syncd.model import Annotation
 
 Placement = Literal["description", "private", "both"]
 ALARM_MARK = "X-SYNCD-ALARM"
 BOOKING_PROPERTY = "X-SYNCD-BOOKING"
 NOTE_URL_PROPERTY = "X-SYNCD-NOTE-URL"
+ALT_DESCRIPTION = "X-ALT-DESC"
 # Properties that make a VEVENT a series; an override describes one instance, so drops them.
 _SERIES_ONLY = {"RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID", BOOKING_PROPERTY, NOTE_URL_PROPERTY}
 
@@ -42,6 +44,7 @@ def annotate_block(block: list[str], annotation: Annotation, placement: Placemen
     in_description = placement in ("description", "both")
     in_properties = placement in ("private", "both")
     block = _with_description(block, annotation if in_description else None, eol)
+    block = _with_html_description(block, annotation if in_description else None, eol)
     for name, value in ((BOOKING_PROPERTY, annotation.booking_id), (NOTE_URL_PROPERTY, annotation.note_url)):
         block = set_single_property(block, name, _text_line(name, value, eol) if in_properties else None)
     return _with_alarm(block, annotation, eol)
@@ -106,6 +109,20 @@ def _with_description(block: list[str], annotation: Annotation | None, eol: str)
     # Emptied by taking the block out: drop the line rather than leave "DESCRIPTION:".
     line = _text_line("DESCRIPTION", wanted, eol, params) if wanted else None
     return set_single_property(block, "DESCRIPTION", line)
+
+
+def _with_html_description(block: list[str], annotation: Annotation | None, eol: str) -> list[str]:
+    """Each HTML X-ALT-DESC carrying the block as DESCRIPTION does; other lines untouched."""
+    block = list(block)
+    for index in top_level_indices(block, ALT_DESCRIPTION):
+        _, params, value = parse_line(block[index])
+        if "FMTTYPE=TEXT/HTML" not in params.upper():
+            continue
+        current = unescape_text(value)
+        wanted = apply_html_block(current, annotation) if annotation else strip_html_block(current)
+        if wanted != current:
+            block[index] = _text_line(ALT_DESCRIPTION, wanted, eol, params)
+    return block
 
 
 def alarm_lines(annotation: Annotation, eol: str) -> list[str]:
