@@ -9,6 +9,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
+from syncd.client_zones import client_zone
 from syncd.linkblock import strip_block
 from syncd.model import Attendee, CalendarEvent, Client
 
@@ -73,13 +74,19 @@ def detect(event: CalendarEvent, rules: Rules) -> Verdict:
         client=Client(
             name=name,
             email=email,
-            timezone=_first_line(answers.get("timezone", "")) or event.timezone,
+            timezone=_first_line(answers.get("timezone", "")) or _readable_zone(event.timezone),
             background=answers.get("background", ""),
             company=answers.get("company", ""),
             challenge=answers.get("challenge", ""),
             preferences=answers.get("preferences", ""),
         )
     )
+
+
+def _readable_zone(name: str) -> str:
+    # The event's own zone stands in for the client's only when syncd can read it: an
+    # Outlook custom TZID says nothing about the client, so it is not worth a warning.
+    return name if client_zone(name) is not None else ""
 
 
 def _passes_filters(event: CalendarEvent, rules: Rules) -> bool:

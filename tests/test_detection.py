@@ -158,6 +158,15 @@ def test_client_zone_from_the_answers_else_the_events_zone() -> None:
     assert detect(plain, rules()).client.timezone == "Europe/Paris"  # type: ignore[union-attr]
 
 
+def test_an_events_own_zone_syncd_cannot_read_is_not_taken_for_the_clients() -> None:
+    """An Outlook custom TZID is how the file is written, not something the booking says:
+    it is dropped quietly (a booking answer syncd cannot read is warned about instead)."""
+    custom = event(attendees=(JANE,), timezone="Customized Time Zone")
+    answered = event(attendees=(JANE,), description="Time zone: Mars", timezone="Customized Time Zone")
+    assert detect(custom, rules()).client.timezone == ""  # type: ignore[union-attr]
+    assert detect(answered, rules()).client.timezone == "Mars"  # type: ignore[union-attr]
+
+
 def test_declined_attendee_is_not_the_client() -> None:
     declined = Attendee("old@x.example", "Old", response="declined")
     verdict = detect(event(attendees=(declined, JANE)), rules())
