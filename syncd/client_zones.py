@@ -22,9 +22,11 @@ from __future__ import annotations
 import functools
 import re
 from datetime import timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, available_timezones
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from syncd.zones import find_zone
 
 _OFFSET = r"([+\-\u2212])\s*(\d{1,2})(?::?(\d{2}))?"
 _FIXED = re.compile(rf"^(?:(?:UTC|GMT)\s*)?{_OFFSET}$", re.IGNORECASE)
@@ -108,7 +110,7 @@ def _named(text: str) -> ZoneInfo | None:
     """A zone by its IANA, display or Windows name."""
     key = _by_name(_REGION.sub("", text))
     key = key or _iana_keys().get(text.replace(" ", "_").lower()) or _windows_keys().get(text.lower())
-    return _load(key) if key else None
+    return find_zone(key) if key else None
 
 
 def _by_name(text: str) -> str | None:
@@ -121,20 +123,13 @@ def _by_city(text: str) -> ZoneInfo | None:
     for part in _PARTS.split(_REGION.sub("", text)):
         key = cities.get(_without_time(part).replace(" ", "_"))
         if key:
-            return _load(key)
+            return find_zone(key)
     return None
 
 
 def _without_time(text: str) -> str:
     """`text` in lower case without the word "time": booking tools add it or not."""
     return " ".join(re.sub(r"\btime\b", " ", text.lower()).split()).replace(" ,", ",")
-
-
-def _load(key: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(key)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return None
 
 
 @functools.cache

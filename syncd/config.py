@@ -12,7 +12,6 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -33,6 +32,7 @@ from pydantic_settings import (
 
 from syncd.durations import parse_duration
 from syncd.errors import ConfigError
+from syncd.zones import find_zone
 
 DEFAULT_CONFIG = Path("~/.config/syncd/syncd.yaml")
 
@@ -75,10 +75,8 @@ def _check_regex(value: str) -> str:
 
 
 def _check_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
+    if find_zone(value) is None:
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)")
     return value
 
 

@@ -20,7 +20,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -30,6 +30,7 @@ from syncd.detection import natural_order
 from syncd.errors import ConfigError
 from syncd.model import Client, Coach, Session
 from syncd.text import one_line
+from syncd.zones import zone_or_utc
 
 NOTE_TEMPLATE = "note.md.j2"
 FOLLOWUP_TEMPLATE = "followup.txt.j2"
@@ -88,16 +89,7 @@ def multi_line(value: str, limit: int = MAX_TEXT) -> str:
 
 def coach_zone(coach: Coach) -> ZoneInfo:
     """The coach's zone (validated by the config); UTC if it cannot be loaded."""
-    return _zone(coach.timezone) or ZoneInfo("UTC")
-
-
-def _zone(name: str) -> ZoneInfo | None:
-    if not name.strip():
-        return None
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return None
+    return zone_or_utc(coach.timezone.strip())
 
 
 def format_day(moment: datetime) -> str:

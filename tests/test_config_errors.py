@@ -33,6 +33,8 @@ CASES = [
     ("bad-duration", "poll_interval: 1s", "poll_interval: soon", "poll_interval: not a duration"),
     ("zero-interval", "poll_interval: 1s", "poll_interval: 0s", "poll_interval: must be longer"),
     ("bad-zone", "Europe/Berlin", "Mars/Olympus", "coaches[0].timezone: unknown time zone"),
+    # A region of the zone database is a folder: ZoneInfo raises an OSError for it, not a ValueError.
+    ("zone-region", "Europe/Berlin", "Europe", "coaches[0].timezone: unknown time zone"),
     ("bad-email", "email: ada@coach.example", "email: ada-at-coach", "coaches[0].email: not an email"),
     ("bad-url", "https://ada.example/pricing", "ada.example/pricing", "coaches[0].pricing_url: not an http"),
     ("missing-key", "    pricing_url: https://ada.example/pricing\n", "", "coaches[0].pricing_url: required"),

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from googleapiclient.errors import HttpError
 
@@ -47,6 +46,7 @@ from syncd.google_errors import (
 from syncd.google_errors import http_error as generic_http_error
 from syncd.linkblock import BEGIN, apply_block, strip_block
 from syncd.model import Annotation, Attendee, CalendarEvent, ChangeSet
+from syncd.zones import zone_or_utc
 
 if TYPE_CHECKING:
     from syncd.config import CoachConfig, GoogleCalendarConfig, Settings
@@ -353,7 +353,7 @@ def _when(value: Mapping[str, Any] | None, calendar_zone: str) -> tuple[datetime
         if value.get("dateTime"):
             moment = datetime.fromisoformat(str(value["dateTime"]).replace("Z", "+00:00"))
             if moment.tzinfo is None:  # Google adds an offset; be safe if one is missing
-                moment = moment.replace(tzinfo=_zone(zone))
+                moment = moment.replace(tzinfo=zone_or_utc(zone))
             return moment.astimezone(UTC), False, zone
         if value.get("date"):
             day = date.fromisoformat(str(value["date"]))
@@ -361,13 +361,6 @@ def _when(value: Mapping[str, Any] | None, calendar_zone: str) -> tuple[datetime
     except ValueError:
         log.warning("unreadable event time %r; treating it as unknown", value)
     return None, False, zone
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name) if name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -41,7 +41,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from googleapiclient.errors import HttpError
 
@@ -64,6 +63,7 @@ from syncd.google_errors import (
 from syncd.model import DRIVE_LOCATOR_PREFIX, GOOGLE_DOC_MIME, NoteHeader, NoteRef, NoteRequest
 from syncd.rendering import format_span
 from syncd.text import one_line
+from syncd.zones import zone_or_utc
 
 if TYPE_CHECKING:
     from syncd.config import CoachConfig, GoogleDocsNotesConfig, Settings
@@ -400,17 +400,10 @@ def _file_id(ref: NoteRef) -> str:
 def header_line(header: NoteHeader) -> str:
     """`Session: 2026-12-01 · Tue 1 Dec 2026, 10:00-10:30 CET · status: scheduled` (times joined
     by an en dash, as `format_span` writes them)."""
-    zone = _zone(header.timezone)
+    zone = zone_or_utc(header.timezone)
     day = header.start.astimezone(zone).date().isoformat()
     status = "cancelled" if header.cancelled else "scheduled"
     return f"{HEADER_PREFIX}{day} · {format_span(header.start, header.end, zone)} · status: {status}"
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def header_requests(document: Document, line: str) -> list[dict[str, Any]]:

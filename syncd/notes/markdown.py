@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -28,6 +27,7 @@ from syncd.files import atomic_write, remove_stale_temp_files
 from syncd.model import NoteHeader, NoteRef, NoteRequest
 from syncd.rendering import format_span
 from syncd.text import one_line
+from syncd.zones import zone_or_utc
 
 BANNER = "> **Cancelled** — this session was cancelled."
 RESCHEDULED = "> **Rescheduled** — the session is now "  # + its new time, e.g. "Fri 27 Nov 2026, ..."
@@ -64,10 +64,7 @@ def _yaml_text(value: str) -> str:
 
 
 def _local(moment: datetime, zone_name: str) -> datetime:
-    try:
-        return moment.astimezone(ZoneInfo(zone_name))
-    except (ZoneInfoNotFoundError, ValueError):
-        return moment
+    return moment.astimezone(zone_or_utc(zone_name))
 
 
 def front_matter_values(booking_id: str, header: NoteHeader) -> dict[str, str]:
@@ -145,7 +142,7 @@ def banner_for(header: NoteHeader, moved: bool) -> str | None:
     if header.cancelled:
         return BANNER
     if moved:
-        return f"{RESCHEDULED}{format_span(header.start, header.end, _zone(header.timezone))}."
+        return f"{RESCHEDULED}{format_span(header.start, header.end, zone_or_utc(header.timezone))}."
     return None
 
 
@@ -169,15 +166,8 @@ def _front_times(front: str, keys: tuple[str, str], zone_name: str) -> tuple[dat
             moment = None
         if moment is None:
             return None
-        times.append(moment if moment.tzinfo else moment.replace(tzinfo=_zone(zone_name)))
+        times.append(moment if moment.tzinfo else moment.replace(tzinfo=zone_or_utc(zone_name)))
     return times[0], times[1]
-
-
-def _zone(zone_name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(zone_name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def open_items(text: str) -> list[str]:
