@@ -29,7 +29,7 @@ from syncd.client_zones import client_zone, zone_key
 from syncd.detection import natural_order
 from syncd.errors import ConfigError
 from syncd.model import Client, Coach, Session
-from syncd.text import one_line
+from syncd.text import cut, one_line
 from syncd.zones import zone_or_utc
 
 NOTE_TEMPLATE = "note.md.j2"
@@ -70,18 +70,12 @@ def _is_control(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS
 
 
-def _cut(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    return text[: limit - 1].rstrip() + "…"
-
-
 def multi_line(value: str, limit: int = MAX_TEXT) -> str:
     """`value` with its lines kept (as LF) but control characters removed, cut to `limit`."""
     text = value.replace("\r\n", "\n").replace("\r", "\n")
     text = "".join(char for char in text if char in "\n\t" or not _is_control(char))
     lines = [line.rstrip() for line in text.split("\n")]
-    return _cut("\n".join(lines).strip("\n"), limit)
+    return cut("\n".join(lines).strip("\n"), limit)
 
 
 # --- times -------------------------------------------------------------------------------------

@@ -10,8 +10,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 def one_line(text: str, limit: int = 200) -> str:
     """`text` with control characters and line breaks turned into single spaces, cut to
     `limit` characters (with an ellipsis) so a hostile value cannot forge lines or flood."""
-    flat = " ".join(_CONTROL.sub(" ", text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+    return cut(" ".join(_CONTROL.sub(" ", text).split()), limit)
 
 
 def error_line(error: object, limit: int = 300) -> str:
@@ -21,4 +20,9 @@ def error_line(error: object, limit: int = 300) -> str:
     text = "; ".join(part for part in parts if part)
     if not text:
         return type(error).__name__
+    return cut(text, limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, the last an ellipsis when it was longer."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
