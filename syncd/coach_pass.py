@@ -201,7 +201,7 @@ class CoachPass:
 
     def _retry(self, booking: Booking) -> None:
         if not booking.active:
-            self._mark_note(booking)
+            self._update_header(booking, "mark the note cancelled")
             return
         event = self.parts.source.get(booking.event_id)
         if event is None or event.cancelled:
@@ -217,12 +217,7 @@ class CoachPass:
             booking = self._create_note(booking, reuse)
             if booking.note is None:
                 return booking
-        header = note_header(booking, self.cfg.timezone)
-        if booking.header != digest(header):
-            booking, _ = self._with_note(
-                booking, "update the note's header", self.parts.notes.update_header, header
-            )
-            booking = self._record(dataclasses.replace(booking, header=digest(header)))
+        booking = self._update_header(booking, "update the note's header")
         if booking.active:
             booking = self._annotate(booking, event)
         return booking
@@ -291,16 +286,16 @@ class CoachPass:
         withdrawn = booking.followup is Followup.PENDING
         booking = self._record(on_cancelled(booking, reason))
         self._say(booking, f"{reason}; follow-up withdrawn" if withdrawn else reason)
-        self._mark_note(booking)
+        self._update_header(booking, "mark the note cancelled")
 
-    def _mark_note(self, booking: Booking) -> None:
-        """Bring a cancelled booking's note header up to date (it says cancelled)."""
+    def _update_header(self, booking: Booking, what: str) -> Booking:
+        """Rewrite the note's header (session time, cancelled mark) when the record says the
+        note does not show the booking as it now is."""
         header = note_header(booking, self.cfg.timezone)
-        if booking.note is not None and booking.header != digest(header):
-            booking, _ = self._with_note(
-                booking, "mark the note cancelled", self.parts.notes.update_header, header
-            )
-            self._record(dataclasses.replace(booking, header=digest(header)))
+        if booking.note is None or booking.header == digest(header):
+            return booking
+        booking, _ = self._with_note(booking, what, self.parts.notes.update_header, header)
+        return self._record(dataclasses.replace(booking, header=digest(header)))
 
     # --- follow-ups -----------------------------------------------------------------------
 
