@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import traceback
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -181,11 +182,16 @@ def _overlap(specialty: str, client: Client) -> list[str]:
     return parts
 
 
+def _specialties(coach: Coach) -> list[str]:
+    """The coach's specialties as short one-line labels, blank ones left out."""
+    return [one_line(s, 80) for s in coach.specialties if s.strip()]
+
+
 def talking_points(coach: Coach, client: Client) -> list[str]:
     """Where the coach's specialties meet what the client wrote, each saying which words met;
     when nothing meets, each specialty offered as an angle on the stated challenge."""
     points = []
-    for specialty in (one_line(s, 80) for s in coach.specialties if s.strip()):
+    for specialty in _specialties(coach):
         parts = _overlap(specialty, client)
         if parts:
             points.append(f"Your “{specialty}” meets " + " and ".join(parts))
@@ -194,7 +200,7 @@ def talking_points(coach: Coach, client: Client) -> list[str]:
 
 def _angles(coach: Coach, client: Client) -> list[str]:
     challenge = one_line(client.challenge, 120)
-    specialties = [one_line(s, 80) for s in coach.specialties if s.strip()]
+    specialties = _specialties(coach)
     if not specialties:
         if challenge:
             return [f"Ask what is behind “{challenge}” and share how you have helped with similar goals"]
@@ -223,7 +229,7 @@ def coach_view(coach: Coach) -> dict[str, Any]:
         "first_name": first_name(coach.name),
         "email": one_line(coach.email),
         "pricing_url": one_line(coach.pricing_url, MAX_ID),
-        "specialties": [one_line(s, 80) for s in coach.specialties if s.strip()],
+        "specialties": _specialties(coach),
     }
 
 
@@ -398,12 +404,7 @@ def check_template_file(path: Path) -> None:
     Raises ValueError("template PATH, line N: problem"), one line, for a syntax error, an
     unknown variable or anything else that fails while rendering.
     """
-    try:
-        template = _load(path)
-        for context in _sample_contexts():
-            _render(template, context)
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from None
+    _check_renders(path, lambda text: None)
 
 
 def check_followup_template_file(path: Path) -> None:
@@ -413,10 +414,16 @@ def check_followup_template_file(path: Path) -> None:
     Raises ValueError("template PATH, line 1: the first line must be 'Subject: ...'"), or
     the one-line errors of `check_template_file`.
     """
+    _check_renders(path, lambda text: split_followup(text, str(path)))
+
+
+def _check_renders(path: Path, check_output: Callable[[str], object]) -> None:
+    """Render the template at `path` against every sample booking and pass each output to
+    `check_output`; any ConfigError becomes the ValueError the config validator reports."""
     try:
         template = _load(path)
         for context in _sample_contexts():
-            split_followup(_render(template, context), str(path))
+            check_output(_render(template, context))
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
 
