@@ -6,7 +6,8 @@
   when the transport refreshed it meanwhile, so the next process need not refresh again;
 - one googleapiclient service per thread, built on first use from the stored token
   (`ThreadServices`, `lazy_factory`, `LazyCredentials`): httplib2 is not thread-safe, and
-  loading the token at start-up would turn a network outage into a daemon that does not start.
+  loading the token at start-up would turn a network outage into a daemon that does not start;
+  after an auth failure `calling` drops them, so a token replaced meanwhile is used.
 
 Imported only by the Google backends, so it may import the Google libraries at the top.
 """
@@ -123,6 +124,20 @@ def translated(where: str, map_http: HttpErrorMapper = http_error) -> Iterator[N
         raise BackendError(f"{where}: network problem ({describe(exc)}); will retry") from None
     except (GoogleClientError, json.JSONDecodeError) as exc:
         raise BackendError(f"{where}: unexpected answer ({describe(exc)})") from None
+
+
+@contextmanager
+def calling(where: str, *services: ThreadServices, map_http: HttpErrorMapper = http_error) -> Iterator[None]:
+    """`translated`, and after an `AuthError` each of `services` forgets this thread's
+    service, so the next pass builds it again from the token file (which the coach may have
+    replaced by then with `syncd auth google`)."""
+    try:
+        with translated(where, map_http):
+            yield
+    except AuthError:
+        for service in services:
+            service.forget()
+        raise
 
 
 def execute(request: Any, num_retries: int, sleep: Callable[[float], None] | None = None) -> Any:

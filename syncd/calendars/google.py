@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from googleapiclient.errors import HttpError
 
 from syncd.errors import (
-    AuthError,
     BackendError,
     CursorExpired,
     PreconditionFailed,
@@ -37,11 +36,11 @@ from syncd.google_errors import (
     RATE_LIMIT_REASONS,
     SCOPE_REASONS,
     ThreadServices,
+    calling,
     error_reason,
     error_text,
     execute,
     lazy_factory,
-    translated,
 )
 from syncd.google_errors import http_error as generic_http_error
 from syncd.linkblock import BEGIN, apply_block, strip_block
@@ -231,12 +230,8 @@ class GoogleCalendar:
     def _errors(self, what: str, event_id: str = "", *, writing: bool = False) -> Iterator[Any]:
         """Yield the service; turn whatever the client library raises into one syncd error."""
         where = f"{self.label}, event {event_id}" if event_id else self.label
-        try:
-            with translated(f"{where}: {what}", partial(http_error, writing=writing)):
-                yield self._service()
-        except AuthError:
-            self._services.forget()  # the next pass re-reads the token, maybe replaced by then
-            raise
+        with calling(f"{where}: {what}", self._services, map_http=partial(http_error, writing=writing)):
+            yield self._service()
 
     # --- the raw-event cache -------------------------------------------------------------------
 

@@ -19,9 +19,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from syncd.errors import AuthError
 from syncd.google_auth import DEFAULT_HTTP_TIMEOUT
-from syncd.google_errors import NUM_RETRIES, ThreadServices, execute, lazy_factory, translated
+from syncd.google_errors import NUM_RETRIES, ThreadServices, calling, execute, lazy_factory
 from syncd.model import DraftMessage
 from syncd.text import one_line
 
@@ -97,13 +96,9 @@ class GmailDrafts:
         return headers_of(metadata)
 
     def _call(self, what: str, build: Callable[[Any], Any]) -> dict[str, Any]:
-        try:
-            with translated(f"{self.label}: {what}"):
-                service = self._services.get().users()
-                return dict(execute(build(service), self._num_retries, self._sleep))
-        except AuthError:
-            self._services.forget()  # rebuilt next pass from the token file, maybe replaced by then
-            raise
+        with calling(f"{self.label}: {what}", self._services):
+            service = self._services.get().users()
+            return dict(execute(build(service), self._num_retries, self._sleep))
 
 
 def headers_of(draft: dict[str, Any]) -> dict[str, str]:

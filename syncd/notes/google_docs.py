@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from googleapiclient.errors import HttpError
 
-from syncd.errors import AuthError, BackendError, NoteMissing, SyncdError
+from syncd.errors import BackendError, NoteMissing, SyncdError
 from syncd.google_auth import DEFAULT_HTTP_TIMEOUT
 from syncd.google_errors import (
     NUM_RETRIES,
@@ -52,13 +52,13 @@ from syncd.google_errors import (
     SCOPE_REASONS,
     HttpErrorMapper,
     ThreadServices,
+    calling,
     error_reason,
     error_text,
     execute,
     http_error,
     lazy_credentials,
     lazy_factory,
-    translated,
 )
 from syncd.model import DRIVE_LOCATOR_PREFIX, GOOGLE_DOC_MIME, NoteHeader, NoteRef, NoteRequest
 from syncd.rendering import format_span
@@ -314,14 +314,8 @@ class GoogleDocsNotes:
     ) -> dict[str, Any]:
         """Build a request (given the Drive service) and execute it, errors made syncd's."""
         where = f"{self.label}, note {file_id}" if file_id else self.label
-        try:
-            with translated(f"{where}: {what}", map_http):
-                return dict(execute(build(self._drive.get()), self._num_retries, self._sleep))
-        except AuthError:
-            # Rebuilt next pass from the token file, which the coach may have replaced by then.
-            self._drive.forget()
-            self._docs.forget()
-            raise
+        with calling(f"{where}: {what}", self._drive, self._docs, map_http=map_http):
+            return dict(execute(build(self._drive.get()), self._num_retries, self._sleep))
 
 
 def _missing_note_error(exc: HttpError, where: str) -> SyncdError:
