@@ -21,6 +21,10 @@ from syncd.model import DraftMessage, Session
 from syncd.rendering import coach_zone
 from syncd.text import one_line
 
+# Names the draft's booking, so a drafts folder that lost or rewrote the Message-ID can still be
+# searched for the draft after a crash.
+BOOKING_HEADER = "X-Syncd-Booking"
+
 _ADDR_SPEC = re.compile(r"^[^@\s<>,;\"()\[\]\\]+@[^@\s<>,;\"()\[\]\\]+$")
 
 
@@ -28,6 +32,11 @@ def message_id(booking_id: str, sender: str) -> str:
     """`<syncd-HASH@DOMAIN>`: the same for every draft of one booking, DOMAIN from `sender`."""
     digest = hashlib.sha256(booking_id.encode("utf-8")).hexdigest()[:32]
     return f"<syncd-{digest}@{_domain(sender)}>"
+
+
+def booking_header(booking_id: str) -> str:
+    """The `BOOKING_HEADER` value of a booking's draft (one line: it cannot add a header)."""
+    return one_line(booking_id, 2000)
 
 
 def _domain(address: str) -> str:
@@ -66,6 +75,6 @@ def build_draft(session: Session, subject: str, body: str, *, now: datetime | No
     message["Date"] = format_datetime(moment)
     mid = message_id(booking, session.coach.email)
     message["Message-ID"] = mid
-    message["X-Syncd-Booking"] = one_line(booking, 2000)
+    message[BOOKING_HEADER] = booking_header(booking)
     message.set_content(body.replace("\r\n", "\n"), subtype="plain", charset="utf-8")
     return DraftMessage(booking_id=booking, message_id=mid, raw=message.as_bytes())

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from syncd.followup import BOOKING_HEADER, booking_header
 from syncd.google_auth import DEFAULT_HTTP_TIMEOUT
 from syncd.google_errors import NUM_RETRIES, ThreadServices, calling, execute, lazy_factory
 from syncd.model import DraftMessage
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BOOKING_HEADER = "X-Syncd-Booking"
 # How many of the most recent drafts a look-up after a crash reads: the draft was created
 # moments before the crash, so it is among the newest unless the coach drafted a lot meanwhile.
 SCAN_LIMIT = 50
@@ -112,7 +112,7 @@ def headers_of(draft: dict[str, Any]) -> dict[str, str]:
 def is_draft_of(headers: dict[str, str], draft: DraftMessage) -> bool:
     """Whether headers carry the booking header or the Message-ID of `draft` (spacing and
     folding ignored: a server may refold long headers)."""
-    booking = _squeezed(one_line(draft.booking_id, 2000))
+    booking = _squeezed(booking_header(draft.booking_id))
     return _squeezed(headers.get(BOOKING_HEADER.lower(), "")) == booking or _squeezed(
         headers.get("message-id", "")
     ) == _squeezed(draft.message_id)
