@@ -53,6 +53,7 @@ _COLUMNS = (
     "id, coach, event_id, phase, client, client_email, start, end, fingerprint, followup, "
     "followup_due, note_locator, note_url, header, annotated, draft_id, reason, effect, updated"
 )
+_PLACEHOLDERS = ", ".join("?" for _ in _COLUMNS.split(","))
 
 
 class StateStore:
@@ -139,7 +140,7 @@ class StateStore:
         """Insert or replace `booking`, committed before returning."""
         with self._transaction():
             self._db.execute(
-                f"INSERT OR REPLACE INTO bookings ({_COLUMNS}) VALUES ({', '.join('?' * 19)})",
+                f"INSERT OR REPLACE INTO bookings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
                 _to_row(booking, now),
             )
 
