@@ -11,7 +11,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -384,10 +384,18 @@ def format_validation(exc: ValidationError) -> list[str]:
     return lines
 
 
+# Every backend `type` a section may name, read from the sections' `type: Literal[...]` fields.
+_BACKEND_TYPES = frozenset(
+    tag
+    for union in (CalendarConfig, NotesConfig, DraftsConfig)
+    for section in get_args(get_args(union)[0])
+    for tag in get_args(section.model_fields["type"].annotation)
+)
+
+
 def _without_union_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     # A discriminated union adds the chosen tag ("vdir") to the location; the user never wrote it.
-    tags = {"vdir", "google", "caldav", "markdown", "google_docs", "maildir", "gmail"}
-    return tuple(part for part in loc if part not in tags)
+    return tuple(part for part in loc if part not in _BACKEND_TYPES)
 
 
 def _expected_tags(error: Any) -> str:
