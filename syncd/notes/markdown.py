@@ -32,7 +32,6 @@ from syncd.zones import zone_or_utc
 BANNER = "> **Cancelled** — this session was cancelled."
 RESCHEDULED = "> **Rescheduled** — the session is now "  # + its new time, e.g. "Fri 27 Nov 2026, ..."
 ORIGINAL_KEYS = ("original_start", "original_end")  # the time the body was written for
-OWNED_KEYS = ("title", "client", "session_start", "session_end", "status", "syncd_booking", *ORIGINAL_KEYS)
 MAX_NAME = 80  # characters of the client's name kept in a file name
 MAX_NAME_BYTES = 180  # and bytes (file systems count bytes, usually 255 at most)
 MAX_SAME_NAME = 1000  # notes of one name and date before giving up
