@@ -217,14 +217,18 @@ class Daemon:
         except SyncdError as exc:
             reason = f"pass failed: {error_line(exc)}"
             log.error("%s", reason)
-            self._record(healthmod.from_failure(started, self._clock(), reason, self._next_pass()))
+            self._record_failure(started, reason)
         except Exception as exc:
             log.exception("pass failed with an unexpected error (a bug: please report it)")
-            reason = f"pass failed: internal error: {type(exc).__name__}: {error_line(exc)}"
-            self._record(healthmod.from_failure(started, self._clock(), reason, self._next_pass()))
+            self._record_failure(
+                started, f"pass failed: internal error: {type(exc).__name__}: {error_line(exc)}"
+            )
         else:
             log.info("pass finished: %s", report.summary())
             self._record(healthmod.from_report(report, self._next_pass()))
+
+    def _record_failure(self, started: datetime, reason: str) -> None:
+        self._record(healthmod.from_failure(started, self._clock(), reason, self._next_pass()))
 
     def _next_pass(self) -> datetime | None:
         # schedule counts the next run from the end of this one; a stopping daemon has none.
