@@ -39,8 +39,8 @@ from syncd.lifecycle import (
 )
 from syncd.model import CalendarEvent, Coach, Followup, NoteRef, NoteRequest, Phase, Session
 from syncd.notes.base import NoteStore
-from syncd.rendering import Renderer
 from syncd.state import StateStore
+from syncd.templating import Renderer
 from syncd.text import one_line
 
 log = logging.getLogger("syncd")

@@ -120,14 +120,14 @@ class Strict(BaseModel):
 
 
 def _check_template(value: Path) -> Path:
-    from syncd.rendering import check_template_file  # rendering imports nothing from here
+    from syncd.templating import check_template_file  # templating imports nothing from here
 
     check_template_file(value)
     return value
 
 
 def _check_followup_template(value: Path) -> Path:
-    from syncd.rendering import check_followup_template_file
+    from syncd.templating import check_followup_template_file
 
     check_followup_template_file(value)
     return value

@@ -14,8 +14,8 @@ from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules
 from syncd.errors import AuthError, SyncdError
 from syncd.model import Coach
-from syncd.rendering import Renderer
 from syncd.state import StateStore
+from syncd.templating import Renderer
 
 log = logging.getLogger("syncd")
 

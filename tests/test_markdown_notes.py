@@ -13,7 +13,7 @@ from syncd.errors import BackendError
 from syncd.model import Client, Coach, NoteRef, NoteRequest, Session
 from syncd.notes.base import NoteStore
 from syncd.notes.markdown import BANNER, RESCHEDULED, MarkdownNotes, safe_file_name
-from syncd.rendering import Renderer
+from syncd.templating import Renderer
 from tests.note_contract import BODY, ITEM_START, START, NoteStoreContract, make_header, make_request
 
 

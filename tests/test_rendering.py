@@ -16,9 +16,7 @@ from syncd.rendering import (
     FOCUS_AREAS,
     FOLLOWUP_ITEM,
     START_DATE_ITEM,
-    Renderer,
     action_items,
-    check_template_file,
     client_span,
     client_view,
     format_span,
@@ -27,6 +25,7 @@ from syncd.rendering import (
     note_fields,
     talking_points,
 )
+from syncd.templating import Renderer, check_template_file
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # 10:00 in Berlin, 04:00 in New York
 NOW = START - timedelta(days=1)
