@@ -144,7 +144,11 @@ class VdirCalendar:
         found = self._find(event_id)
         if found is None:
             return None
-        return to_event(found.occurrence, etag=_etag(found.stat), coach_addresses=self.coach_addresses)
+        return to_event(
+            found.occurrence,
+            etag=_etag(found.stat.st_mtime_ns, found.stat.st_size),
+            coach_addresses=self.coach_addresses,
+        )
 
     def _reportable(
         self, found: list[CalendarEvent], old: _Seen | None, seen: _Seen, since: datetime, *, full: bool
@@ -170,7 +174,7 @@ class VdirCalendar:
             log.warning("%s", error_line(f"skipping calendar file {self.path / name}: {exc}"))
             # Keep the ids it held: if it is deleted while broken, they are still cancelled.
             return _Seen(now.mtime_ns, now.size, old.ids if old else (), broken=True), []
-        etag = f"{now.mtime_ns}-{now.size}"
+        etag = _etag(now.mtime_ns, now.size)
         events = [to_event(o, etag=etag, coach_addresses=self.coach_addresses) for o in found]
         return _Seen(now.mtime_ns, now.size, tuple(e.id for e in events)), events
 
@@ -340,8 +344,8 @@ def _is_event_file(name: str) -> bool:
     return name.lower().endswith(".ics") and not name.startswith((".", "~", "#"))
 
 
-def _etag(info: os.stat_result) -> str:
-    return f"{info.st_mtime_ns}-{info.st_size}"
+def _etag(mtime_ns: int, size: int) -> str:
+    return f"{mtime_ns}-{size}"
 
 
 def _uid_of(event_id: str) -> str:
