@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+)\s*([smhdw])")
 _WHOLE = re.compile(r"^\s*(?:\d+\s*[smhdw]\s*)+$")
+# Ten years: longer than any delay, look-back or interval means anything, and short enough that
+# `now` plus or minus it stays a valid date (a larger one crashed a pass with OverflowError).
+LONGEST = timedelta(days=3650)
 
 
 def parse_duration(text: object) -> timedelta:
@@ -17,18 +21,23 @@ def parse_duration(text: object) -> timedelta:
     """
     if isinstance(text, timedelta):
         return text
-    if isinstance(text, bool):
+    if isinstance(text, bool) or (isinstance(text, float) and math.isnan(text)):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, int | float):
         if text < 0:
             raise ValueError(f"negative duration: {text!r}")
-        return timedelta(seconds=text)
+        return _at_most_longest(text, float(text))
     if not isinstance(text, str) or not _WHOLE.match(text.lower()):
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 2h, 7d)")
-    parts = {_UNITS[unit]: 0 for unit in _UNITS}
-    for amount, unit in _PART.findall(text.lower()):
-        parts[_UNITS[unit]] += int(amount)
-    return timedelta(**parts)
+    seconds = sum(int(amount) * _SECONDS[unit] for amount, unit in _PART.findall(text.lower()))
+    return _at_most_longest(text, seconds)
+
+
+def _at_most_longest(text: object, seconds: float) -> timedelta:
+    # Compared as a number first: timedelta itself overflows on the huge ones.
+    if not seconds <= LONGEST.total_seconds():
+        raise ValueError(f"too long: {text!r} (at most {format_duration(LONGEST)})")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(delta: timedelta) -> str:

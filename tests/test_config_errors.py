@@ -47,6 +47,11 @@ CASES = [
         "coaches[0].notes.template: file",
     ),
     ("bad-collection", "path: notes}", "path: notes, collection: ../x}", "coaches[0].notes.collection"),
+    # Durations too long for a date: an OverflowError traceback, or a config that check-config
+    # passed and `once` then crashed on.
+    ("huge-delay", "delay: 15m", "delay: 99999999999d", "coaches[0].drafts.delay: too long"),
+    ("huge-lookback", "lookback: 2d", "lookback: 999999999d", "lookback: too long"),
+    ("infinite-interval", "poll_interval: 1s", "poll_interval: .inf", "poll_interval: too long"),
 ]
 
 
