@@ -11,7 +11,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -66,6 +66,13 @@ def _parent_exists(value: Path) -> Path:
     return value
 
 
+def _not_a_file(value: Path) -> Path:
+    # A folder made on first use; a file there would fail every pass, so check-config says so.
+    if value.exists() and not value.is_dir():
+        raise ValueError(f"{value} is a file, not a folder")
+    return value
+
+
 def _check_regex(value: str) -> str:
     try:
         re.compile(value)
@@ -106,6 +113,7 @@ PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterVa
 AnyPath = Annotated[Path, AfterValidator(_resolve_path)]
 DirPath = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_dir)]
 FilePath = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_file)]
+StateDirPath = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_not_a_file)]
 NewPath = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_parent_exists)]
 Regex = Annotated[str, AfterValidator(_check_regex)]
 ZoneName = Annotated[str, AfterValidator(_check_zone)]
@@ -291,7 +299,7 @@ class Settings(BaseSettings):
         extra="forbid", frozen=True, env_prefix="SYNCD_", env_nested_delimiter="__"
     )
 
-    state_dir: AnyPath = Path("~/.local/state/syncd")
+    state_dir: StateDirPath = Path("~/.local/state/syncd")
     poll_interval: PositiveDuration = timedelta(seconds=60)
     lookback: Duration = timedelta(days=2)
     max_lateness: Duration = timedelta(days=7)
@@ -384,18 +392,13 @@ def format_validation(exc: ValidationError) -> list[str]:
     return lines
 
 
-# Every backend `type` a section may name, read from the sections' `type: Literal[...]` fields.
-_BACKEND_TYPES = frozenset(
-    tag
-    for union in (CalendarConfig, NotesConfig, DraftsConfig)
-    for section in get_args(get_args(union)[0])
-    for tag in get_args(section.model_fields["type"].annotation)
-)
+_UNIONS = {"calendar", "notes", "drafts"}
 
 
 def _without_union_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    # A discriminated union adds the chosen tag ("vdir") to the location; the user never wrote it.
-    return tuple(part for part in loc if part not in _BACKEND_TYPES)
+    # A discriminated union adds the chosen tag ("vdir") after its field; the user never wrote
+    # it. Only there: `google` is also the top-level key of the Google settings.
+    return tuple(part for i, part in enumerate(loc) if i == 0 or loc[i - 1] not in _UNIONS)
 
 
 def _expected_tags(error: Any) -> str:
