@@ -6,13 +6,17 @@ exactly as a coach would run it.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -134,14 +138,13 @@ coaches:
             raise AssertionError(f"syncd {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
         return result
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.command(*args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.full_env(),
-        )
+    def start(self, *args: str, log: Path | None = None) -> subprocess.Popen[str]:
+        """syncd in the background; its stderr into `log` (to watch it while it runs), else a pipe."""
+        with contextlib.ExitStack() as stack:
+            sink = stack.enter_context(log.open("w", encoding="utf-8")) if log else subprocess.PIPE
+            return subprocess.Popen(
+                self.command(*args), stdout=subprocess.PIPE, stderr=sink, text=True, env=self.full_env()
+            )
 
     def full_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
@@ -179,3 +182,44 @@ def wait_for(predicate: object, timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+class NotifySocket:
+    """An abstract AF_UNIX datagram socket collecting what the daemon sends."""
+
+    def __init__(self) -> None:
+        self.address = f"@syncd-test-{uuid.uuid4().hex}"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(b"\0" + self.address[1:].encode())
+        self.sock.setblocking(False)
+        self.messages: list[str] = []
+
+    def drain(self) -> list[str]:
+        """Read everything that arrived so far."""
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.messages
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 20.0, after: int = 0) -> str:
+        """The first message (from index `after`) matching `predicate`; fails after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.drain()[after:]:
+                if predicate(message):
+                    return message
+            time.sleep(0.02)
+        raise AssertionError(f"no matching notify message within {timeout}s; got {self.messages}")
+
+    def index(self, predicate: Callable[[str], bool]) -> int:
+        return next(i for i, m in enumerate(self.drain()) if predicate(m))
+
+
+def has(line: str) -> Callable[[str], bool]:
+    """Predicate: the message contains the assignment `line` (e.g. READY=1)."""
+    return lambda message: line in message.split("\n")
+
+
+def starts(prefix: str) -> Callable[[str], bool]:
+    return lambda message: any(part.startswith(prefix) for part in message.split("\n"))

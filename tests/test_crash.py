@@ -40,7 +40,7 @@ def test_sigkill_during_passes_then_restart_gives_exactly_one_of_everything(tmp_
             break
         process = ws.start("run")
         # Kill only once the pass is visibly at work, then after a random moment within it.
-        wait_for(lambda: progress(ws) > before, timeout=20)  # noqa: B023 (before is fixed per round)
+        assert wait_for(lambda: progress(ws) > before, timeout=20)  # noqa: B023 (before is fixed per round)
         time.sleep(rng.uniform(0.0, 0.15))
         kill(process)
         partial_seen = partial_seen or 0 < progress(ws) < BOOKINGS + BOOKINGS // 2

@@ -12,10 +12,8 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,50 +24,7 @@ import pytest
 from syncd import daemon, health
 from syncd.config import Settings
 from syncd.errors import BackendError
-from tests.support import Workspace
-
-# --- a notify socket, as systemd binds it -----------------------------------------------------
-
-
-class NotifySocket:
-    """An abstract AF_UNIX datagram socket collecting what the daemon sends."""
-
-    def __init__(self) -> None:
-        self.address = f"@syncd-test-{uuid.uuid4().hex}"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(b"\0" + self.address[1:].encode())
-        self.sock.setblocking(False)
-        self.messages: list[str] = []
-
-    def drain(self) -> list[str]:
-        """Read everything that arrived so far."""
-        while True:
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except BlockingIOError:
-                return self.messages
-
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 20.0, after: int = 0) -> str:
-        """The first message (from index `after`) matching `predicate`; fails after `timeout`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for message in self.drain()[after:]:
-                if predicate(message):
-                    return message
-            time.sleep(0.02)
-        raise AssertionError(f"no matching notify message within {timeout}s; got {self.messages}")
-
-    def index(self, predicate: Callable[[str], bool]) -> int:
-        return next(i for i, m in enumerate(self.drain()) if predicate(m))
-
-
-def has(line: str) -> Callable[[str], bool]:
-    """Predicate: the message contains the assignment `line` (e.g. READY=1)."""
-    return lambda message: line in message.split("\n")
-
-
-def starts(prefix: str) -> Callable[[str], bool]:
-    return lambda message: any(part.startswith(prefix) for part in message.split("\n"))
+from tests.support import NotifySocket, Workspace, has, starts
 
 
 @pytest.fixture
@@ -164,12 +119,15 @@ class Harness:
 def harness(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notify_socket: NotifySocket
 ) -> Iterator[Callable[[list[Step]], Harness]]:
-    """A daemon wired to a real notify socket; logging left to pytest's caplog."""
+    """A daemon wired to a real notify socket. Its real logging goes to (captured) stderr; the
+    root logger's handlers are put back afterwards."""
     monkeypatch.setenv("NOTIFY_SOCKET", notify_socket.address)
     monkeypatch.delenv("WATCHDOG_USEC", raising=False)
-    monkeypatch.setattr(daemon, "setup_logging", lambda *args, **kwargs: None)
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     yield lambda script: Harness(Workspace(tmp_path / "ws"), script)
+    root.handlers[:], root.level = handlers, level
     assert {s: signal.getsignal(s) for s in previous} == previous, "signal handlers not restored"
 
 
@@ -192,7 +150,7 @@ def test_ready_then_first_pass_at_once_then_status(
 
 
 def test_failing_passes_are_logged_once_and_retried_next_interval(
-    harness: Callable[[list[Step]], Harness], caplog: pytest.LogCaptureFixture
+    harness: Callable[[list[Step]], Harness], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A pass that raises is caught: one log line (a traceback only for a bug), the failure in
     the health, and the next pass one interval later, not in a tight loop."""
@@ -204,18 +162,23 @@ def test_failing_passes_are_logged_once_and_retried_next_interval(
         raise BackendError("calendar unreachable:\nconnection refused")
 
     h = harness([bug, service_down])
-    caplog.set_level(logging.INFO)
     assert h.run() == 0
     assert len(h.passes) == 3
     gaps = [b - a for a, b in zip(h.passes, h.passes[1:], strict=False)]
     assert all(gap >= 0.9 for gap in gaps), gaps
-    failures = [r for r in caplog.records if r.getMessage().startswith("pass failed")]
-    assert [bool(r.exc_info) for r in failures] == [True, False]
-    assert failures[1].getMessage() == "pass failed: calendar unreachable:; connection refused"
+    log = capsys.readouterr().err.splitlines()
+    failures = [i for i, line in enumerate(log) if " pass failed" in line]
+    assert len(failures) == 2, log
+    assert (
+        "a bug: please report it" in log[failures[0]]
+        and log[failures[0] + 1] == "Traceback (most recent call last):"
+    )
+    assert log[failures[1]].endswith(" ERROR pass failed: calendar unreachable:; connection refused"), log
+    assert log.count("Traceback (most recent call last):") == 1, log
 
 
 def test_sighup_reloads_config_and_keeps_old_one_when_broken(
-    harness: Callable[[list[Step]], Harness], notify_socket: NotifySocket, caplog: pytest.LogCaptureFixture
+    harness: Callable[[list[Step]], Harness], notify_socket: NotifySocket, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """SIGHUP between passes: RELOADING=1 (with MONOTONIC_USEC), the new config in a new engine,
     READY=1, a pass at once. A broken config is logged in one line and the old engine goes on."""
@@ -231,7 +194,6 @@ def test_sighup_reloads_config_and_keeps_old_one_when_broken(
         os.kill(os.getpid(), signal.SIGHUP)
 
     h = harness([change_config, break_config, idle])
-    caplog.set_level(logging.INFO)
     assert h.run() == 0
     assert len(h.engines) == 2, "one engine at start, one for the good reload, none for the bad"
     assert [e.closed for e in h.engines] == [1, 1]
@@ -241,8 +203,9 @@ def test_sighup_reloads_config_and_keeps_old_one_when_broken(
     assert notify_socket.index(has("RELOADING=1")) < notify_socket.index(
         starts("STATUS=configuration reloaded")
     )
-    failed = [r for r in caplog.records if r.getMessage().startswith("reload failed")]
-    assert len(failed) == 1 and "\n" not in failed[0].getMessage()
+    log = capsys.readouterr().err
+    assert len([line for line in log.splitlines() if " ERROR reload failed" in line]) == 1, log
+    assert "Traceback" not in log, log
 
 
 def test_sigterm_mid_pass_returns_within_seconds(

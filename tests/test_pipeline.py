@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -295,17 +294,21 @@ def test_a_coach_whose_calendar_vanished_gets_one_line_and_the_other_coach_carri
     drafts: {type: maildir, path: Mail/BobDrafts}
 """
     ws.write_config()
-    daemon = ws.start("run")
+    log = ws.root / "daemon.log"
+    daemon = ws.start("run", log=log)
     try:
         ws.put("first", "Intro session", now() + timedelta(hours=2))
         assert wait_for(lambda: len(ws.notes()) == 1)
         (ws.root / "bob-calendar").rmdir()  # e.g. an unmounted share, while the daemon runs
         ws.put("second", "Intro session", now() - timedelta(hours=2), client=("Sam Lee", "sam@x.example"))
         assert wait_for(lambda: len(ws.notes()) == 2 and len(ws.draft_files()) == 1)
-        time.sleep(1.5)  # at least one more pass with the folder missing
+        passes = log.read_text().count("pass finished")
+        # At least one more whole pass with the folder missing.
+        assert wait_for(lambda: log.read_text().count("pass finished") > passes + 1), log.read_text()
     finally:
         daemon.send_signal(signal.SIGTERM)
-        _, stderr = daemon.communicate(timeout=10)
+        daemon.communicate(timeout=10)
+    stderr = log.read_text()
     assert daemon.returncode == 0 and "Traceback" not in stderr
     errors = [line for line in stderr.splitlines() if "bob@coach.example" in line]
     assert errors and all("bob-calendar" in line for line in errors)

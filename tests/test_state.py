@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from syncd.lifecycle import new_booking
 from syncd.model import CalendarEvent, Client
 from syncd.state import StateStore
-from tests.support import Workspace, wait_for
+from tests.support import NotifySocket, Workspace, starts, wait_for
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -30,12 +29,17 @@ def test_status_after_a_reload_sees_the_daemons_live_state(tmp_path: Path) -> No
     another process must not then take itself for the last user and delete the live WAL
     (which hid every later change from status and lost it on a crash)."""
     ws = Workspace(tmp_path, poll_interval="1s")
+    notify = NotifySocket()
+    ws.env["NOTIFY_SOCKET"] = notify.address
     ws.put("a1", "Intro session", datetime.now(UTC) + timedelta(days=1))
     daemon = ws.start("run")
     try:
         assert wait_for(lambda: len(ws.notes()) == 1)
+        mark = len(notify.drain())
         daemon.send_signal(signal.SIGHUP)
-        time.sleep(2.5)  # the reload happens within a second; a pass follows it at once
+        # The reload is done and the pass that follows it at once has finished.
+        notify.wait_for(starts("STATUS=configuration reloaded"), after=mark)
+        notify.wait_for(lambda m: "bookings tracked" in m, after=notify.index(starts("STATUS=configuration")))
         ws.run("status")
         assert (ws.root / "state" / "syncd.sqlite3-wal").exists()
         ws.put(
@@ -46,6 +50,7 @@ def test_status_after_a_reload_sees_the_daemons_live_state(tmp_path: Path) -> No
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.communicate(timeout=10)
+        notify.sock.close()
 
 
 def test_state_file_is_private_and_a_scratch_copy_writes_nothing(tmp_path: Path) -> None:
