@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# C0/C1 controls, line and paragraph separators, and the bidi marks, embeddings, overrides and
+# isolates: those reorder what a terminal or journal viewer shows, so a name could spoof a line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 
 
 def one_line(text: str, limit: int = 200) -> str:

@@ -199,23 +199,37 @@ HOSTILE = [
     "Eve\x1b[31m Red\x07",
     "{{ 7*7 }} {% raw %}",
     "X" * 10_000,
+    # RFC 6868: ^n in a parameter value is a line break, a way to forge a header or a log line.
+    "Eve^nBcc: mallory@evil.example^n2026-01-01 00:00:00 ERROR forged",
+    # Bidi overrides reorder what a terminal or journal viewer shows (log spoofing).
+    "Eve\u202eevil\u2066x\u2069\u200f",
 ]
+# Nothing that can start a line, move the cursor or reorder text on screen.
+UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (INFO|WARNING|ERROR) \S")
 
 
-@pytest.mark.parametrize("name", HOSTILE, ids=["traversal", "separators", "control", "template", "huge"])
+@pytest.mark.parametrize(
+    "name", HOSTILE, ids=["traversal", "separators", "control", "template", "huge", "line-break", "bidi"]
+)
 def test_hostile_client_names_stay_inside_the_collection_and_literal(ws: Workspace, name: str) -> None:
     ws.put("h1", "Intro session", now() - timedelta(hours=2), client=(name, "eve@x.example"))
     result = ws.run("once")
     assert "Traceback" not in result.stderr
+    assert all(LOG_LINE.match(line) for line in result.stderr.splitlines()), result.stderr
+    assert not UNSAFE.search(result.stderr), ascii(result.stderr)
     [note] = ws.notes()
     assert note.parent == ws.collection and len(note.name.encode()) <= 120
-    assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", note.read_text())
+    assert not UNSAFE.search(note.name) and not UNSAFE.search(note.read_text().replace("\n", ""))
     if "{{" in name:
         assert "{{ 7*7 }}" in note.read_text() and "{% raw %}" in note.read_text()
     [draft] = ws.drafts_parsed()
-    assert "\n" not in str(draft["To"]) and len(ws.draft_files()) == 1
+    assert len(ws.draft_files()) == 1 and draft["Bcc"] is None
+    assert not UNSAFE.search(str(draft["To"])) and draft["To"].addresses[0].addr_spec == "eve@x.example"
     assert list(ws.root.rglob("passwd")) == []
     assert oct(os.stat(note).st_mode & 0o777) == "0o600"
+    status = ws.run("status").stdout
+    assert not UNSAFE.search(status.replace("\n", "")), ascii(status)
 
 
 def test_status_lists_client_start_note_and_follow_up(ws: Workspace) -> None:
