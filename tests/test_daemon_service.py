@@ -7,7 +7,6 @@ against a real NOTIFY_SOCKET and a vdir workspace, as systemd would run it.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import re
@@ -136,10 +135,13 @@ def test_ready_then_first_pass_at_once_then_status(
 ) -> None:
     """READY=1 comes before the first pass, which runs at once; STATUS= reports it; the health is
     recorded in the state; SIGTERM ends with STOPPING=1 and exit code 0."""
-    started = time.monotonic()
     h = harness([stop_self])
+    h.workspace.poll_interval = "2m"
+    h.workspace.write_config()
+    started = time.monotonic()
     assert h.run() == 0
-    assert time.monotonic() - started < 1.0, "the first pass must not wait one poll interval"
+    # Far below the interval, far above any slowness of a busy machine.
+    assert time.monotonic() - started < 60, "the first pass must not wait one poll interval"
     messages = notify_socket.drain()
     assert messages[0].split("\n")[0] == "READY=1"
     assert any(starts("STATUS=fake pass")(m) for m in messages)
@@ -251,11 +253,6 @@ def test_watchdog_pinged_while_a_pass_makes_progress(
 
 # --- the real `syncd run`, as systemd runs it -------------------------------------------------
 
-needs_cli = pytest.mark.skipif(
-    importlib.util.find_spec("syncd.cli") is None or importlib.util.find_spec("syncd.engine") is None,
-    reason="syncd.cli / syncd.engine not in the tree yet",
-)
-
 
 @dataclass
 class Service:
@@ -305,7 +302,6 @@ def _book(workspace: Workspace, count: int, first: int = 0) -> None:
                       client=(f"Client {i}", f"client{i}@example.com"))  # fmt: skip
 
 
-@needs_cli
 @pytest.mark.slow
 def test_service_speaks_the_notify_protocol(service: Service) -> None:
     """READY=1, STATUS=<summary>, WATCHDOG=1, RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 and
@@ -327,7 +323,6 @@ def test_service_speaks_the_notify_protocol(service: Service) -> None:
     assert "Traceback" not in log
 
 
-@needs_cli
 @pytest.mark.slow
 def test_sighup_picks_up_changed_config_without_losing_state(service: Service) -> None:
     """A reload with a changed config keeps the tracked bookings (SQLite) and their notes; a
@@ -354,7 +349,6 @@ def test_sighup_picks_up_changed_config_without_losing_state(service: Service) -
     assert len([line for line in log.splitlines() if "reload failed" in line]) == 1
 
 
-@needs_cli
 @pytest.mark.slow
 def test_sigterm_mid_pass_exits_fast_and_next_start_resumes(service: Service) -> None:
     """SIGTERM right after READY (the first pass under way) exits 0 within 5 s; the next start
@@ -368,6 +362,7 @@ def test_sigterm_mid_pass_exits_fast_and_next_start_resumes(service: Service) ->
     assert code == 0, log
     assert seconds < 5
     first_run_notes = len(ws.notes())
+    assert "(stopped early)" in log and first_run_notes < total, "the stop did not land mid-pass"
     service.start()
     service.notify.wait_for(lambda m: f"{total} bookings" in m, timeout=60)
     code, _, log = service.stop()
@@ -379,7 +374,6 @@ def test_sigterm_mid_pass_exits_fast_and_next_start_resumes(service: Service) ->
     print(f"notes after the interrupted first run: {first_run_notes} of {total}")
 
 
-@needs_cli
 @pytest.mark.slow
 def test_service_logs_for_journald_when_stderr_is_the_journal_stream(
     service: Service, tmp_path: Path
