@@ -94,6 +94,29 @@ def test_non_matching_events_are_never_rewritten(ws: Workspace) -> None:
     assert ws.notes() == []
 
 
+def test_short_notice_and_already_started_bookings_get_note_link_and_reminder(ws: Workspace) -> None:
+    """DESIGN's pitfalls: a booking less than an hour ahead, and one already under way, are not
+    left out; neither has a draft yet."""
+    ws.put("soon", "Intro session", now() + timedelta(minutes=20), client=("Soon Lee", "soon@x.example"))
+    ws.put("begun", "Intro session", now() - timedelta(minutes=10), client=("Bea Gun", "bea@x.example"))
+    ws.run("once")
+    assert sorted(note.name.split(" ", 1)[1] for note in ws.notes()) == ["Bea Gun.md", "Soon Lee.md"]
+    for uid in ("soon", "begun"):
+        event = ws.event_text(uid)
+        assert block_count(event) == 1 and alarm_count(event) == 1, event
+    assert ws.draft_files() == []
+
+
+def test_a_recurring_intro_gets_a_note_and_a_reminder_per_instance(ws: Workspace) -> None:
+    ws.put("series", "Intro session", now() + timedelta(days=1), extra="RRULE:FREQ=DAILY;COUNT=2")
+    ws.run("once")
+    assert len(ws.notes()) == 2
+    event = ws.event_text("series")
+    assert block_count(event) == 2 and alarm_count(event) == 2, event
+    ws.run("once")
+    assert len(ws.notes()) == 2 and block_count(ws.event_text("series")) == 2
+
+
 def test_reschedule_moves_follow_up_and_updates_note_header(ws: Workspace) -> None:
     ws.put("r1", "Intro session", now() + timedelta(days=1))
     ws.run("once")
