@@ -340,11 +340,9 @@ def load_settings(path: Path, *, check_folders: bool = True) -> Settings:
         raise ConfigError(f"{path}: {_yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    unknown_env = _unknown_env_settings()
-    if unknown_env:
-        raise ConfigError(
-            "\n".join(f"{path}: environment variable {name}: unknown setting" for name in unknown_env)
-        )
+    refused_env = _refused_env_settings()
+    if refused_env:
+        raise ConfigError("\n".join(f"{path}: environment variable {problem}" for problem in refused_env))
 
     class _FileSettings(Settings):
         model_config = SettingsConfigDict(yaml_file=path, yaml_file_encoding="utf-8")
@@ -371,10 +369,11 @@ def load_settings(path: Path, *, check_folders: bool = True) -> Settings:
 
 
 def format_validation(exc: ValidationError) -> list[str]:
-    """One `key.path: problem` line per error, without pydantic's boilerplate."""
+    """One `key.path: problem` line per error, without pydantic's boilerplate; a value that
+    came from a `SYNCD_` variable is named by that variable, not by the file's key."""
     lines = []
     for error in exc.errors(include_url=False):
-        loc = _dotted(_without_union_tags(error["loc"]))
+        loc = _env_name(error["loc"]) or _dotted(_without_union_tags(error["loc"]))
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key (check its spelling)"
@@ -421,15 +420,40 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _unknown_env_settings() -> list[str]:
-    # pydantic-settings ignores SYNCD_ variables that name no setting; a misspelt override
-    # would be silently lost, as a misspelt key in the file would be without extra="forbid".
+# Coaches are list items: an override would replace the whole list, not one coach's key.
+_FILE_ONLY = {"COACHES"}
+
+
+def _refused_env_settings() -> list[str]:
+    """`NAME: problem` for each SYNCD_ variable syncd will not take.
+
+    pydantic-settings ignores SYNCD_ variables that name no setting; a misspelt override
+    would be silently lost, as a misspelt key in the file would be without extra="forbid"."""
     known = {name.upper() for name in Settings.model_fields} | {"CONFIG"}
-    return sorted(
-        name
-        for name in os.environ
-        if name.startswith("SYNCD_") and name.removeprefix("SYNCD_").split("__")[0] not in known
-    )
+    problems = []
+    for name in sorted(os.environ):
+        if not name.upper().startswith("SYNCD_"):
+            continue
+        setting = name[len("SYNCD_") :].split("__")[0].upper()
+        if setting in _FILE_ONLY:
+            problems.append(f"{name}: {setting.lower()} are set in the config file only")
+        elif setting not in known:
+            problems.append(f"{name}: unknown setting")
+    return problems
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str | None:
+    """`environment variable SYNCD_X__Y` when a SYNCD_ variable set the value at `loc` (or a
+    mapping holding it); pydantic-settings matches the names case-insensitively."""
+    set_names = {name.upper(): name for name in os.environ}
+    for end in range(len(loc), 0, -1):
+        parts = loc[:end]
+        if any(isinstance(part, int) for part in parts):
+            continue
+        name = set_names.get("SYNCD_" + "__".join(str(part) for part in parts).upper())
+        if name is not None:
+            return f"environment variable {name}"
+    return None
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:

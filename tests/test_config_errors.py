@@ -130,12 +130,6 @@ def test_missing_config_file_is_named(tmp_path: Path) -> None:
         assert_one_line(ws.run(command, check=False), str(ws.config), "config file not found")
 
 
-def test_env_override_is_validated_too(ws: Workspace) -> None:
-    ws.env["SYNCD_POLL_INTERVAL"] = "nonsense"
-    for command in ("check-config", "once"):
-        assert_one_line(ws.run(command, check=False), "poll_interval: not a duration: 'nonsense'")
-
-
 def test_good_config_is_summarised(ws: Workspace) -> None:
     result = ws.run("check-config")
     assert "OK" in result.stdout and "ada@coach.example" in result.stdout and "vdir" in result.stdout
@@ -211,6 +205,38 @@ def test_misspelt_environment_override_is_refused(ws: Workspace) -> None:
     ws.env["SYNCD_LOOKBAK"] = "1d"
     for command in ("check-config", "once"):
         assert_one_line(ws.run(command, check=False), "environment variable SYNCD_LOOKBAK: unknown setting")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "SYNCD_POLL_INTERVAL",
+            "nonsense",
+            "environment variable SYNCD_POLL_INTERVAL: not a duration: 'nonsense'",
+        ),
+        ("SYNCD_GOOGLE__PORT", "abc", "environment variable SYNCD_GOOGLE__PORT: "),
+        ("syncd_lookback", "soon", "environment variable syncd_lookback: not a duration"),
+    ],
+    ids=["top-level", "nested", "lower-case"],
+)
+def test_a_bad_environment_override_is_named_by_its_variable(
+    ws: Workspace, name: str, value: str, expected: str
+) -> None:
+    ws.env[name] = value
+    for command in ("check-config", "once"):
+        result = ws.run(command, check=False)
+        assert_one_line(result, expected)
+        assert "poll_interval:" not in result.stderr and "google.port" not in result.stderr
+
+
+def test_coaches_cannot_be_replaced_from_the_environment(ws: Workspace) -> None:
+    ws.env["SYNCD_COACHES"] = "[]"
+    for command in ("check-config", "once"):
+        assert_one_line(
+            ws.run(command, check=False),
+            "environment variable SYNCD_COACHES: coaches are set in the config file only",
+        )
 
 
 def test_a_folder_given_as_config_is_named_as_such(ws: Workspace) -> None:
