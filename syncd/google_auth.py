@@ -42,6 +42,9 @@ _DRAFTS_SCOPES = {"gmail": SCOPE_GMAIL_COMPOSE}
 # that a hung connection does not stall a pass for minutes.
 DEFAULT_HTTP_TIMEOUT = 30.0
 
+# What InstalledAppFlow needs of the client file's "installed" section.
+_CLIENT_KEYS = ("client_id", "client_secret", "auth_uri", "token_uri")
+
 REAUTH_HINT = "run `syncd auth google` again"
 TESTING_APP_HINT = (
     "apps left in 'testing' publishing status lose their refresh token after 7 days: "
@@ -128,7 +131,8 @@ def write_private_file(path: Path, text: str) -> None:
 def run_consent(settings: Settings, out: TextIO = sys.stdout) -> Path:
     """Ask the user's consent in a browser (reached over SSH) and store the token; returns its path.
 
-    Raises `AuthError` when the client secrets file is missing or the flow fails.
+    Raises `AuthError` when the client secrets file is missing or not a 'Desktop app' client's,
+    or when the flow fails.
     """
     from google_auth_oauthlib.flow import InstalledAppFlow
 
@@ -136,16 +140,10 @@ def run_consent(settings: Settings, out: TextIO = sys.stdout) -> Path:
     scopes = scopes_for(settings)
     if not scopes:
         raise AuthError("no coach uses a Google backend, so there is nothing to authorise")
-    secrets = Path(cfg.client_secrets)
-    if not secrets.is_file():
-        raise AuthError(
-            f"Google client secrets file {secrets} not found: create an OAuth client of type "
-            "'Desktop app' in the Google Cloud console (APIs & Services > Credentials), download "
-            "its JSON to that path (or set google.client_secrets)"
-        )
+    client_config = read_client_secrets(Path(cfg.client_secrets))
     _print_consent_intro(out, scopes, cfg.port)
     try:
-        flow = InstalledAppFlow.from_client_secrets_file(str(secrets), scopes=scopes)
+        flow = InstalledAppFlow.from_client_config(client_config, scopes=scopes)
         creds = flow.run_local_server(
             port=cfg.port, open_browser=False, access_type="offline", prompt="consent"
         )
@@ -156,6 +154,11 @@ def run_consent(settings: Settings, out: TextIO = sys.stdout) -> Path:
                 "port (and use the same number in ssh -L)"
             ) from None
         raise AuthError(f"Google consent failed: {exc.strerror or _one_line(exc)}") from None
+    except Warning as exc:  # oauthlib's "Scope has changed": a box was unticked on the consent page
+        raise AuthError(
+            f"Google granted fewer permissions than syncd asked for ({_one_line(exc)}); run "
+            "`syncd auth google` again and leave every permission ticked"
+        ) from None
     except ValueError as exc:
         raise AuthError(f"Google consent failed: {_one_line(exc)}") from None
     except Exception as exc:  # oauthlib raises its own hierarchy; the user needs one line
@@ -164,6 +167,40 @@ def run_consent(settings: Settings, out: TextIO = sys.stdout) -> Path:
     save_credentials(creds, path)
     print(f"Token saved to {path} (mode 0600).", file=out)
     return path
+
+
+def read_client_secrets(path: Path) -> dict[str, Any]:
+    """The OAuth client file downloaded from the Google Cloud console, checked to be one of a
+    'Desktop app' client: only that type may redirect to `http://localhost:PORT/`, so any other
+    would fail in the browser, long after the operator typed the command."""
+    fix = (
+        "create an OAuth client of type 'Desktop app' in the Google Cloud console (APIs & Services "
+        "> Credentials), download its JSON to that path (or set google.client_secrets)"
+    )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AuthError(f"Google client secrets file {path} not found: {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise AuthError(f"cannot read the Google client secrets file {path}: {reason}") from None
+    try:
+        config = json.loads(text)
+    except ValueError:
+        config = None
+    if not isinstance(config, dict) or not config:
+        raise AuthError(f"Google client secrets file {path} is not an OAuth client's JSON: {fix}")
+    client = config.get("installed")
+    if not isinstance(client, dict):
+        kind = "'Web application'" if "web" in config else "unknown"
+        raise AuthError(
+            f"Google client secrets file {path} is of an OAuth client of type {kind}, "
+            f"not 'Desktop app': {fix}"
+        )
+    missing = [key for key in _CLIENT_KEYS if not client.get(key)]
+    if missing:
+        raise AuthError(f"Google client secrets file {path} lacks {', '.join(missing)}: {fix}")
+    return config
 
 
 def build_service(

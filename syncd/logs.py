@@ -158,3 +158,5 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     logging.getLogger("googleapiclient").setLevel(logging.WARNING)
     # It announces every token refresh at INFO; syncd reports refresh failures itself.
     logging.getLogger("google_auth_httplib2").setLevel(logging.WARNING)
+    # `syncd auth google` prints the consent URL itself; the flow would log it again at INFO.
+    logging.getLogger("google_auth_oauthlib").setLevel(logging.WARNING)

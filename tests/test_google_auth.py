@@ -154,6 +154,19 @@ class _StubFlow:
         return self.creds
 
 
+def write_client_secrets(tmp_path: Path, fake: FakeGoogle) -> dict[str, Any]:
+    """A 'Desktop app' client's file as the Cloud console downloads it, at the configured path."""
+    installed = {
+        "client_id": "id.apps.example",
+        "client_secret": "not-a-secret",
+        "auth_uri": "http://127.0.0.1:9/auth",
+        "token_uri": fake.token_uri,
+        "redirect_uris": ["http://localhost"],
+    }
+    (tmp_path / "client.json").write_text(json.dumps({"installed": installed}))
+    return {"installed": installed}
+
+
 def test_consent_without_client_secrets_names_the_file(tmp_path: Path, fake: FakeGoogle) -> None:
     settings = make_settings(tmp_path, fake)
     with pytest.raises(AuthError, match=r"client secrets file .*client\.json not found.*Desktop app"):
@@ -164,21 +177,21 @@ def test_consent_explains_the_tunnel_and_saves_the_token_0600(
     tmp_path: Path, fake: FakeGoogle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = make_settings(tmp_path, fake, drafts={"type": "gmail"})
-    (tmp_path / "client.json").write_text("{}")
+    client = write_client_secrets(tmp_path, fake)
     creds = fake.oauth.credentials([SCOPE_CALENDAR_EVENTS, SCOPE_GMAIL_COMPOSE])
-    asked: list[tuple[str, list[str]]] = []
+    asked: list[tuple[dict[str, Any], list[str]]] = []
 
-    def from_secrets(path: str, scopes: list[str]) -> _StubFlow:
-        asked.append((path, scopes))
+    def from_config(config: dict[str, Any], scopes: list[str]) -> _StubFlow:
+        asked.append((config, scopes))
         return _StubFlow(creds)
 
     from google_auth_oauthlib.flow import InstalledAppFlow
 
-    monkeypatch.setattr(InstalledAppFlow, "from_client_secrets_file", staticmethod(from_secrets))
+    monkeypatch.setattr(InstalledAppFlow, "from_client_config", staticmethod(from_config))
     _StubFlow.calls.clear()
     out = io.StringIO()
     path = run_consent(settings, out=out)
-    assert asked == [(str(tmp_path / "client.json"), [SCOPE_CALENDAR_EVENTS, SCOPE_GMAIL_COMPOSE])]
+    assert asked == [(client, [SCOPE_CALENDAR_EVENTS, SCOPE_GMAIL_COMPOSE])]
     assert _StubFlow.calls == [
         {"port": 8765, "open_browser": False, "access_type": "offline", "prompt": "consent"}
     ]
@@ -193,12 +206,12 @@ def test_consent_failure_is_one_line(
     tmp_path: Path, fake: FakeGoogle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = make_settings(tmp_path, fake)
-    (tmp_path / "client.json").write_text("{}")
+    write_client_secrets(tmp_path, fake)
 
-    def broken(path: str, scopes: list[str]) -> Any:
+    def broken(config: dict[str, Any], scopes: list[str]) -> Any:
         raise ValueError("Client secrets must be for a web or installed app.\nsee docs")
 
-    monkeypatch.setattr(google_auth_flow(), "from_client_secrets_file", staticmethod(broken))
+    monkeypatch.setattr(google_auth_flow(), "from_client_config", staticmethod(broken))
     with pytest.raises(AuthError, match=r"^Google consent failed: Client secrets must be") as caught:
         run_consent(settings, out=io.StringIO())
     assert "\n" not in str(caught.value)
@@ -219,7 +232,6 @@ def test_google_auth_imports_no_google_library_at_module_level() -> None:
 
 def test_consent_on_a_port_already_in_use_says_which_key_to_change(tmp_path: Path, fake: FakeGoogle) -> None:
     """The real InstalledAppFlow binds the redirect port; a taken port gets one clear line."""
-    import json
     import socket
 
     busy = socket.socket()
@@ -228,14 +240,7 @@ def test_consent_on_a_port_already_in_use_says_which_key_to_change(tmp_path: Pat
     port = busy.getsockname()[1]
     base = make_settings(tmp_path, fake)
     settings = base.model_copy(update={"google": base.google.model_copy(update={"port": port})})
-    installed = {
-        "client_id": "id.apps.example",
-        "client_secret": "not-a-secret",
-        "auth_uri": "http://127.0.0.1:9/auth",
-        "token_uri": fake.token_uri,
-        "redirect_uris": ["http://localhost"],
-    }
-    (tmp_path / "client.json").write_text(json.dumps({"installed": installed}))
+    write_client_secrets(tmp_path, fake)
     try:
         with pytest.raises(AuthError, match=rf"port {port} is already in use.*google\.port"):
             run_consent(settings, out=io.StringIO())

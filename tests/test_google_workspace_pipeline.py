@@ -3,23 +3,27 @@ Google-only and mixed with local parts, against the local fake Google API server
 
 from __future__ import annotations
 
+import json
 import socket
+import stat
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.request import urlopen
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from syncd.calendars.google import MAX_ATTACHMENTS, annotation_patch
-from syncd.google_auth import SCOPE_CALENDAR_EVENTS, SCOPE_DRIVE_FILE, SCOPE_GMAIL_COMPOSE
+from syncd.config import load_settings
+from syncd.google_auth import SCOPE_CALENDAR_EVENTS, SCOPE_DRIVE_FILE, SCOPE_GMAIL_COMPOSE, token_path
 from syncd.model import GOOGLE_DOC_MIME, Annotation
 from tests.draft_contract import parse
-from tests.fakegoogle import FakeGoogle
+from tests.fakegoogle import CLIENT_ID, CLIENT_SECRET, FakeGoogle
 from tests.fakegoogle.helpers import CLIENT, booking
 from tests.fakegoogle.workspace import GoogleWorkspace, note_docs
 from tests.support import kill
@@ -229,6 +233,85 @@ def test_auth_google_asks_for_exactly_the_docs_and_gmail_scopes(tmp_path: Path, 
     url = next(line for line in lines if AUTH_URI in line).split()[-1]
     assert parse_qs(urlsplit(url).query)["scope"] == [f"{SCOPE_DRIVE_FILE} {SCOPE_GMAIL_COMPOSE}"]
     assert SCOPE_CALENDAR_EVENTS not in "\n".join(lines)
+
+
+def write_client_file(tmp_path: Path, fake: FakeGoogle) -> None:
+    """The 'Desktop app' client's JSON as the Cloud console downloads it; codes go to the fake."""
+    installed = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "auth_uri": AUTH_URI,
+        "token_uri": fake.token_uri,
+        "redirect_uris": ["http://localhost"],
+    }
+    (tmp_path / "client.json").write_text(json.dumps({"installed": installed}))
+
+
+WEB_CLIENT = (
+    '{"web": {"client_id": "x.apps.googleusercontent.com", "client_secret": "GOCSPX-hush", '
+    '"auth_uri": "https://accounts.google.com/o/oauth2/auth", '
+    '"token_uri": "https://oauth2.googleapis.com/token", "redirect_uris": ["https://x.example/cb"]}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (None, "not found"),
+        ("client_secret_1234.apps.googleusercontent.com\n", "is not an OAuth client's JSON"),
+        ("{}", "is not an OAuth client's JSON"),
+        (WEB_CLIENT, "of type 'Web application', not 'Desktop app'"),
+    ],
+    ids=["missing", "not-json", "empty", "web-client"],
+)
+def test_auth_google_with_a_wrong_client_file_says_which_client_to_create(
+    tmp_path: Path, fake: FakeGoogle, content: str | None, problem: str
+) -> None:
+    """Refused before any consent starts (a web client would otherwise fail in the browser,
+    on a redirect Google refuses), in one line naming the file, never its secret."""
+    ws = workspace(tmp_path, fake, "google", "markdown", "maildir")
+    if content is not None:
+        (tmp_path / "client.json").write_text(content)
+    result = ws.run("auth", "google", check=False, timeout=20)
+    assert result.returncode == 3 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert problem in line and str(tmp_path / "client.json") in line
+    assert "type 'Desktop app'" in line and "GOCSPX" not in line
+
+
+@pytest.mark.parametrize("unticked", [False, True], ids=["all-granted", "gmail-unticked"])
+def test_auth_google_through_the_browser_saves_the_token_or_says_a_box_was_unticked(
+    tmp_path: Path, fake: FakeGoogle, unticked: bool
+) -> None:
+    """The whole consent: the printed URL, the browser's redirect to localhost (here sent by
+    the test), the code exchanged at the token endpoint. A permission the coach unticked on
+    Google's page leaves no token and one line saying to consent again with every box ticked."""
+    ws = workspace(tmp_path, fake, "google", "markdown", "gmail")
+    write_client_file(tmp_path, fake)
+    token = token_path(load_settings(ws.config))
+    token.unlink()
+    ws.env.update(PYTHONUNBUFFERED="1", OAUTHLIB_INSECURE_TRANSPORT="1")  # the fake speaks http
+    process = ws.start("auth", "google")
+    try:
+        url = next(line for line in read_until_consent_url(process) if AUTH_URI in line).split()[-1]
+        query = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+        granted = [SCOPE_CALENDAR_EVENTS] if unticked else query["scope"].split()
+        fake.oauth.auth_codes["code-1"] = granted
+        redirect = f"{query['redirect_uri']}?{urlencode({'state': query['state'], 'code': 'code-1'})}"
+        with urlopen(redirect, timeout=10) as answer:
+            assert answer.status == 200
+        out, err = process.communicate(timeout=20)
+    finally:
+        kill(process)
+    if unticked:
+        assert process.returncode == 3 and not token.exists()
+        [line] = [line for line in err.splitlines() if "WARNING" in line or "syncd:" in line]
+        assert "fewer permissions" in line and "leave every permission ticked" in line
+    else:
+        assert process.returncode == 0, err
+        assert f"Token saved to {token} (mode 0600)." in out
+        assert stat.S_IMODE(token.stat().st_mode) == 0o600
+        assert sorted(json.loads(token.read_text())["scopes"]) == granted
 
 
 def read_until_consent_url(process: subprocess.Popen[str]) -> list[str]:

@@ -7,10 +7,11 @@ at once, so the next API call gets a 401 and the client refreshes.
 
 from __future__ import annotations
 
+import base64
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 from .server import FakeRequest, FakeResponse
 
@@ -96,7 +97,9 @@ class FakeOAuth:
 
     def _token(self, request: FakeRequest) -> FakeResponse:
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
-        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+        if (form.get("client_id"), form.get("client_secret")) != (CLIENT_ID, CLIENT_SECRET) and (
+            _basic_credentials(request.headers.get("Authorization")) != (CLIENT_ID, CLIENT_SECRET)
+        ):
             return _oauth_error(401, "invalid_client", "The OAuth client was not found.")
         grant = form.get("grant_type")
         if grant == "refresh_token":
@@ -128,6 +131,18 @@ class FakeOAuth:
                 "token_type": "Bearer",
             },
         )
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """The client id and secret of HTTP Basic auth, which Google's token endpoint accepts as
+    well as form fields (requests-oauthlib, behind the consent flow, sends them so)."""
+    if not header or not header.startswith("Basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header.removeprefix("Basic ")).decode().partition(":")
+    except ValueError:
+        return None
+    return unquote_plus(user), unquote_plus(password)
 
 
 def _oauth_error(status: int, error: str, description: str) -> FakeResponse:
