@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -51,6 +52,10 @@ NUM_RETRIES = 4
 
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
+# The API is not enabled in the Cloud project of the OAuth client (a set-up step was missed).
+NOT_ENABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})
+# Problems of the account or project that the operator fixes: not an event's fault.
+SETUP_REASONS = SCOPE_REASONS | NOT_ENABLED_REASONS
 NETWORK_ERRORS = (OSError, httplib2.HttpLib2Error, http.client.HTTPException, TransportError)
 
 HttpErrorMapper = Callable[[HttpError, str], SyncdError]
@@ -67,21 +72,36 @@ _SAVE_LOCK = threading.Lock()
 def http_error(exc: HttpError, where: str) -> SyncdError:
     """The syncd error for an HTTP error answer (after the library's own retries).
 
-    401 and missing scopes are `AuthError`; rate limits, 429 and 5xx are retryable; anything
-    else (400, 403, 404...) is a permanent `BackendError`.
+    401, missing scopes and an API not enabled in the Cloud project are `AuthError` (the
+    operator must act; the next pass tries again); rate limits, 429 and 5xx are retryable;
+    anything else (400, 403, 404...) is a permanent `BackendError`.
     """
     status = int(exc.status_code)
-    reason, _ = error_reason(exc)
+    reason, message = error_reason(exc)
     text = error_text(exc, where)
     if status == 401:
         return AuthError(f"{text} (rejected even after refreshing the token); {REAUTH_HINT}")
     if status == 403 and reason in SCOPE_REASONS:
         return AuthError(f"{text}; the token lacks a permission, {REAUTH_HINT}")
+    if status == 403 and reason in NOT_ENABLED_REASONS:
+        return AuthError(f"{where}: {api_not_enabled(message)}")
     if status == 403 and reason in RATE_LIMIT_REASONS:
         return BackendError(f"{text}; rate limited, will retry")
     if status == 429 or status >= 500:
         return BackendError(f"{text}; will retry")
     return BackendError(text, retryable=False)
+
+
+def api_not_enabled(message: str) -> str:
+    """What to do about Google's "X API has not been used in project N before or it is
+    disabled. Enable it by visiting URL then retry. ...": which API, and the page to enable it."""
+    api = re.match(r"(.+?) has not been used in project", message)
+    url = re.search(r"https://\S+", message)
+    return (
+        f"the {api[1] if api else 'API'} is not enabled in the Google Cloud project of syncd's OAuth "
+        f"client: enable it at {url[0] if url else 'APIs & Services > Library'}, wait a few "
+        "minutes; the next pass tries again"
+    )
 
 
 def error_text(exc: HttpError, where: str) -> str:

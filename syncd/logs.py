@@ -80,6 +80,14 @@ def priority(levelno: int) -> int:
     return _PRIORITY[logging.DEBUG]
 
 
+class _Forbidden403Filter(logging.Filter):
+    """Drops googleapiclient's `Encountered 403 Forbidden with reason "..."`: a 403 that is
+    retried is announced by its retry line, one that is not by syncd's error line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Encountered 403 Forbidden")
+
+
 class TextFormatter(logging.Formatter):
     """`YYYY-mm-dd HH:MM:SS LEVEL message` for terminals and plain files."""
 
@@ -156,6 +164,10 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     root.setLevel(level)
     # The Google client logs every discovery and retry at INFO; we report failures ourselves.
     logging.getLogger("googleapiclient").setLevel(logging.WARNING)
+    # ... and warns of every 403 before syncd's own line about it says what to do.
+    http_log = logging.getLogger("googleapiclient.http")
+    if not any(isinstance(f, _Forbidden403Filter) for f in http_log.filters):
+        http_log.addFilter(_Forbidden403Filter())
     # It announces every token refresh at INFO; syncd reports refresh failures itself.
     logging.getLogger("google_auth_httplib2").setLevel(logging.WARNING)
     # `syncd auth google` prints the consent URL itself; the flow would log it again at INFO.

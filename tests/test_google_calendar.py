@@ -662,3 +662,30 @@ class TestGoogleContract(CalendarContract):
     @pytest.fixture
     def calendar(self, tmp_path: Path, fake: FakeGoogle, store: GoogleStore) -> GoogleCalendar:
         return make_calendar(tmp_path, fake, placement="both")
+
+
+def test_the_fake_refuses_a_method_outside_the_tokens_scopes(fake: FakeGoogle) -> None:
+    """As Google does: 403 insufficientPermissions, which the client library does not retry."""
+    from googleapiclient.discovery import build
+    from googleapiclient.errors import HttpError
+
+    creds = fake.oauth.credentials(["https://www.googleapis.com/auth/gmail.compose"])
+    options = {"api_endpoint": fake.api_endpoint}
+    service = build("calendar", "v3", credentials=creds, client_options=options, static_discovery=True)
+    with pytest.raises(HttpError) as caught:
+        service.events().list(calendarId="primary").execute(num_retries=3)
+    assert caught.value.status_code == 403 and b"insufficientPermissions" in caught.value.content
+    assert len(fake.requests_to(EVENTS)) == 1
+
+
+def test_the_fake_says_an_api_is_not_enabled_as_google_does(fake: FakeGoogle) -> None:
+    fake.disabled_apis.add("calendar")
+    request = urllib.request.Request(
+        fake.url + "/calendars/primary/events",
+        headers={"Authorization": f"Bearer {fake.oauth.issue_access_token()}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=5)
+    error = json.loads(caught.value.read())["error"]
+    assert caught.value.code == 403 and error["errors"][0]["reason"] == "accessNotConfigured"
+    assert error["message"].startswith("Google Calendar API has not been used in project")

@@ -611,3 +611,63 @@ def test_a_europe_berlin_event_is_shown_in_the_coachs_zone(gw: GoogleWorkspace) 
     assert f"session_start: {ny_start.isoformat()}" in text
     assert f"{ny_start:%H:%M}\u2013{ny_end:%H:%M} {ny_start:%Z}" in text  # the coach's time
     assert f"15:00\u201315:45 {start:%Z} (Europe/Berlin)" in text  # the client's, labelled
+
+
+# --- operator mistakes ------------------------------------------------------------------------
+
+
+def problem_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if " WARNING " in line or " ERROR " in line]
+
+
+def with_a_local_coach_booked(gw: GoogleWorkspace) -> None:
+    """A second coach on a local calendar, with one booking: must carry on whatever Google says."""
+    gw.extra_coach = VDIR_COACH_CONFIG
+    gw.write_config()
+    (gw.root / "vcal" / "v1.ics").write_text(event_ics("v1", "Intro session", now() + timedelta(hours=5)))
+    gw.put(upcoming("soon00001"))
+
+
+def test_an_api_not_enabled_in_the_cloud_project_says_which_and_where_to_enable_it(
+    gw: GoogleWorkspace,
+) -> None:
+    """One line naming the API and the console page that enables it; once enabled, the next
+    pass works (nothing was recorded as given up)."""
+    with_a_local_coach_booked(gw)
+    gw.fake.disabled_apis.add("calendar")
+    result = gw.once(expect=3)
+    [line] = problem_lines(result.stderr)
+    assert f"coach {COACH}: Google calendar primary" in line
+    assert "Google Calendar API is not enabled in the Google Cloud project" in line
+    assert "https://console.developers.google.com/apis/api/calendar-json.googleapis.com/overview" in line
+    assert gw.notes() == [] and len(gw.notes("vnotes")) == 1
+
+    gw.fake.disabled_apis.clear()
+    gw.once()
+    assert len(gw.notes()) == 1 and gw.patches()
+
+
+def test_a_token_google_granted_fewer_scopes_than_it_records_says_to_consent_again_in_one_line(
+    gw: GoogleWorkspace,
+) -> None:
+    """Google answers 403 insufficientPermissions (the token file claims a scope the grant
+    lacks): one line, not the client library's warning as well."""
+    with_a_local_coach_booked(gw)
+    info = gw.fake.oauth.token_info(["https://www.googleapis.com/auth/gmail.compose"])
+    gw.token.write_text(json.dumps({**info, "scopes": [SCOPE_CALENDAR_EVENTS]}), encoding="utf-8")
+    result = gw.once(expect=3)
+    [line] = problem_lines(result.stderr)
+    assert "insufficientPermissions" in line and REAUTH in line
+    assert len(gw.notes("vnotes")) == 1
+
+
+def test_a_calendar_id_google_does_not_know_names_the_key_to_check(gw: GoogleWorkspace) -> None:
+    with_a_local_coach_booked(gw)
+    gw.config.write_text(
+        gw.config.read_text().replace("{type: google,", "{type: google, calendar_id: nobody@example.com,")
+    )
+    result = gw.once()
+    [line] = problem_lines(result.stderr)
+    assert "Google calendar nobody@example.com" in line and "HTTP 404" in line
+    assert "calendar.calendar_id" in line and "shared with" in line
+    assert len(gw.notes("vnotes")) == 1

@@ -34,7 +34,7 @@ from syncd.google_auth import DEFAULT_HTTP_TIMEOUT
 from syncd.google_errors import (
     NUM_RETRIES,
     RATE_LIMIT_REASONS,
-    SCOPE_REASONS,
+    SETUP_REASONS,
     ThreadServices,
     calling,
     error_reason,
@@ -194,6 +194,14 @@ class GoogleCalendar:
             except HttpError as exc:
                 if exc.status_code == 410 and cursor:
                     raise CursorExpired(f"{self.label}: sync token expired, a full sync is needed") from None
+                if exc.status_code == 404:
+                    raise BackendError(
+                        f"{error_text(exc, f'{self.label}: {what}')}: check the coach's "
+                        "calendar.calendar_id ('primary', or the Calendar ID under the calendar's "
+                        "Settings > Integrate calendar) and that the calendar is shared with the "
+                        "Google account syncd is authorised as ('Make changes to events')",
+                        retryable=False,
+                    ) from None
                 raise
 
     def _fetch(self, event_id: str) -> dict[str, Any] | None:
@@ -294,7 +302,7 @@ def http_error(exc: HttpError, where: str, *, writing: bool = False) -> SyncdErr
     a forbidden write is a `ReadOnlyEvent` and 412 a `PreconditionFailed`."""
     status = int(exc.status_code)
     reason, _ = error_reason(exc)
-    generic = reason in RATE_LIMIT_REASONS or reason in SCOPE_REASONS
+    generic = reason in RATE_LIMIT_REASONS or reason in SETUP_REASONS
     if (status == 403 and writing and not generic) or reason == "forbiddenForNonOrganizer":
         return ReadOnlyEvent(f"{error_text(exc, where)} (the coach may not edit this event)")
     if status == 412:

@@ -37,6 +37,7 @@ class MethodSpec:
     parameters: dict[str, dict[str, Any]]
     global_parameters: dict[str, dict[str, Any]]
     request_schema: dict[str, Any] | None
+    scopes: frozenset[str] = frozenset()  # any one of them lets a token call the method
 
     def path_regex(self, prefix: str = "/") -> re.Pattern[str]:
         """A regex matching this method's URL path, one named group per path parameter."""
@@ -69,6 +70,7 @@ def _collect(doc: dict[str, Any], resources: dict[str, Any], found: dict[str, Me
                 parameters=method.get("parameters", {}),
                 global_parameters=doc.get("parameters", {}),
                 request_schema=doc["schemas"].get(ref) if ref else None,
+                scopes=frozenset(method.get("scopes", ())),
             )
         _collect(doc, resource.get("resources", {}), found)
 

@@ -2,7 +2,9 @@
 
 Refresh tokens can be revoked (the endpoint then answers `invalid_grant`, as Google does for a
 revoked token or one of a 'testing' app older than 7 days); access tokens can be expired all
-at once, so the next API call gets a 401 and the client refreshes.
+at once, so the next API call gets a 401 and the client refreshes. Tokens carry the scopes they
+were granted (an access token those of its refresh token): a call outside them gets Google's
+403 `insufficientPermissions`. A token issued without scopes may call anything.
 """
 
 from __future__ import annotations
@@ -32,20 +34,23 @@ class FakeOAuth:
         self._counter = itertools.count(1)
         self.access_tokens: set[str] = set()
         self.refresh_tokens: set[str] = set()
+        self.scopes: dict[str, frozenset[str]] = {}  # access or refresh token -> scopes granted
         self.auth_codes: dict[str, list[str]] = {}  # code -> scopes granted
         self.refreshes = 0
         fake.add_route("POST", r"^/token$", self._token)
 
     # --- test-side API -----------------------------------------------------------------------
 
-    def issue_access_token(self) -> str:
+    def issue_access_token(self, scopes: frozenset[str] = frozenset()) -> str:
         token = f"ya29.fake-{next(self._counter)}"
         self.access_tokens.add(token)
+        self.scopes[token] = scopes
         return token
 
-    def issue_refresh_token(self) -> str:
+    def issue_refresh_token(self, scopes: frozenset[str] = frozenset()) -> str:
         token = f"1//fake-refresh-{next(self._counter)}"
         self.refresh_tokens.add(token)
+        self.scopes[token] = scopes
         return token
 
     def revoke(self, refresh_token: str | None = None) -> None:
@@ -63,9 +68,10 @@ class FakeOAuth:
     def token_info(self, scopes: list[str], *, expired: bool = False) -> dict[str, Any]:
         """A token file's content (the shape `Credentials.to_json()` writes), pointing here."""
         expiry = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=-1 if expired else 1)
+        granted = frozenset(scopes)
         return {
-            "token": self.issue_access_token(),
-            "refresh_token": self.issue_refresh_token(),
+            "token": self.issue_access_token(granted),
+            "refresh_token": self.issue_refresh_token(granted),
             "token_uri": self._fake.token_uri,
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
@@ -93,6 +99,11 @@ class FakeOAuth:
             return False
         return header.removeprefix("Bearer ") in self.access_tokens
 
+    def permits(self, header: str | None, method_scopes: frozenset[str]) -> bool:
+        """Whether the (live) access token in `header` was granted a scope of the method."""
+        granted = self.scopes.get((header or "").removeprefix("Bearer "), frozenset())
+        return not granted or not method_scopes or bool(granted & method_scopes)
+
     # --- the endpoint ------------------------------------------------------------------------
 
     def _token(self, request: FakeRequest) -> FakeResponse:
@@ -112,7 +123,8 @@ class FakeOAuth:
         if form.get("refresh_token") not in self.refresh_tokens:
             return _oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
         self.refreshes += 1
-        body = {"access_token": self.issue_access_token(), "expires_in": 3599, "token_type": "Bearer"}
+        granted = self.scopes.get(form["refresh_token"], frozenset())
+        body = {"access_token": self.issue_access_token(granted), "expires_in": 3599, "token_type": "Bearer"}
         if form.get("scope"):
             body["scope"] = form["scope"]
         return FakeResponse(200, body)
@@ -121,11 +133,12 @@ class FakeOAuth:
         scopes = self.auth_codes.pop(form.get("code", ""), None)
         if scopes is None:
             return _oauth_error(400, "invalid_grant", "Malformed auth code.")
+        granted = frozenset(scopes)
         return FakeResponse(
             200,
             {
-                "access_token": self.issue_access_token(),
-                "refresh_token": self.issue_refresh_token(),
+                "access_token": self.issue_access_token(granted),
+                "refresh_token": self.issue_refresh_token(granted),
                 "expires_in": 3599,
                 "scope": " ".join(scopes),
                 "token_type": "Bearer",

@@ -6,7 +6,9 @@ that takes the `FakeGoogle` and registers its handlers, keyed by discovery metho
 paths are exactly those the real client sends when `api_endpoint` points at the fake.
 
 Order of processing for each request: log it, apply a queued fault (status, slow, drop), check
-the bearer token, validate the query and body against discovery, call the handler.
+the bearer token (401), its scopes against the method's (403 insufficientPermissions) and that
+the API is enabled (`disabled_apis`: 403 accessNotConfigured, Google's text), validate the
+query and body against discovery, call the handler.
 """
 
 from __future__ import annotations
@@ -163,6 +165,8 @@ class FakeGoogle:
         self.lock = threading.RLock()
         self.require_auth = require_auth
         self.requests: list[LoggedRequest] = []
+        # APIs not enabled in the OAuth client's Cloud project ("calendar", "drive", "docs", "gmail").
+        self.disabled_apis: set[str] = set()
         self._routes: list[_Route] = []
         self._faults: list[Fault] = []
         self._httpd: ThreadingHTTPServer | None = None
@@ -330,8 +334,14 @@ class FakeGoogle:
         assert route.spec is not None
         if route.handler is None:
             raise ApiError(501, f"{route.spec.id} is not implemented by the fake", "notImplemented")
-        if self.require_auth and not self.oauth.authorizes(request.headers.get("Authorization")):
+        authorization = request.headers.get("Authorization")
+        if self.require_auth and not self.oauth.authorizes(authorization):
             raise ApiError(401, "Request had invalid authentication credentials.", "authError")
+        if self.require_auth and not self.oauth.permits(authorization, route.spec.scopes):
+            raise ApiError(403, "Request had insufficient authentication scopes.", "insufficientPermissions")
+        api = route.spec.id.split(".")[0]
+        if api in self.disabled_apis:
+            raise ApiError(403, _not_enabled_message(api), "accessNotConfigured")
         problem = discovery.validate_query(route.spec, request.query)
         if problem is None and request.method in ("POST", "PUT", "PATCH"):
             problem = discovery.validate_body(route.spec, request.json())
@@ -346,6 +356,26 @@ class FakeGoogle:
             if match:
                 return route, {k: unquote(v) for k, v in match.groupdict().items()}
         return None, {}
+
+
+# Each API's name and service as Google's "API not enabled" answer gives them.
+_API_SERVICES = {
+    "calendar": ("Google Calendar API", "calendar-json.googleapis.com"),
+    "drive": ("Google Drive API", "drive.googleapis.com"),
+    "docs": ("Google Docs API", "docs.googleapis.com"),
+    "gmail": ("Gmail API", "gmail.googleapis.com"),
+}
+FAKE_PROJECT = "123456789012"
+
+
+def _not_enabled_message(api: str) -> str:
+    title, service = _API_SERVICES[api]
+    return (
+        f"{title} has not been used in project {FAKE_PROJECT} before or it is disabled. Enable it by "
+        f"visiting https://console.developers.google.com/apis/api/{service}/overview?project={FAKE_PROJECT} "
+        "then retry. If you enabled this API recently, wait a few minutes for the action to propagate "
+        "to our systems and retry."
+    )
 
 
 def _make_handler(fake: FakeGoogle) -> type[BaseHTTPRequestHandler]:
