@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import stat
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -237,6 +238,7 @@ def build_service(
 
 def _read_token(path: Path) -> dict[str, Any]:
     try:
+        _make_private(path)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise AuthError(f"no Google token at {path}: run `syncd auth google` first") from None
@@ -249,6 +251,25 @@ def _read_token(path: Path) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise AuthError(f"the Google token {path} is not valid JSON; {REAUTH_HINT}")
     return info
+
+
+def _make_private(path: Path) -> None:
+    """Make the token file 0600 when others may read it (copied with `cp`, restored from a
+    backup): it holds a refresh token. Says so once, since syncd cannot know who read it."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if not mode & 0o077:
+        return
+    leaked = (
+        f"the Google token {path} was readable by other users (mode {mode:04o}); if someone else "
+        "may have read it, revoke syncd at https://myaccount.google.com/permissions and "
+        f"{REAUTH_HINT}"
+    )
+    try:
+        path.chmod(0o600)
+    except OSError as exc:
+        log.warning("%s; cannot make it 0600 (%s): run `chmod 600 %s`", leaked, exc.strerror, path)
+        return
+    log.warning("%s; syncd made it 0600", leaked)
 
 
 def _credentials_from_info(info: dict[str, Any], token_uri: str, path: Path) -> Credentials:

@@ -264,12 +264,12 @@ def test_a_token_refreshed_by_the_transport_is_saved_and_not_taken_for_a_new_fil
 
     settings = make_settings(tmp_path, fake)
     path = write_token(settings, fake)
-    path.chmod(0o644)
     credentials = lazy_credentials(settings)
     service = lazy_factory("calendar", "v3", settings, timeout=2, credentials=credentials)()
+    before = path.stat()
     _list_events(service)
     assert json.loads(path.read_text())["token"] == credentials().token  # unchanged: not rewritten
-    assert mode(path) == 0o644
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
     loaded = credentials()
     fake.oauth.expire_access_tokens()

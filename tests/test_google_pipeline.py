@@ -671,3 +671,15 @@ def test_a_calendar_id_google_does_not_know_names_the_key_to_check(gw: GoogleWor
     assert "Google calendar nobody@example.com" in line and "HTTP 404" in line
     assert "calendar.calendar_id" in line and "shared with" in line
     assert len(gw.notes("vnotes")) == 1
+
+
+def test_a_token_file_others_can_read_is_made_private_with_one_warning(gw: GoogleWorkspace) -> None:
+    """It holds a refresh token: syncd makes it 0600 (as `syncd auth google` writes it), says
+    so once with what to do if it leaked, and works on."""
+    gw.put(upcoming("soon00001"))
+    gw.token.chmod(0o644)
+    result = gw.once()
+    [line] = problem_lines(result.stderr)
+    assert str(gw.token) in line and "0644" in line and "0600" in line and REAUTH in line
+    assert gw.token.stat().st_mode & 0o777 == 0o600 and len(gw.notes()) == 1
+    assert problem_lines(gw.once().stderr) == []
