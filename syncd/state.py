@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pwd
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -74,7 +75,7 @@ class StateStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
         except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"{path}: cannot open the state database: {exc}") from None
+            raise ConfigError(f"{path}: cannot open the state database: {_open_problem(path, exc)}") from None
 
     @classmethod
     def in_dir(cls, state_dir: Path, *, scratch: bool = False) -> StateStore:
@@ -195,6 +196,23 @@ class StateStore:
         """How many bookings are tracked (for the coaches set by `only_coaches`)."""
         rows = self._db.execute("SELECT coach, COUNT(*) FROM bookings GROUP BY coach").fetchall()
         return sum(int(n) for coach, n in rows if self._shown(str(coach)))
+
+
+def _open_problem(path: Path, exc: Exception) -> str:
+    """Why the database did not open; for a folder or file of another user (state left behind
+    by `sudo syncd ...`, a service user that changed), whose it must be."""
+    folder = path.parent
+    writable = os.access(folder, os.W_OK | os.X_OK)
+    if writable and (not path.exists() or os.access(path, os.R_OK | os.W_OK)):
+        return str(exc)
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a systemd dynamic user may have no passwd entry visible here
+        user = str(os.geteuid())
+    return (
+        f"permission denied for user {user}, who runs syncd: give it the state folder "
+        f"(`chown -R {user} {folder}`) or set state_dir to a folder of its own"
+    )
 
 
 def _create_private(path: Path) -> None:

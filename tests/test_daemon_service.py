@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import re
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -395,3 +399,41 @@ def test_service_logs_for_journald_when_stderr_is_the_journal_stream(
     assert lines
     assert all(re.match(r"<[0-7]>\S", line) for line in lines), lines
     assert any(line.startswith("<6>pass finished: 1 bookings") for line in lines), lines
+
+
+def _as_another_user(command: list[str]) -> list[str] | None:
+    """`command` run as user nobody (the test runs as root), or None when that is impossible."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    wrapped = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+    probe = subprocess.run(
+        [*wrapped[: -len(command)], sys.executable, "-c", "import syncd"], capture_output=True
+    )
+    return wrapped if probe.returncode == 0 else None
+
+
+def test_a_state_dir_syncd_may_not_write_names_the_user_and_the_fix(tmp_path: Path) -> None:
+    """The classic: `sudo syncd once` left root-owned state, the service's user cannot write it.
+    One line naming the user and the folder, exit 2 (systemd does not restart in a loop)."""
+    root = Path(tempfile.mkdtemp(prefix="syncd-state-"))
+    try:
+        root.chmod(0o755)
+        ws = Workspace(root)
+        ws.run("once")  # the state now belongs to whoever runs the tests
+        command = ws.command("once")
+        if os.geteuid() == 0:
+            wrapped = _as_another_user(command)
+            if wrapped is None:
+                pytest.skip("cannot run syncd as user nobody here")
+            command, user = wrapped, "nobody"
+        else:
+            (root / "state").chmod(0o500)
+            user = pwd.getpwuid(os.geteuid()).pw_name
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=ws.full_env())
+        assert result.returncode == 2, result.stderr
+        [line] = result.stderr.splitlines()
+        assert f"user {user}" in line and f"chown -R {user} {root / 'state'}" in line and "state_dir" in line
+    finally:
+        (root / "state").chmod(0o700)
+        shutil.rmtree(root)
