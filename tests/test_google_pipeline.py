@@ -683,3 +683,16 @@ def test_a_token_file_others_can_read_is_made_private_with_one_warning(gw: Googl
     assert str(gw.token) in line and "0644" in line and "0600" in line and REAUTH in line
     assert gw.token.stat().st_mode & 0o777 == 0o600 and len(gw.notes()) == 1
     assert problem_lines(gw.once().stderr) == []
+
+
+def test_a_token_of_another_google_account_is_named_in_one_warning(gw: GoogleWorkspace) -> None:
+    """The consent was given signed in as someone else (an assistant, a private account): the
+    primary calendar Google serves is theirs (its own attendee, marked `self`, is not the
+    coach). One warning says whom to sign in as, or which address to add to aliases."""
+    gw.put(upcoming("soon00001"))
+    gw.config.write_text(gw.config.read_text().replace(f"email: {COACH}", "email: casey@coach.example"))
+    [line] = problem_lines(gw.once().stderr)
+    assert (
+        f"Google calendar primary belongs to {COACH}" in line and "signed in as casey@coach.example" in line
+    )
+    assert REAUTH in line and f"if {COACH} is the coach's, add it to aliases" in line

@@ -30,7 +30,7 @@ from syncd.errors import (
     ReadOnlyEvent,
     SyncdError,
 )
-from syncd.google_auth import DEFAULT_HTTP_TIMEOUT
+from syncd.google_auth import DEFAULT_HTTP_TIMEOUT, REAUTH_HINT
 from syncd.google_errors import (
     NUM_RETRIES,
     RATE_LIMIT_REASONS,
@@ -81,9 +81,12 @@ class GoogleCalendar:
         *,
         num_retries: int = NUM_RETRIES,
         sleep: Callable[[float], None] | None = None,
+        owner: frozenset[str] = frozenset(),
     ) -> None:
         self.calendar_id = calendar_id
         self.link_placement = link_placement
+        self._owner = frozenset(address.lower() for address in owner)
+        self._warned: set[str] = set()  # `self` addresses already reported as not the coach's
         self._services = ThreadServices(service_factory)
         self._num_retries = num_retries
         self._sleep = sleep
@@ -117,11 +120,32 @@ class GoogleCalendar:
         sync_token = response.get("nextSyncToken")
         if not sync_token:
             raise BackendError(f"{self.label}: the last page of events had no sync token")
+        self._check_owner(items)
         self._remember_calendar(response)
         if cursor is None:
             with self._lock:
                 self._raw.clear()  # a full read: forget events that are gone
         return ChangeSet([self._remember(item) for item in items if item.get("id")], sync_token)
+
+    def _check_owner(self, items: list[dict[str, Any]]) -> None:
+        """Warn, once per address, when the person Google marks `self` on the events of a
+        `primary` calendar is not the coach: either the token was made signed in as another
+        Google account (syncd would take that person's bookings for the coach's), or the
+        coach's own address is missing from `aliases`. A calendar named by its id is one the
+        operator chose (shared with the daemon's account, a group calendar): not checked."""
+        if not self._owner or self.calendar_id != "primary":
+            return
+        for stranger in sorted(_self_addresses(items) - self._owner - self._warned):
+            self._warned.add(stranger)
+            log.warning(
+                "%s belongs to %s, not to the coach's address: if the Google token was made signed "
+                "in as another account, %s signed in as %s; if %s is the coach's, add it to aliases",
+                self.label,
+                stranger,
+                REAUTH_HINT,
+                min(self._owner),
+                stranger,
+            )
 
     def get(self, event_id: str) -> CalendarEvent | None:
         """Re-read one event; None when Google no longer has it (404/410)."""
@@ -291,6 +315,7 @@ def from_config(
         section.link_placement,
         num_retries=num_retries,
         sleep=sleep,
+        owner=coach.addresses,
     )
 
 
@@ -311,6 +336,13 @@ def http_error(exc: HttpError, where: str, *, writing: bool = False) -> SyncdErr
 
 
 # --- reading events ---------------------------------------------------------------------------
+
+
+def _self_addresses(items: list[dict[str, Any]]) -> set[str]:
+    """The addresses Google marks as the calendar's own (`self`) on these events."""
+    people = [p for item in items for p in (item.get("attendees") or [])]
+    people += [item.get(role) or {} for item in items for role in ("organizer", "creator")]
+    return {str(p["email"]).lower() for p in people if p.get("self") and p.get("email")}
 
 
 def event_from_item(item: Mapping[str, Any], calendar_zone: str = "") -> CalendarEvent:
