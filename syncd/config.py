@@ -253,11 +253,16 @@ class AnswerLabels(Strict):
         "What would you like to work on?",
         "What would you like to work on",
         "Goals",
+        # The booking tools' default questions, as they write them into the event.
+        "Please share anything that will help prepare for our meeting",  # Calendly
+        "Additional notes",  # Cal.com
     )
     preferences: list[str] = _labels("Coaching preferences", "Preferences", "Coaching style")
     timezone: list[str] = _labels("Time zone", "Timezone", "Invitee Time Zone")
-    email: list[str] = _labels("Email", "E-mail", "Invitee Email")
-    name: list[str] = _labels("Name", "Invitee", "Invitee Name", "Full name", "Booked by")
+    email: list[str] = _labels("Email", "E-mail", "Invitee Email", "Email address", "Your email")
+    name: list[str] = _labels(
+        "Name", "Invitee", "Invitee Name", "Full name", "Booked by", "Your name", "What is your name?"
+    )
 
 
 class CoachConfig(Strict):

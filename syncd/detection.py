@@ -229,4 +229,5 @@ def _split_label(line: str) -> tuple[str | None, str]:
 
 
 def _norm(label: str) -> str:
-    return re.sub(r"[\s*_]+", " ", label).strip().rstrip(":?").strip().lower()
+    # Calendly writes its questions with their full stop before the colon ("...meeting.: ").
+    return re.sub(r"[\s*_]+", " ", label).strip().rstrip(":?.").strip().lower()

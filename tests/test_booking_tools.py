@@ -1,0 +1,75 @@
+"""Bookings as the common booking tools write them, through the real `syncd` command: what the
+client answered on the booking page must reach the note without any `answers:` config."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.support import Workspace
+
+CALENDLY = """Event Name: Coaching Intro
+
+Location: This is a Google Meet web conference. https://meet.google.com/abc-defg-hij
+
+Please share anything that will help prepare for our meeting.: I lead six engineers and struggle with delegation.
+
+Invitee Time Zone: America/Chicago
+
+Need to make changes to this event?
+Cancel: https://calendly.com/cancellations/8c1f2b7e
+Reschedule: https://calendly.com/reschedulings/8c1f2b7e
+
+Powered by Calendly.com"""
+
+CAL_COM = """What:
+Intro Session between Ada Coach and John Smith
+
+Who:
+Ada Coach - Organizer
+ada@coach.example
+
+Where:
+Cal Video https://app.cal.com/video/abc123
+
+What is your name?
+John Smith
+
+Additional notes
+Moving from senior developer into product management.
+
+Need to make a change? Cancel or reschedule: https://app.cal.com/booking/abc123?changes=true"""
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path)
+
+
+def soon() -> datetime:
+    return datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=1)
+
+
+def test_calendlys_default_question_is_the_clients_challenge(ws: Workspace) -> None:
+    ws.put("calendly", "Coaching Intro between Ada Coach and Jane Client", soon(), description=CALENDLY)
+    ws.run("once")
+    [note] = ws.notes()
+    challenge = next(line for line in note.read_text().splitlines() if "Top-of-mind challenge" in line)
+    assert "I lead six engineers and struggle with delegation." in challenge
+
+
+def test_cal_coms_additional_notes_are_the_clients_challenge(ws: Workspace) -> None:
+    # The guest's display name is missing (as in a calendar that keeps only the address):
+    # "What is your name?" names the client.
+    guest = ("", "john@smith.example")
+    ws.put(
+        "calcom", "Intro Session between Ada Coach and John Smith", soon(), client=guest, description=CAL_COM
+    )
+    ws.run("once")
+    [note] = ws.notes()
+    text = note.read_text()
+    challenge = next(line for line in text.splitlines() if "Top-of-mind challenge" in line)
+    assert "Moving from senior developer into product management." in challenge
+    assert "John Smith" in note.name
