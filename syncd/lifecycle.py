@@ -152,6 +152,7 @@ def note_header(booking: Booking, timezone: str) -> NoteHeader:
         end=booking.end,
         timezone=timezone,
         cancelled=booking.phase is Phase.CANCELLED,
+        client_timezone=booking.client.timezone,
     )
 
 

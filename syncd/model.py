@@ -90,6 +90,7 @@ class NoteHeader:
     end: datetime
     timezone: str
     cancelled: bool = False
+    client_timezone: str = ""  # the client's zone where the booking says it, for a moved session
 
 
 @dataclass(frozen=True)

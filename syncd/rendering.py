@@ -103,11 +103,17 @@ def client_span(session: Session) -> str:
     """The session in the client's zone, e.g. `Tue 1 Dec 2026, 04:00-04:30 EST
     (America/New_York)` (a fixed offset reads `... UTC+05:30`); "" when the booking gives no
     zone syncd understands (see `syncd.client_zones`) or the same times."""
-    zone = client_zone(session.client.timezone)
+    return their_span(session.start, session.end, session.client.timezone, coach_zone(session.coach))
+
+
+def their_span(start: datetime, end: datetime, named: str, coach: tzinfo) -> str:
+    """`start`-`end` in the client's zone `named` as a booking wrote it (see `client_span`); ""
+    when syncd does not understand it or the times read the same in the coach's zone `coach`."""
+    zone = client_zone(named)
     if zone is None:
         return ""
-    theirs = format_span(session.start, session.end, zone)
-    if theirs == format_span(session.start, session.end, coach_zone(session.coach)):
+    theirs = format_span(start, end, zone)
+    if theirs == format_span(start, end, coach):
         return ""
     key = zone_key(zone)
     return f"{theirs} ({key})" if key else theirs

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -73,3 +74,16 @@ def test_cal_coms_additional_notes_are_the_clients_challenge(ws: Workspace) -> N
     challenge = next(line for line in text.splitlines() if "Top-of-mind challenge" in line)
     assert "Moving from senior developer into product management." in challenge
     assert "John Smith" in note.name
+
+
+def test_rescheduled_note_gives_the_new_time_in_the_clients_zone_too(ws: Workspace) -> None:
+    description = "Invitee Time Zone: America/Chicago"
+    ws.put("moved", "Intro session", soon(), description=description)
+    ws.run("once")
+    later = soon() + timedelta(days=2, hours=3)
+    ws.put("moved", "Intro session", later, description=description)
+    ws.run("once")
+    [note] = ws.notes()
+    banner = next(line for line in note.read_text().splitlines() if "Rescheduled" in line)
+    chicago = later.astimezone(ZoneInfo("America/Chicago"))
+    assert f"{chicago:%H:%M}" in banner and "America/Chicago" in banner

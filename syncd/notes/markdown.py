@@ -25,7 +25,7 @@ from syncd.config import CoachConfig, MarkdownNotesConfig, Settings
 from syncd.errors import BackendError, NoteMissing
 from syncd.files import atomic_write, remove_stale_temp_files
 from syncd.model import NoteHeader, NoteRef, NoteRequest
-from syncd.rendering import format_span
+from syncd.rendering import format_span, their_span
 from syncd.text import one_line
 from syncd.zones import zone_or_utc
 
@@ -140,9 +140,13 @@ def banner_for(header: NoteHeader, moved: bool) -> str | None:
     session has `moved` from the time the body was written for, else none."""
     if header.cancelled:
         return BANNER
-    if moved:
-        return f"{RESCHEDULED}{format_span(header.start, header.end, zone_or_utc(header.timezone))}."
-    return None
+    if not moved:
+        return None
+    # The body's "Their time" line was written for the old time: give the client's new one here.
+    zone = zone_or_utc(header.timezone)
+    theirs = their_span(header.start, header.end, header.client_timezone, zone)
+    new_time = format_span(header.start, header.end, zone)
+    return f"{RESCHEDULED}{new_time}" + (f"; their time: {theirs}." if theirs else ".")
 
 
 def with_banner(body: str, banner: str | None) -> str:
