@@ -233,7 +233,8 @@ class CoachPass:
             self._record(dataclasses.replace(reuse, note=None, reason=f"rebooked as {booking.event_id}"))
             self._say(booking, f"reusing the note of the cancelled booking {reuse.event_id}")
         self.tally.notes += 1
-        self._say(booking, f"session note ready: {ref.url}")
+        if not self.dry_run:
+            self._say(booking, f"session note ready: {ref.url}")
         phase = Phase.NOTE_CREATED if booking.phase is Phase.DETECTED else booking.phase
         changes = {"note": ref, "phase": phase, "effect": "", "header": digest(request.header)}
         return self._record(dataclasses.replace(booking, **changes))  # type: ignore[arg-type]

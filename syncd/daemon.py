@@ -31,6 +31,7 @@ import schedule
 
 from syncd import health as healthmod
 from syncd.config import Settings, load_settings
+from syncd.durations import format_duration
 from syncd.errors import SyncdError
 from syncd.logs import setup_logging
 from syncd.sdnotify import Watchdog, notify, reloading_message, status_message
@@ -168,7 +169,11 @@ class Daemon:
     def run(self) -> int:
         """Run the first pass now, then poll until stopped. Returns the exit code."""
         coaches = len(self.settings.coaches)
-        log.info("syncd started: %d coach(es), a pass every %s", coaches, self.settings.poll_interval)
+        log.info(
+            "syncd started: %d coach(es), a pass every %s",
+            coaches,
+            format_duration(self.settings.poll_interval),
+        )
         if not self.flags.stop:
             notify("READY=1\n" + status_message("first pass running"))
             self._pass_then_reschedule()

@@ -1,0 +1,32 @@
+"""What a coach reads in the log, through the real `syncd` command: durations as the config
+spells them, no claim of work a dry run did not do."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.support import Workspace, kill
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path)
+
+
+def test_the_daemon_says_its_poll_interval_as_the_config_spells_it(ws: Workspace) -> None:
+    daemon = ws.start("run")
+    assert daemon.stderr is not None
+    first = daemon.stderr.readline()
+    kill(daemon, signal.SIGTERM)
+    assert "a pass every 1s" in first, first
+
+
+def test_a_dry_run_does_not_say_a_note_is_ready(ws: Workspace) -> None:
+    ws.put("d1", "Intro session", datetime.now(UTC) + timedelta(days=1))
+    result = ws.run("once", "--dry-run")
+    assert "would create the session note" in result.stderr
+    assert "session note ready" not in result.stderr, result.stderr
