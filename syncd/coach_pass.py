@@ -151,7 +151,7 @@ class CoachPass:
 
     def _not_a_booking(self, existing: Booking | None, event: CalendarEvent, verdict: Verdict) -> None:
         if verdict.problem:
-            log.warning("coach %s: event %s: %s", self.cfg.email, one_line(event.id, 80), verdict.problem)
+            log.warning("coach %s: event %s: %s", self.cfg.email, self._event_label(event), verdict.problem)
         if existing is not None and existing.active:
             reason = "cancelled" if event.cancelled else "no longer an intro booking"
             self._cancel(existing, reason)
@@ -412,6 +412,11 @@ class CoachPass:
 
     def _who(self, booking: Booking) -> str:
         return f"{one_line(booking.client.name, 60)} ({one_line(booking.event_id, 60)})"
+
+    def _event_label(self, event: CalendarEvent) -> str:
+        """The event as the coach finds it in the calendar: title and start, then its id."""
+        when = f" on {self._when(event.start)}" if event.start else ""
+        return f'"{one_line(event.summary, 80)}"{when} ({one_line(event.id, 80)})'
 
     def _when(self, moment: datetime) -> str:
         return moment.astimezone(ZoneInfo(self.cfg.timezone)).strftime("%Y-%m-%d %H:%M %Z")

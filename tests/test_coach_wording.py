@@ -30,3 +30,13 @@ def test_a_dry_run_does_not_say_a_note_is_ready(ws: Workspace) -> None:
     result = ws.run("once", "--dry-run")
     assert "would create the session note" in result.stderr
     assert "session note ready" not in result.stderr, result.stderr
+
+
+def test_an_intro_without_a_client_is_named_by_its_title_and_time(ws: Workspace) -> None:
+    """Calendar apps give events ids like 040000008200E00074C5B7101A82E008: the coach finds the
+    event by its title and time."""
+    start = datetime(2030, 3, 4, 9, 30, tzinfo=UTC)
+    ws.put("040000008200E00074C5B7101A82E008", "Prep for intro sessions", start, client=None)
+    result = ws.run("once")
+    [line] = [x for x in result.stderr.splitlines() if "no client" in x]
+    assert '"Prep for intro sessions" on 2030-03-04 10:30 CET' in line, line
