@@ -6,16 +6,29 @@ seconds, with no account and nothing outside the demo folder touched.
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import shutil
 import sys
 import tempfile
+import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from syncd.calendars.ics_text import (
+    component_spans,
+    parse_line,
+    split_lines,
+    top_level_indices,
+    unescape_text,
+)
 from syncd.cli import run_once
 from syncd.config import load_settings
+from syncd.linkblock import BEGIN
 
 COACH_EMAIL = "ada@coach.example"
+ENDED_SAMPLE = "demo-maya"  # the sample whose session is over: it gets the draft
 
 _CONFIG = """\
 # A demo config: every path is inside this folder.
@@ -134,9 +147,39 @@ def show_results(root: Path, config: Path) -> None:
         print(f"  session note:     {note}")
     for draft in drafts:
         print(f"  follow-up draft:  {draft}")
+    # The files are for calendar and mail apps (the draft is quoted-printable): show them as
+    # those apps would, so the newcomer sees the result without opening anything.
+    block = _link_block(root / "calendar" / f"{ENDED_SAMPLE}.ics")
+    if block:
+        print(f"\nWritten into the event's description ({ENDED_SAMPLE}.ics):")
+        print(textwrap.indent(block, "    "))
+    for draft in drafts:
+        print("\nThe follow-up draft, as your mail client shows it (syncd never sends it):")
+        print(textwrap.indent(_readable_draft(draft), "    "))
     syncd = _command()
     print(f"\nSee the tracked bookings:  {syncd} --config {config} status")
     print(f"Run it again (nothing is duplicated):  {syncd} --config {config} once")
+
+
+def _link_block(event_file: Path) -> str:
+    """syncd's block in the event's description, as text; "" when there is none."""
+    lines = split_lines(event_file.read_text(encoding="utf-8"))
+    for begin, end in component_spans(lines, "VEVENT", 1):
+        event = lines[begin : end + 1]
+        for index in top_level_indices(event, "DESCRIPTION"):
+            description = unescape_text(parse_line(event[index])[2])
+            if BEGIN in description:
+                return description[description.index(BEGIN) :]
+    return ""
+
+
+def _readable_draft(path: Path) -> str:
+    """The draft's From, To, Subject and body, decoded."""
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    head = "\n".join(f"{name}: {message[name]}" for name in ("From", "To", "Subject"))
+    body = message.get_body()
+    text = body.get_content() if isinstance(body, email.message.EmailMessage) else ""
+    return f"{head}\n\n{text.rstrip()}"
 
 
 def _command() -> str:

@@ -40,3 +40,14 @@ def test_an_intro_without_a_client_is_named_by_its_title_and_time(ws: Workspace)
     result = ws.run("once")
     [line] = [x for x in result.stderr.splitlines() if "no client" in x]
     assert '"Prep for intro sessions" on 2030-03-04 10:30 CET' in line, line
+
+
+def test_the_demo_shows_the_link_block_and_the_draft_as_the_coach_would_read_them(tmp_path: Path) -> None:
+    """The draft file is quoted-printable (`t=` line breaks, `=F0=9F=92=8E`): the demo prints it
+    decoded, with the link block it wrote into the event, so a newcomer need not open files."""
+    ws = Workspace(tmp_path / "unused")
+    out = ws.run("demo", "--dir", str(tmp_path / "demo")).stdout
+    assert "Subject: 💎 Looking forward to working with you" in out
+    assert "To: Maya Lopez <maya@client.example>" in out
+    assert "I'm very excited about the possibility of working with you" in out
+    assert "Session note: file://" in out and "Follow-up: draft waiting in your drafts folder" in out
