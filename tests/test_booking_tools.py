@@ -3,13 +3,14 @@ client answered on the booking page must reach the note without any `answers:` c
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support import Workspace
+from tests.support import Workspace, ics_time
 
 CALENDLY = """Event Name: Coaching Intro
 
@@ -87,3 +88,29 @@ def test_rescheduled_note_gives_the_new_time_in_the_clients_zone_too(ws: Workspa
     banner = next(line for line in note.read_text().splitlines() if "Rescheduled" in line)
     chicago = later.astimezone(ZoneInfo("America/Chicago"))
     assert f"{chicago:%H:%M}" in banner and "America/Chicago" in banner
+
+
+def test_a_reminder_that_came_back_from_the_server_without_syncds_mark_is_not_added_again(
+    ws: Workspace,
+) -> None:
+    """Google (through vdirsyncer) and DAVx5 keep an alarm as "popup, N minutes" and hand it
+    back without X-SYNCD-ALARM: the next write must not add a second popup at the same time."""
+    ws.put("g1", "Intro session", soon())
+    ws.run("once")
+    path = ws.calendar / "g1.ics"
+    served = (
+        path.read_bytes()
+        .decode()
+        .replace("TRIGGER:-PT5M", "TRIGGER:-P0DT0H5M0S")
+        .replace("X-SYNCD-ALARM:1\r\n", "")
+        .replace(
+            "DESCRIPTION:Intro with Jane Client — review the agenda", "DESCRIPTION:This is an event reminder"
+        )
+    )
+    moved = soon() + timedelta(hours=2)  # and the client moved it: syncd writes again
+    served = re.sub(r"DTSTART:\S+", f"DTSTART:{ics_time(moved)}", served)
+    served = re.sub(r"DTEND:\S+", f"DTEND:{ics_time(moved + timedelta(minutes=30))}", served)
+    path.write_bytes(served.encode())
+    ws.run("once")
+    text = ws.event_text("g1")
+    assert "Follow-up: draft will be prepared" in text and text.count("BEGIN:VALARM") == 1, text

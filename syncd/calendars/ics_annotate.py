@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Literal
 
+from icalendar.prop import vDuration
+
 from syncd.calendars.ics_text import (
     component_spans,
     date_value,
@@ -156,4 +158,27 @@ def _with_alarm(block: list[str], annotation: Annotation, eol: str) -> list[str]
             return block
     if not spans and not wanted:
         return block
+    if not spans and annotation.reminder is not None and _has_popup(block, annotation.reminder):
+        # Google (through vdirsyncer) and DAVx5 keep an alarm as "popup, N minutes before" and
+        # hand it back without syncd's mark: that popup is there already; a second would
+        # show at the same moment.
+        return block
     return replace_subcomponents(block, spans, wanted)
+
+
+def _has_popup(block: list[str], reminder: timedelta) -> bool:
+    """True when a VALARM of the VEVENT `block` pops up `reminder` before the start."""
+    for begin, end in component_spans(block, "VALARM", 1):
+        props = {
+            name: (params.upper(), value.strip()) for name, params, value in map(parse_line, block[begin:end])
+        }
+        action = props.get("ACTION", ("", ""))[1].upper()
+        params, trigger = props.get("TRIGGER", ("", ""))
+        if action != "DISPLAY" or "RELATED=END" in params or "VALUE=DATE-TIME" in params:
+            continue
+        try:
+            if vDuration.from_ical(trigger) == -reminder:  # type: ignore[no-untyped-call]
+                return True
+        except ValueError:
+            continue
+    return False
