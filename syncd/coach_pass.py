@@ -153,8 +153,7 @@ class CoachPass:
         if verdict.problem:
             log.warning("coach %s: event %s: %s", self.cfg.email, self._event_label(event), verdict.problem)
         if existing is not None and existing.active:
-            reason = "cancelled" if event.cancelled else "no longer an intro booking"
-            self._cancel(existing, reason)
+            self._cancel(existing, _off_reason(event, verdict))
 
     def _changed(self, existing: Booking, event: CalendarEvent, verdict: Verdict) -> Booking:
         assert verdict.client is not None
@@ -311,7 +310,7 @@ class CoachPass:
         event = self.parts.source.get(booking.event_id)
         verdict = detect(event, self.parts.rules) if event else Verdict()
         if event is None or verdict.client is None:
-            self._cancel(booking, "cancelled" if event is None or event.cancelled else "no longer an intro")
+            self._cancel(booking, _off_reason(event, verdict))
             return
         if booking.fingerprint != fingerprint(event):
             booking = self._advance(self._changed(booking, event, verdict), event)
@@ -425,3 +424,10 @@ class CoachPass:
         if self.should_stop():
             self.tally.stopped = True
         return self.tally.stopped
+
+
+def _off_reason(event: CalendarEvent | None, verdict: Verdict) -> str:
+    """Why a tracked booking is off, for the log and the state."""
+    if event is None or event.cancelled:
+        return "cancelled"
+    return "declined by the client" if verdict.declined else "no longer an intro booking"

@@ -55,6 +55,7 @@ class Verdict:
 
     client: Client | None = None
     problem: str = ""
+    declined: bool = False  # the client was invited and declined: the booking is off
 
 
 def detect(event: CalendarEvent, rules: Rules) -> Verdict:
@@ -66,6 +67,8 @@ def detect(event: CalendarEvent, rules: Rules) -> Verdict:
         return Verdict()
     answers = parse_answers(strip_block(description_text(event.description)), rules.labels)
     guest = client_attendee(event, rules.coach_addresses | rules.other_coaches)
+    if guest is None and _declined(event, rules.coach_addresses | rules.other_coaches):
+        return Verdict(declined=True)
     name = _client_name(guest, title_match, answers)
     email = guest.email if guest else _clean_email(answers.get("email", ""))
     if not name:
@@ -121,6 +124,14 @@ def client_attendee(event: CalendarEvent, coach_addresses: frozenset[str]) -> At
             continue
         return attendee
     return None
+
+
+def _declined(event: CalendarEvent, coach_addresses: frozenset[str]) -> bool:
+    """True when a guest other than the coach declined (asked when no other guest is left)."""
+    return any(
+        a.response == "declined" and not a.is_self and a.email.lower() not in coach_addresses
+        for a in event.attendees
+    )
 
 
 def _client_name(guest: Attendee | None, title_match: re.Match[str], answers: dict[str, str]) -> str:

@@ -114,3 +114,16 @@ def test_a_reminder_that_came_back_from_the_server_without_syncds_mark_is_not_ad
     ws.run("once")
     text = ws.event_text("g1")
     assert "Follow-up: draft will be prepared" in text and text.count("BEGIN:VALARM") == 1, text
+
+
+def test_a_client_who_declines_the_invitation_cancels_the_booking_with_a_line_saying_so(
+    ws: Workspace,
+) -> None:
+    path = ws.put("d1", "Intro session", soon())
+    ws.run("once")
+    path.write_bytes(path.read_bytes().replace(b"PARTSTAT=ACCEPTED", b"PARTSTAT=DECLINED"))
+    result = ws.run("once")
+    assert "Jane Client (d1): declined by the client; follow-up withdrawn" in result.stderr, result.stderr
+    assert "names no client" not in result.stderr
+    [note] = ws.notes()
+    assert "status: cancelled" in note.read_text()
