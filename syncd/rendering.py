@@ -58,7 +58,9 @@ def _is_control(char: str) -> bool:
 
 def multi_line(value: str, limit: int = MAX_TEXT) -> str:
     """`value` with its lines kept (as LF) but control characters removed, cut to `limit`."""
-    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    # Cut before cleaning, with room for what cleaning removes: an event file may hold
+    # megabytes of description, and the note keeps only `limit` characters of it.
+    text = value[: 4 * limit].replace("\r\n", "\n").replace("\r", "\n")
     text = "".join(char for char in text if char in "\n\t" or not _is_control(char))
     lines = [line.rstrip() for line in text.split("\n")]
     return cut("\n".join(lines).strip("\n"), limit)
@@ -157,17 +159,22 @@ def keywords(text: str) -> dict[str, str]:
     return found
 
 
-def _overlap(specialty: str, client: Client) -> list[str]:
-    """Where `specialty` meets the client's answers, e.g. `their challenge (“leading”)`."""
-    wanted = keywords(specialty)
+def _answer_keywords(client: Client) -> list[tuple[str, dict[str, str]]]:
+    """The keywords of the answers talking points are drawn from, as much as the note shows."""
     answers = (
         ("challenge", client.challenge),
         ("background", client.background),
         ("company/team", client.company),
     )
+    return [(label, keywords(multi_line(text))) for label, text in answers]
+
+
+def _overlap(specialty: str, answers: list[tuple[str, dict[str, str]]]) -> list[str]:
+    """Where `specialty` meets the client's `answers`, e.g. `their challenge (“leading”)`."""
+    wanted = keywords(specialty)
     parts = []
-    for label, text in answers:
-        words = [word for stem, word in keywords(text).items() if stem in wanted]
+    for label, found in answers:
+        words = [word for stem, word in found.items() if stem in wanted]
         if words:
             parts.append(f"their {label} (“" + "”, “".join(words) + "”)")
     return parts
@@ -182,8 +189,9 @@ def talking_points(coach: Coach, client: Client) -> list[str]:
     """Where the coach's specialties meet what the client wrote, each saying which words met;
     when nothing meets, each specialty offered as an angle on the stated challenge."""
     points = []
+    answers = _answer_keywords(client)
     for specialty in _specialties(coach):
-        parts = _overlap(specialty, client)
+        parts = _overlap(specialty, answers)
         if parts:
             points.append(f"Your “{specialty}” meets " + " and ".join(parts))
     return points or _angles(coach, client)
