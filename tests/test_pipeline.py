@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -83,6 +86,26 @@ def test_second_pass_changes_nothing(ws: Workspace) -> None:
     after = {p: p.read_bytes() for p in [*ws.notes(), *ws.draft_files(), *ws.calendar.glob("*.ics")]}
     assert after == snapshot
     assert {p: p.stat().st_mtime_ns for p in after} == mtimes
+    assert "session note ready" not in second.stderr and "draft queued for" not in second.stderr
+
+
+def test_a_cursor_of_the_previous_version_reads_the_calendar_again_and_repeats_nothing(ws: Workspace) -> None:
+    """After an upgrade the stored vdir cursor (version 1: no inode, no content hashes) is
+    refused: the folder is read again from scratch, and what syncd already did is not done twice."""
+    ws.put("past1", "Intro session", now() - timedelta(hours=2))
+    ws.put("up1", "Intro with Sam", now() + timedelta(hours=3), client=("Sam Lee", "sam@x.example"))
+    ws.run("once")
+    files = [*ws.notes(), *ws.draft_files(), *ws.calendar.glob("*.ics")]
+    snapshot = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+    with contextlib.closing(sqlite3.connect(ws.root / "state" / "syncd.sqlite3")) as db, db:
+        [(coach, cursor)] = db.execute("SELECT coach, cursor FROM cursors").fetchall()
+        data = json.loads(cursor)
+        data["v"], data["files"] = 1, {n: [e[0], e[1], e[3], e[4]] for n, e in data["files"].items()}
+        db.execute("UPDATE cursors SET cursor = ? WHERE coach = ?", (json.dumps(data), coach))
+    second = ws.run("once")
+    assert "reading the whole calendar again" in second.stderr
+    files = [*ws.notes(), *ws.draft_files(), *ws.calendar.glob("*.ics")]
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == snapshot
     assert "session note ready" not in second.stderr and "draft queued for" not in second.stderr
 
 

@@ -9,6 +9,9 @@ import logging
 import os
 import re
 import stat
+import sys
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -121,13 +124,47 @@ class VdirStore:
         return sum("X-SYNCD-ALARM" in alarm for alarm in self.component(event_id).walk("VALARM"))
 
 
-def make_calendar(folder: Path, placement: str = "both") -> VdirCalendar:
+def make_calendar(
+    folder: Path, placement: str = "both", clock: Callable[[], int] = time.time_ns
+) -> VdirCalendar:
     return VdirCalendar(
         folder,
         coach_addresses={COACH_EMAIL, COACH_ALIAS.upper()},
         coach_timezone=COACH_ZONE,
         link_placement=placement,  # type: ignore[arg-type]
+        clock=clock,
     )
+
+
+def _age(path: Path) -> None:
+    """Make `path` look written an hour ago: settled, as a file a calendar app wrote earlier."""
+    hour_ago = time.time_ns() - 3600 * 10**9
+    os.utime(path, ns=(hour_ago, hour_ago))
+
+
+_RECORDERS: list[tuple[str, list[str]]] = []  # (folder, the .ics files opened in it)
+
+
+def _record_opens(event: str, args: tuple[object, ...]) -> None:
+    if event != "open" or not _RECORDERS or not isinstance(args[0], str | os.PathLike):
+        return
+    path = os.fspath(args[0])
+    for folder, found in _RECORDERS:
+        if isinstance(path, str) and path.startswith(folder) and path.endswith(".ics"):
+            found.append(path)
+
+
+sys.addaudithook(_record_opens)  # audit hooks cannot be removed: it records only inside `opened`
+
+
+@pytest.fixture
+def opened(tmp_path: Path) -> Iterator[list[str]]:
+    """The .ics files in tmp_path opened while the test runs (seen by an audit hook, so
+    nothing in syncd is patched)."""
+    recorder = (str(tmp_path), [])
+    _RECORDERS.append(recorder)
+    yield recorder[1]
+    _RECORDERS.remove(recorder)
 
 
 class TestVdirContract(CalendarContract):
@@ -542,19 +579,75 @@ def test_vanished_series_file_gives_a_stub_per_instance(tmp_path: Path) -> None:
 # --- change detection -------------------------------------------------------------------------
 
 
-def test_change_detection_is_by_stat_alone(tmp_path: Path) -> None:
-    """A file rewritten with the same size whose mtime_ns is put back is not read again."""
+def test_change_detection_of_a_settled_file_is_by_stat_alone(tmp_path: Path) -> None:
+    """A file last written well before the scan, rewritten in place with the same size and its
+    mtime_ns put back, is not read again: only its stat is looked at."""
     store = VdirStore(tmp_path)
     store.put(EventSpec("same", summary="Intro: AAAA"))
     path = tmp_path / "same.ics"
+    _age(path)
     calendar = make_calendar(tmp_path)
     cursor = calendar.changes(None, SINCE).cursor
     before = path.stat()
     path.write_text(spec_ics(EventSpec("same", summary="Intro: BBBB")))
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_ino == before.st_ino
     assert calendar.changes(cursor, SINCE).events == []
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1))
     assert [event.summary for event in calendar.changes(cursor, SINCE).events] == ["Intro: BBBB"]
+
+
+def test_rewrite_in_the_same_timestamp_tick_as_the_scan_is_seen(tmp_path: Path) -> None:
+    """On a file system with 1-2 s timestamps (SMB, FAT, some FUSE) a same-size rewrite just
+    after a scan keeps the mtime the scan saw: a file that fresh is checked again by content."""
+    store = VdirStore(tmp_path)
+    store.put(EventSpec("tick"))
+    path = tmp_path / "tick.ics"
+    calendar = make_calendar(tmp_path)
+    cursor = calendar.changes(None, SINCE).cursor
+    before = path.stat()
+    path.write_text(spec_ics(EventSpec("tick", start=START + timedelta(hours=1))))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    changed = calendar.changes(cursor, SINCE)
+    assert [(event.id, event.start) for event in changed.events] == [("tick", START + timedelta(hours=1))]
+    assert calendar.changes(changed.cursor, SINCE).events == []  # seen once, not again
+
+
+def test_atomic_rewrite_with_the_same_mtime_and_size_is_seen(tmp_path: Path) -> None:
+    """vdirsyncer, khal and syncd replace a file by renaming a new one over it: a new inode,
+    even when mtime and size come out the same."""
+    store = VdirStore(tmp_path)
+    store.put(EventSpec("swap"))
+    path = tmp_path / "swap.ics"
+    _age(path)
+    calendar = make_calendar(tmp_path)
+    cursor = calendar.changes(None, SINCE).cursor
+    before = path.stat()
+    temp = tmp_path / ".swap.ics.tmp"
+    temp.write_text(spec_ics(EventSpec("swap", start=START + timedelta(hours=1))))
+    os.utime(temp, ns=(before.st_atime_ns, before.st_mtime_ns))
+    temp.replace(path)
+    assert path.stat().st_ino != before.st_ino
+    assert [event.start for event in calendar.changes(cursor, SINCE).events] == [START + timedelta(hours=1)]
+
+
+def test_a_fresh_file_is_checked_by_content_until_it_settles_then_not_read(
+    tmp_path: Path, opened: list[str]
+) -> None:
+    """A file written within 2 s of a scan is read once more on the next pass (nothing is
+    reported when its content is as it was); once older than that, it is not read at all."""
+    VdirStore(tmp_path).put(EventSpec("fresh"))
+    written = (tmp_path / "fresh.ics").stat().st_mtime_ns
+    clock = [written + 500_000_000]
+    calendar = make_calendar(tmp_path, clock=lambda: clock[0])
+    cursor = calendar.changes(None, SINCE).cursor
+    clock[0] = written + 10_000_000_000
+    opened.clear()
+    second = calendar.changes(cursor, SINCE)
+    assert second.events == [] and opened == [str(tmp_path / "fresh.ics")]
+    opened.clear()
+    assert calendar.changes(second.cursor, SINCE).events == [] and opened == []
 
 
 def test_etag_is_mtime_and_size(tmp_path: Path) -> None:
@@ -600,12 +693,22 @@ def test_missing_folder_raises_backend_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "cursor",
-    ["", "not json", "[]", '{"v": 99}', '{"v": 1, "dir": "/elsewhere", "files": {}}', "{DIR_FILES_BAD}"],
+    [
+        "",
+        "not json",
+        "[]",
+        '{"v": 99}',
+        '{"v": 2, "dir": "/elsewhere", "files": {}}',
+        "{DIR_FILES_BAD}",
+        "{VERSION_1}",
+    ],
 )
 def test_unusable_cursor_raises_cursor_expired(tmp_path: Path, cursor: str) -> None:
+    """Including a cursor of the first version (no inode, no content check): it cannot say
+    which files were still unsettled, so the folder is read again from scratch."""
     cursor = cursor.replace(
-        "{DIR_FILES_BAD}", json.dumps({"v": 1, "dir": str(tmp_path), "files": {"a.ics": [1]}})
-    )
+        "{DIR_FILES_BAD}", json.dumps({"v": 2, "dir": str(tmp_path), "files": {"a.ics": [1]}})
+    ).replace("{VERSION_1}", json.dumps({"v": 1, "dir": str(tmp_path), "files": {"a.ics": [1, 2, ["a"], 0]}}))
     with pytest.raises(CursorExpired):
         make_calendar(tmp_path).changes(cursor, SINCE)
 

@@ -1,12 +1,21 @@
 """A calendar source over a vdir: a folder of `.ics` files, one event (UID) per file.
 
-This is the layout khal and vdirsyncer keep a calendar in. Changes are found by `stat` alone:
-the cursor remembers each file's `(mtime_ns, size)` and the event ids it held, so a pass reads
-only new and changed files, and a vanished file yields a cancelled stub for every id it held.
+This is the layout khal and vdirsyncer keep a calendar in. Changes are found by `stat`: the
+cursor remembers each file's `(mtime_ns, size, inode)` and the event ids it held, so a pass
+reads only new and changed files, and a vanished file yields a cancelled stub for every id it
+held. The inode catches a file replaced by rename (as vdirsyncer, khal and syncd write) whose
+mtime and size came out the same.
 
-The cursor is JSON (opaque to callers):
-`{"v": 1, "dir": "<folder>", "files": {"<name>.ics": [mtime_ns, size, ["<id>", ...], broken]}}`
-where `broken` is 1 for a file that could not be read at that stat (already logged once).
+A stat alone cannot see a same-size rewrite made in the same timestamp tick as the scan (1-2 s
+on SMB, FAT and some FUSE file systems). As git does for "racily clean" index entries, a file
+whose mtime is less than `SETTLE` before the scan started is remembered as unsettled, with a
+hash of its content: the next pass reads it again and reports it only when the content
+differs. Once settled, an unchanged file is not read at all.
+
+The cursor is JSON (opaque to callers): `{"v": 2, "dir": "<folder>", "files": {"<name>.ics":
+[mtime_ns, size, inode, ["<id>", ...], broken, digest]}}` where `broken` is 1 for a file that
+could not be read at that stat (already logged once) and `digest` is the content hash of an
+unsettled file ("" once settled).
 
 Annotations are written into the raw text of the event's file (see `ics_annotate`): lines
 syncd does not own stay byte for byte as they were, and the file is replaced atomically.
@@ -14,12 +23,14 @@ syncd does not own stay byte for byte as they were, and the file is replaced ato
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,7 +59,10 @@ from syncd.text import error_line
 log = logging.getLogger(__name__)
 
 HORIZON = timedelta(days=400)
-CURSOR_VERSION = 1
+CURSOR_VERSION = 2
+# How far a file's mtime may lag the moment it was written (FAT keeps 2 s): a file written less
+# than this before a scan may be rewritten after it without its stat changing.
+SETTLE = timedelta(seconds=2)
 # A single event file this big is not something a calendar client wrote; do not load it.
 MAX_FILE_BYTES = 10 * 1024 * 1024
 # What a broken file's contents may raise from icalendar or dateutil, beyond BadEvent.
@@ -62,11 +76,17 @@ class _Seen:
 
     mtime_ns: int
     size: int
+    inode: int
     ids: tuple[str, ...] = ()
     broken: bool = False
+    digest: str = ""  # the content's hash while the file is unsettled (see the module doc)
 
     def same_stat(self, other: _Seen) -> bool:
-        return (self.mtime_ns, self.size) == (other.mtime_ns, other.size)
+        return (self.mtime_ns, self.size, self.inode) == (other.mtime_ns, other.size, other.inode)
+
+    def as_read(self, ids: tuple[str, ...], *, broken: bool = False, digest: str = "") -> _Seen:
+        """This stat with what reading the file found."""
+        return replace(self, ids=ids, broken=broken, digest=digest)
 
 
 @dataclass(frozen=True)
@@ -85,7 +105,8 @@ class VdirCalendar:
 
     `coach_addresses` mark attendees as `is_self`; floating times and all-day dates are taken
     in `coach_timezone`; `link_placement` says where `annotate` writes the note link.
-    Recurring series are expanded over `[since, since + horizon]`.
+    Recurring series are expanded over `[since, since + horizon]`. `clock` gives the wall
+    time in nanoseconds, against which a file's mtime says whether it has settled.
     """
 
     def __init__(
@@ -96,12 +117,14 @@ class VdirCalendar:
         coach_timezone: str = "UTC",
         link_placement: Placement = "description",
         horizon: timedelta = HORIZON,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.path = Path(path)
         self.coach_addresses = frozenset(address.lower() for address in coach_addresses)
         self.zone = ZoneInfo(coach_timezone)
         self.link_placement: Placement = link_placement
         self.horizon = horizon
+        self._clock = clock
         self._index: dict[str, str] = {}  # event id -> file name, as of the last changes()
         self._swept = False  # temp files a killed syncd left here are removed on the first pass
 
@@ -122,16 +145,20 @@ class VdirCalendar:
         if not self._swept:
             remove_stale_temp_files(self.path)
             self._swept = True
+        # Taken before listing: a file written after this may share the mtime the listing saw.
+        unsettled_from = self._clock() - _nanoseconds(SETTLE)
         files: dict[str, _Seen] = {}
         events: list[CalendarEvent] = []
         for name, now in self._stat_files().items():
             old = previous.get(name) if previous is not None else None
-            if old is not None and old.same_stat(now):
-                files[name] = old  # unchanged: not read again
+            if old is not None and old.same_stat(now) and not old.digest:
+                files[name] = old  # unchanged and settled: not read again
                 continue
-            read = self._read_changed(name, now, old, window)
-            if read is not None:
-                files[name], found = read
+            read = self._read_changed(name, now, old, window, unsettled_from)
+            if read is None:
+                continue
+            files[name], found = read
+            if found is not None:
                 events += self._reportable(found, old, files[name], since, full=previous is None)
         for name, old in (previous or {}).items():
             if name not in files:
@@ -161,42 +188,54 @@ class VdirCalendar:
         return found + [CalendarEvent(id=event_id, status="cancelled") for event_id in gone]
 
     def _read_changed(
-        self, name: str, now: _Seen, old: _Seen | None, window: tuple[datetime, datetime]
-    ) -> tuple[_Seen, list[CalendarEvent]] | None:
-        """Read a new or changed file; None when it vanished since the folder was listed."""
+        self, name: str, now: _Seen, old: _Seen | None, window: tuple[datetime, datetime], unsettled_from: int
+    ) -> tuple[_Seen, list[CalendarEvent] | None] | None:
+        """Read a new, changed or unsettled file: what to remember of it and its events (None
+        for an unsettled file whose content is as remembered). None when it vanished since the
+        folder was listed."""
+        ids = old.ids if old else ()  # kept for a broken file: if it is deleted, they are still cancelled
         try:
-            loaded = self._load(name)
-            if loaded is None:
-                return None
-            text = loaded[0]
+            data = self._load_bytes(name)
+        except BadEvent as exc:
+            return self._skipped(name, exc, now.as_read(ids, broken=True))
+        if data is None:
+            return None
+        digest = _digest(data[0]) if now.mtime_ns >= unsettled_from else ""
+        if old is not None and old.digest and old.same_stat(now) and old.digest == _digest(data[0]):
+            return old.as_read(old.ids, broken=old.broken, digest=digest), None
+        try:
+            text = _decoded(data[0])
             found = _guarded(lambda: occurrences(load_calendar(text), window, self.zone))
         except BadEvent as exc:
-            log.warning("%s", error_line(f"skipping calendar file {self.path / name}: {exc}"))
-            # Keep the ids it held: if it is deleted while broken, they are still cancelled.
-            return _Seen(now.mtime_ns, now.size, old.ids if old else (), broken=True), []
+            return self._skipped(name, exc, now.as_read(ids, broken=True, digest=digest))
         etag = _etag(now.mtime_ns, now.size)
         events = [to_event(o, etag=etag, coach_addresses=self.coach_addresses) for o in found]
-        return _Seen(now.mtime_ns, now.size, tuple(e.id for e in events)), events
+        return now.as_read(tuple(e.id for e in events), digest=digest), events
+
+    def _skipped(self, name: str, problem: BadEvent, seen: _Seen) -> tuple[_Seen, list[CalendarEvent]]:
+        log.warning("%s", error_line(f"skipping calendar file {self.path / name}: {problem}"))
+        return seen, []
 
     def _load(self, name: str) -> tuple[str, os.stat_result] | None:
         """A file's text and stat; None when it is gone. Raises `BadEvent` when unreadable."""
+        data = self._load_bytes(name)
+        return None if data is None else (_decoded(data[0]), data[1])
+
+    def _load_bytes(self, name: str) -> tuple[bytes, os.stat_result] | None:
+        """A file's bytes and stat; None when it is gone. Raises `BadEvent` when unreadable."""
         try:
             with (self.path / name).open("rb") as handle:
                 info = os.fstat(handle.fileno())
                 if info.st_size > MAX_FILE_BYTES:
                     raise BadEvent(f"file is {info.st_size} bytes, more than an event file can be")
-                data = handle.read()
+                return handle.read(), info
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise BadEvent(f"cannot read: {exc.strerror or exc}") from None
-        try:
-            return data.decode("utf-8"), info
-        except UnicodeDecodeError:
-            raise BadEvent("not UTF-8 text") from None
 
     def _stat_files(self) -> dict[str, _Seen]:
-        """`(mtime_ns, size)` of every event file in the folder (dotfiles and temp files skipped)."""
+        """`(mtime_ns, size, inode)` of every event file in the folder (dotfiles and temp files skipped)."""
         try:
             with os.scandir(self.path) as entries:
                 seen = {entry.name: _stat_entry(entry) for entry in entries if _is_event_file(entry.name)}
@@ -286,7 +325,10 @@ class VdirCalendar:
     # --- cursor -------------------------------------------------------------------------------
 
     def _encode_cursor(self, files: dict[str, _Seen]) -> str:
-        entries = {n: [s.mtime_ns, s.size, list(s.ids), int(s.broken)] for n, s in sorted(files.items())}
+        entries = {
+            n: [s.mtime_ns, s.size, s.inode, list(s.ids), int(s.broken), s.digest]
+            for n, s in sorted(files.items())
+        }
         return json.dumps(
             {"v": CURSOR_VERSION, "dir": str(self.path), "files": entries}, separators=(",", ":")
         )
@@ -324,10 +366,10 @@ def _guarded(step: Callable[[], _T]) -> _T:
 
 
 def _seen_from_json(entry: Any) -> _Seen:
-    mtime_ns, size, ids, broken = entry
-    if not isinstance(ids, list):
-        raise TypeError("file entry without a list of ids")
-    return _Seen(int(mtime_ns), int(size), tuple(str(i) for i in ids), bool(broken))
+    mtime_ns, size, inode, ids, broken, digest = entry
+    if not isinstance(ids, list) or not isinstance(digest, str):
+        raise TypeError("file entry without a list of ids or a digest")
+    return _Seen(int(mtime_ns), int(size), int(inode), tuple(str(i) for i in ids), bool(broken), digest)
 
 
 def _stat_entry(entry: os.DirEntry[str]) -> _Seen | None:
@@ -336,12 +378,27 @@ def _stat_entry(entry: os.DirEntry[str]) -> _Seen | None:
         info = entry.stat()
     except FileNotFoundError:
         return None
-    return _Seen(info.st_mtime_ns, info.st_size) if stat.S_ISREG(info.st_mode) else None
+    return _Seen(info.st_mtime_ns, info.st_size, info.st_ino) if stat.S_ISREG(info.st_mode) else None
 
 
 def _is_event_file(name: str) -> bool:
     # Dotfiles are editors' and vdirsyncer's temp files (and ours); `~`/`#` are backups.
     return name.lower().endswith(".ics") and not name.startswith((".", "~", "#"))
+
+
+def _decoded(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadEvent("not UTF-8 text") from None
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _nanoseconds(span: timedelta) -> int:
+    return round(span.total_seconds() * 1e9)
 
 
 def _etag(mtime_ns: int, size: int) -> str:
