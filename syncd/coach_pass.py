@@ -37,7 +37,8 @@ from syncd.lifecycle import (
     on_cancelled,
     on_changed,
 )
-from syncd.model import CalendarEvent, Coach, Followup, NoteRef, NoteRequest, Phase, Session
+from syncd.linkblock import find_note_url
+from syncd.model import Annotation, CalendarEvent, Coach, Followup, NoteRef, NoteRequest, Phase, Session
 from syncd.notes.base import NoteStore
 from syncd.state import StateStore
 from syncd.templating import Renderer
@@ -153,7 +154,7 @@ class CoachPass:
         if verdict.problem:
             log.warning("coach %s: event %s: %s", self.cfg.email, self._event_label(event), verdict.problem)
         if existing is not None and existing.active:
-            self._cancel(existing, _off_reason(event, verdict))
+            self._cancel(existing, _off_reason(event, verdict), event)
 
     def _changed(self, existing: Booking, event: CalendarEvent, verdict: Verdict) -> Booking:
         assert verdict.client is not None
@@ -195,16 +196,19 @@ class CoachPass:
             return booking.active
         if booking.header != digest(note_header(booking, self.cfg.timezone)):
             return True
-        wanted = annotation(booking, self.cfg.reminder, self.cfg.timezone)
-        return booking.active and booking.annotated != digest(wanted)
+        if not booking.active:
+            return self._event_mark_pending(booking)
+        return booking.annotated != digest(annotation(booking, self.cfg.reminder, self.cfg.timezone))
 
     def _retry(self, booking: Booking) -> None:
         if not booking.active:
-            self._update_header(booking, "mark the note cancelled")
+            booking = self._update_header(booking, "mark the note cancelled")
+            if self._event_mark_pending(booking):
+                self._mark_event_cancelled(booking, self.parts.source.get(booking.event_id))
             return
         event = self.parts.source.get(booking.event_id)
         if event is None or event.cancelled:
-            self._cancel(booking, "cancelled")
+            self._cancel(booking, "cancelled", event)
             return
         self._on_event(event)
 
@@ -268,25 +272,53 @@ class CoachPass:
         wanted = annotation(booking, self.cfg.reminder, self.cfg.timezone)
         if booking.annotated == digest(wanted):
             return booking
-        try:
-            self._effect(
-                booking, "write the note link into the event", self.parts.source.annotate, event, wanted
-            )
-        except SyncdError as exc:
-            if getattr(exc, "retryable", True):
-                raise
-            # The coach may not edit this event (not the organizer): the note still stands.
-            self._say(booking, f"cannot write into the event ({exc}); the note is still there")
-            return self._record(dataclasses.replace(booking, annotated=digest(wanted), reason=str(exc)))
+        problem = self._write_annotation(booking, "write the note link into the event", event, wanted)
+        if problem:  # the coach may not edit this event (not the organizer): the note still stands
+            return self._record(dataclasses.replace(booking, annotated=digest(wanted), reason=problem))
         self.tally.links += 1
         phase = Phase.LINKED if booking.phase in (Phase.DETECTED, Phase.NOTE_CREATED) else booking.phase
         return self._record(dataclasses.replace(booking, annotated=digest(wanted), phase=phase))
 
-    def _cancel(self, booking: Booking, reason: str) -> None:
+    def _cancel(self, booking: Booking, reason: str, event: CalendarEvent | None) -> None:
         withdrawn = booking.followup is Followup.PENDING
         booking = self._record(on_cancelled(booking, reason))
         self._say(booking, f"{reason}; follow-up withdrawn" if withdrawn else reason)
-        self._update_header(booking, "mark the note cancelled")
+        booking = self._update_header(booking, "mark the note cancelled")
+        if self._event_mark_pending(booking):
+            self._mark_event_cancelled(booking, event)
+
+    def _event_mark_pending(self, booking: Booking) -> bool:
+        """True while an off booking's event may still carry the block of when it was on.
+
+        Bookings over before the look-back are left alone: a session long past is not worth
+        searching the calendar for (a deleted event's file is looked for in every file).
+        """
+        if booking.note is None or not booking.annotated or not self.parts.source.annotates_cancelled:
+            return False
+        if booking.end < self.now - self.settings.lookback:
+            return False
+        return booking.annotated != digest(annotation(booking, self.cfg.reminder, self.cfg.timezone))
+
+    def _mark_event_cancelled(self, booking: Booking, event: CalendarEvent | None) -> Booking:
+        """A cancelled event left in the calendar (struck through) that carries syncd's block
+        is told the session is off; the link stays, as the note does. A deleted event, or one
+        that is off for another reason, is left as it is."""
+        wanted = annotation(booking, self.cfg.reminder, self.cfg.timezone)
+        if event is not None and event.cancelled and find_note_url(event.description):
+            self._write_annotation(booking, "mark the event's link block cancelled", event, wanted)
+        return self._record(dataclasses.replace(booking, annotated=digest(wanted)))
+
+    def _write_annotation(self, booking: Booking, what: str, event: CalendarEvent, wanted: Annotation) -> str:
+        """Write `wanted` into the event: "" when done, else why it never can be (the coach
+        may not edit the event). A problem that may pass raises."""
+        try:
+            self._effect(booking, what, self.parts.source.annotate, event, wanted)
+        except SyncdError as exc:
+            if getattr(exc, "retryable", True):
+                raise
+            self._say(booking, f"cannot write into the event ({exc}); the note is still there")
+            return str(exc)
+        return ""
 
     def _update_header(self, booking: Booking, what: str) -> Booking:
         """Rewrite the note's header (session time, cancelled mark) when the record says the
@@ -310,7 +342,7 @@ class CoachPass:
         event = self.parts.source.get(booking.event_id)
         verdict = detect(event, self.parts.rules) if event else Verdict()
         if event is None or verdict.client is None:
-            self._cancel(booking, _off_reason(event, verdict))
+            self._cancel(booking, _off_reason(event, verdict), event)
             return
         if booking.fingerprint != fingerprint(event):
             booking = self._advance(self._changed(booking, event, verdict), event)

@@ -157,13 +157,13 @@ def note_header(booking: Booking, timezone: str) -> NoteHeader:
 
 
 def annotation(booking: Booking, reminder: timedelta | None, timezone: str) -> Annotation:
-    """What the event should carry for this booking."""
+    """What the event should carry for this booking (a cancelled session, no reminder)."""
     assert booking.note is not None
     return Annotation(
         booking_id=booking.id,
         note_url=booking.note.url,
         client_name=booking.client.name,
-        reminder=reminder,
+        reminder=reminder if booking.active else None,
         status_line=status_line(booking, timezone),
         attachment=booking.note.attachment(note_header(booking, timezone).title),
     )
@@ -171,6 +171,10 @@ def annotation(booking: Booking, reminder: timedelta | None, timezone: str) -> A
 
 def status_line(booking: Booking, timezone: str) -> str:
     """One line for the coach, in the event: where the follow-up stands."""
+    if booking.phase is Phase.CANCELLED:
+        if booking.followup is Followup.QUEUED:
+            return "Session cancelled; the follow-up draft made before is still in your drafts folder"
+        return "Session cancelled: follow-up withdrawn"
     if booking.followup is Followup.QUEUED:
         return "Follow-up: draft waiting in your drafts folder"
     if booking.followup is Followup.SKIPPED:

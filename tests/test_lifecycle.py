@@ -93,3 +93,14 @@ def test_note_header_and_status_line_use_the_coachs_zone() -> None:
     assert "2026-12-02" in header.title  # already the next day in Berlin
     line = annotation(b, None, "Europe/Berlin").status_line
     assert "CET" in line and "UTC" not in line
+
+
+def test_a_cancelled_booking_annotates_its_event_as_cancelled_without_a_reminder() -> None:
+    """What a cancelled event that stays in the calendar should say: the note link as before,
+    the follow-up withdrawn (or, when the draft was made before the cancel, where it is)."""
+    b = booking()
+    cancelled = annotation(on_cancelled(b), timedelta(minutes=5), "Europe/Berlin")
+    assert cancelled.status_line == "Session cancelled: follow-up withdrawn"
+    assert cancelled.reminder is None and cancelled.note_url == "file:///n.md"
+    drafted = on_cancelled(dataclasses.replace(b, followup=Followup.QUEUED))
+    assert "still in your drafts folder" in annotation(drafted, None, "Europe/Berlin").status_line

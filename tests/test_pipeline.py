@@ -183,6 +183,40 @@ def test_cancel_withdraws_follow_up_and_marks_the_note(ws: Workspace) -> None:
     assert status.count("withdrawn") == 2
 
 
+def test_a_cancelled_event_kept_in_the_calendar_says_the_follow_up_is_withdrawn(ws: Workspace) -> None:
+    """A calendar app keeps a cancelled meeting, struck through, with the description syncd
+    wrote: its block then says the session was cancelled (the note link stays; the reminder
+    goes), once, changing no line syncd does not own."""
+    html = "X-ALT-DESC;FMTTYPE=text/html:<html><body><p>Booked via Outlook</p></body></html>"
+    path = ws.put("cx", "Intro session", now() + timedelta(days=1), description=ANSWERS, extra=html)
+    ws.run("once")
+    [note] = ws.notes()
+    annotated = path.read_bytes()
+    assert b"draft will be prepared" in annotated
+    path.write_bytes(annotated.replace(b"STATUS:CONFIRMED", b"STATUS:CANCELLED"))
+    cancelled = path.read_bytes()
+    ws.run("once")
+    event = ws.event_text("cx")
+    assert "draft will be prepared" not in event
+    # One block in DESCRIPTION, its twin in the HTML description.
+    assert event.count("Session cancelled: follow-up withdrawn") == 2 and block_count(event) == 2
+    assert note.as_uri() in event and alarm_count(event) == 0
+    assert "STATUS:CANCELLED" in event and "Booked via Outlook" in event
+    kept = [
+        line for line in cancelled.splitlines() if not line.startswith((b" ", b"DESCRIPTION", b"X-ALT-DESC"))
+    ]
+    alarm = kept.index(b"BEGIN:VALARM")
+    del kept[alarm : kept.index(b"END:VALARM") + 1]
+    assert [
+        line
+        for line in path.read_bytes().splitlines()
+        if not line.startswith((b" ", b"DESCRIPTION", b"X-ALT-DESC"))
+    ] == kept
+    before = path.read_bytes(), path.stat().st_mtime_ns
+    ws.run("once")
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
 def test_cancelled_then_rebooked_client_reuses_the_note(ws: Workspace) -> None:
     ws.put("old", "Intro session", now() + timedelta(days=1))
     ws.run("once")

@@ -15,6 +15,10 @@ class CalendarSource(Protocol):
     escapes for a service or file problem.
     """
 
+    annotates_cancelled: bool
+    """True when a cancelled event stays where the coach sees it (struck through) and `annotate`
+    may write into it: syncd then tells, in its block, that the follow-up is withdrawn."""
+
     def changes(self, cursor: str | None, since: datetime) -> ChangeSet:
         """Return events changed since `cursor`, with the cursor to pass next time.
 

@@ -73,6 +73,9 @@ class GoogleCalendar:
     sleep (tests pass a no-op).
     """
 
+    # Google hides a cancelled event from the coach and refuses to patch it.
+    annotates_cancelled = False
+
     def __init__(
         self,
         service_factory: Callable[[], Any],

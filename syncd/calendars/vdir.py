@@ -109,6 +109,9 @@ class VdirCalendar:
     time in nanoseconds, against which a file's mtime says whether it has settled.
     """
 
+    # Calendar apps keep a cancelled meeting's file and show it struck through.
+    annotates_cancelled = True
+
     def __init__(
         self,
         path: Path | str,
