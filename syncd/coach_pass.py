@@ -132,7 +132,7 @@ class CoachPass:
             self.state.set_cursor(self.cfg.key, changes.cursor)
 
     def _on_event(self, event: CalendarEvent) -> None:
-        existing = self.state.get(booking_id(self.cfg.key, event.id))
+        existing = self._booking_of(event)
         verdict = detect(event, self.parts.rules)
         if verdict.client is None:
             self._not_a_booking(existing, event, verdict)
@@ -149,6 +149,19 @@ class CoachPass:
         if existing.fingerprint != fingerprint(event) or not existing.active:
             existing = self._changed(existing, event, verdict)
         self._advance(existing, event)
+
+    def _booking_of(self, event: CalendarEvent) -> Booking | None:
+        """The booking found as `event`, else the one that follows it now (its series moved)."""
+        booking = self.state.get(booking_id(self.cfg.key, event.id))
+        if booking is None or booking.event_id != event.id:
+            booking = self.state.by_event(self.cfg.key, event.id)
+        if booking is None and event.moved_from:
+            before = self.state.by_event(self.cfg.key, event.moved_from)
+            if before is not None:
+                # The same session, rescheduled with its series: not a cancel and a new booking.
+                self._say(before, f"its series moved; it is now event {one_line(event.id, 80)}")
+                booking = self._record(dataclasses.replace(before, event_id=event.id))
+        return booking
 
     def _not_a_booking(self, existing: Booking | None, event: CalendarEvent, verdict: Verdict) -> None:
         if verdict.problem:

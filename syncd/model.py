@@ -27,7 +27,8 @@ class CalendarEvent:
 
     `id` is unique within the source and stable across edits (for an instance of a recurring
     series it includes the instance's original start). A deleted or cancelled event may carry
-    nothing but `id` and `status == "cancelled"`.
+    nothing but `id` and `status == "cancelled"`. `moved_from` is the id an instance had before
+    its whole series was moved (the same session, rescheduled), where the source can tell.
     """
 
     id: str
@@ -41,6 +42,7 @@ class CalendarEvent:
     organizer: str = ""
     attendees: tuple[Attendee, ...] = ()
     etag: str = ""
+    moved_from: str = ""
 
     @property
     def cancelled(self) -> bool:

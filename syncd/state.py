@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS bookings (
 );
 CREATE INDEX IF NOT EXISTS bookings_due ON bookings (followup, followup_due);
 CREATE INDEX IF NOT EXISTS bookings_client ON bookings (coach, client_email);
+CREATE INDEX IF NOT EXISTS bookings_event ON bookings (coach, event_id);
 """
 
 _COLUMNS = (
@@ -147,6 +148,15 @@ class StateStore:
 
     def get(self, booking_id: str) -> Booking | None:
         row = self._db.execute(f"SELECT {_COLUMNS} FROM bookings WHERE id = ?", (booking_id,)).fetchone()
+        return None if row is None else _from_row(row)
+
+    def by_event(self, coach: str, event_id: str) -> Booking | None:
+        """The booking of `coach` that follows event `event_id` (its id names the event it was
+        found as: after its series moved, a booking follows another event)."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM bookings WHERE coach = ? AND event_id = ? ORDER BY updated DESC LIMIT 1",
+            (coach, event_id),
+        ).fetchone()
         return None if row is None else _from_row(row)
 
     def bookings(self, coach: str | None = None) -> list[Booking]:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support import Workspace, event_ics, wait_for
+from tests.support import Workspace, event_ics, ics_time, wait_for
 
 
 def now() -> datetime:
@@ -138,6 +138,47 @@ def test_a_recurring_intro_gets_a_note_and_a_reminder_per_instance(ws: Workspace
     assert block_count(event) == 2 and alarm_count(event) == 2, event
     ws.run("once")
     assert len(ws.notes()) == 2 and block_count(ws.event_text("series")) == 2
+
+
+def _move_series(path: Path, start: datetime, by: timedelta, minutes: int = 30) -> None:
+    """Move a series' master (its first VEVENT) as a calendar app does for "all events",
+    leaving the other VEVENTs of the file as they were."""
+    text = path.read_bytes().decode()
+    split = text.index("END:VEVENT")
+    master = text[:split]
+    for name, moment in (("DTSTART", start), ("DTEND", start + timedelta(minutes=minutes))):
+        master = master.replace(f"{name}:{ics_time(moment)}", f"{name}:{ics_time(moment + by)}")
+    path.write_bytes((master + text[split:]).encode())
+
+
+def test_moving_a_whole_recurring_series_reschedules_each_session(ws: Workspace) -> None:
+    """The coach moves every instance of a series by an hour: each session is rescheduled
+    (same note, follow-up moved), not cancelled and booked again, and the overrides syncd
+    wrote only to carry its link at the old times do not stay behind as ghost events."""
+    ws.delay = "1m"
+    ws.write_config()
+    start = now() + timedelta(days=1)
+    path = ws.put("weekly", "Intro session", start, extra="RRULE:FREQ=WEEKLY;COUNT=3")
+    ws.run("once")
+    notes = ws.notes()
+    assert len(notes) == 3
+    _move_series(path, start, timedelta(hours=1))
+    moved = ws.run("once")
+    assert ws.notes() == notes and "cancelled" not in moved.stderr
+    assert moved.stderr.count("rescheduled to") == 3
+    event = ws.event_text("weekly")
+    assert event.count("BEGIN:VEVENT") == 4 and block_count(event) == 3 and alarm_count(event) == 3
+    for week in range(3):
+        old, new = (start + timedelta(weeks=week, hours=h) for h in (0, 1))
+        assert f"RECURRENCE-ID:{ics_time(old)}" not in event and f"RECURRENCE-ID:{ics_time(new)}" in event
+    for note in notes:
+        assert (start + timedelta(hours=1)).astimezone(ZoneInfo("Europe/Berlin")).strftime(
+            "%H:%M"
+        ) in note.read_text()
+    status = ws.run("status").stdout
+    assert status.count("pending") == 3
+    again = ws.run("once")
+    assert ws.notes() == notes and "rescheduled" not in again.stderr and ws.event_text("weekly") == event
 
 
 def test_reschedule_moves_follow_up_and_updates_note_header(ws: Workspace) -> None:

@@ -576,6 +576,105 @@ def test_vanished_series_file_gives_a_stub_per_instance(tmp_path: Path) -> None:
     assert len(changed) == 3 and all(event.cancelled for event in changed)
 
 
+WEEKLY = """BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//test//vdir//EN
+BEGIN:VEVENT
+UID:weekly
+DTSTAMP:20300101T000000Z
+DTSTART;TZID=Europe/Berlin:20301020T100000
+DTEND;TZID=Europe/Berlin:20301020T103000
+SUMMARY:Intro: Ada Lovelace
+RRULE:FREQ=WEEKLY;COUNT=3
+END:VEVENT
+END:VCALENDAR
+"""
+# Sunday 10:00 in Berlin, across the end of summer time (27 October 2030).
+WEEKLY_IDS = ["weekly/20301020T080000Z", "weekly/20301027T090000Z", "weekly/20301103T090000Z"]
+
+
+def _annotate_all(calendar: VdirCalendar, ids: list[str]) -> None:
+    for number, event_id in enumerate(ids):
+        calendar.annotate(calendar.get(event_id), annotation(f"https://notes.example/{number}"))  # type: ignore[arg-type]
+
+
+def _move_master(path: Path, old: str, new: str) -> None:
+    """The coach moves "all events" of the series: only its master (the first VEVENT) changes."""
+    text = path.read_text()
+    split = text.index("END:VEVENT")
+    write_file(path, text[:split].replace(old, new) + text[split:])
+
+
+def test_moving_a_whole_series_carries_syncds_overrides_to_the_moved_instances(tmp_path: Path) -> None:
+    """Each instance of the moved series names the one it was (the same session), and syncd's
+    override at the old time, which only carried its annotation, goes when the new one is
+    annotated: no ghost event is left at the old time."""
+    path = tmp_path / "weekly.ics"
+    write_file(path, WEEKLY)
+    calendar = make_calendar(tmp_path)
+    calendar.changes(None, SINCE)
+    _annotate_all(calendar, WEEKLY_IDS)
+    cursor = calendar.changes(None, SINCE).cursor
+    _move_master(path, "T100000", "T110000")
+    changed = calendar.changes(cursor, SINCE).events
+    moved = ["weekly/20301020T090000Z", "weekly/20301027T100000Z", "weekly/20301103T100000Z"]
+    assert [(e.id, e.moved_from, e.cancelled) for e in changed] == [
+        (m, o, False) for m, o in zip(moved, WEEKLY_IDS, strict=True)
+    ]
+    assert all(find_note_url(e.description) == "" for e in changed)
+    _annotate_all(calendar, moved)
+    text = path.read_text()
+    assert text.count("BEGIN:VEVENT") == 4 and "RECURRENCE-ID;TZID=Europe/Berlin:20301020T100000" not in text
+    assert [find_note_url(calendar.get(m).description) for m in moved] == [  # type: ignore[union-attr]
+        f"https://notes.example/{n}" for n in range(3)
+    ]
+    assert [e.id for e in calendar.changes(None, SINCE).events] == moved
+
+
+def test_overrides_the_coach_made_or_edited_stay_when_the_series_moves(tmp_path: Path) -> None:
+    """Only an override syncd made and nobody changed since may go: one the coach wrote, or
+    one of syncd's the coach then edited, stays an event of its own, byte for byte."""
+    path = tmp_path / "weekly.ics"
+    coach_override = (
+        "BEGIN:VEVENT\nUID:weekly\nDTSTAMP:20300101T000000Z\n"
+        "RECURRENCE-ID;TZID=Europe/Berlin:20301027T100000\nDTSTART;TZID=Europe/Berlin:20301027T100000\n"
+        "DTEND;TZID=Europe/Berlin:20301027T103000\nSUMMARY:Intro: Ada Lovelace\nEND:VEVENT\n"
+    )
+    write_file(path, WEEKLY.replace("END:VCALENDAR", coach_override + "END:VCALENDAR"))
+    calendar = make_calendar(tmp_path)
+    calendar.changes(None, SINCE)
+    _annotate_all(calendar, [WEEKLY_IDS[0], WEEKLY_IDS[2]])
+    edited = path.read_text().replace(
+        "RECURRENCE-ID;TZID=Europe/Berlin:20301103T100000\n",
+        "RECURRENCE-ID;TZID=Europe/Berlin:20301103T100000\nLOCATION:Room 4\n",
+    )
+    write_file(path, edited)
+    cursor = calendar.changes(None, SINCE).cursor
+    _move_master(path, "T100000", "T110000")
+    found = by_id(calendar.changes(cursor, SINCE))
+    assert found["weekly/20301020T090000Z"].moved_from == WEEKLY_IDS[0]
+    assert not found["weekly/20301027T090000Z"].cancelled and not found["weekly/20301103T090000Z"].cancelled
+    assert found["weekly/20301103T100000Z"].moved_from == ""
+    calendar.annotate(calendar.get("weekly/20301020T090000Z"), annotation())  # type: ignore[arg-type]
+    text = path.read_text()
+    assert coach_override in text and "LOCATION:Room 4" in text
+    assert "RECURRENCE-ID;TZID=Europe/Berlin:20301020T100000" not in text
+
+
+def test_an_instance_the_series_dropped_is_cancelled_though_syncd_annotated_it(tmp_path: Path) -> None:
+    """syncd's override of an instance the coach then removed from the series (COUNT 3 -> 2)
+    is not an event any more: the session is reported cancelled."""
+    path = tmp_path / "weekly.ics"
+    write_file(path, WEEKLY)
+    calendar = make_calendar(tmp_path)
+    calendar.changes(None, SINCE)
+    _annotate_all(calendar, WEEKLY_IDS[2:])
+    cursor = calendar.changes(None, SINCE).cursor
+    _move_master(path, "COUNT=3", "COUNT=2")
+    found = by_id(calendar.changes(cursor, SINCE))
+    assert found[WEEKLY_IDS[2]].cancelled and not found[WEEKLY_IDS[1]].cancelled
+
+
 # --- change detection -------------------------------------------------------------------------
 
 

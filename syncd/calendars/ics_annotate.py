@@ -13,6 +13,8 @@ from typing import Literal
 
 from icalendar.prop import vDuration
 
+from syncd.calendars.ics_carriers import OVERRIDE_MARK, mark_line
+from syncd.calendars.ics_events import load_calendar, vevents
 from syncd.calendars.ics_text import (
     component_spans,
     date_value,
@@ -34,7 +36,16 @@ BOOKING_PROPERTY = "X-SYNCD-BOOKING"
 NOTE_URL_PROPERTY = "X-SYNCD-NOTE-URL"
 ALT_DESCRIPTION = "X-ALT-DESC"
 # Properties that make a VEVENT a series; an override describes one instance, so drops them.
-_SERIES_ONLY = {"RRULE", "RDATE", "EXDATE", "EXRULE", "RECURRENCE-ID", BOOKING_PROPERTY, NOTE_URL_PROPERTY}
+_SERIES_ONLY = {
+    "RRULE",
+    "RDATE",
+    "EXDATE",
+    "EXRULE",
+    "RECURRENCE-ID",
+    BOOKING_PROPERTY,
+    NOTE_URL_PROPERTY,
+    OVERRIDE_MARK,
+}
 
 
 def annotate_block(block: list[str], annotation: Annotation, placement: Placement, eol: str) -> list[str]:
@@ -83,6 +94,21 @@ def override_block(master: list[str], original: date | datetime, end: date | dat
     block[start_index] = fold(f"DTSTART{params}:{date_value(original, params)}", eol)
     recurrence = fold(f"RECURRENCE-ID{params}:{date_value(original, params)}", eol)
     return [*block[: start_index + 1], recurrence, *block[start_index + 1 :]]
+
+
+def mark_carrier(
+    block: list[str], lines: list[str], spans: list[tuple[int, int]], series_start: str, eol: str
+) -> list[str]:
+    """`block`, an override syncd made from its series to carry the annotation, with the mark
+    that says so (see `ics_carriers`). `lines` and `spans` are the file's lines and VEVENTs:
+    the block is read as it will be, among the file's time zones."""
+    inside = {number for begin, end in spans for number in range(begin, end + 1)}
+    outside = [line for number, line in enumerate(lines) if number not in inside]
+    closing = [n for n, line in enumerate(outside) if unfold(line).strip().upper() == "END:VCALENDAR"]
+    at = closing[-1] if closing else len(outside)
+    event = vevents(load_calendar("".join([*outside[:at], *block, *outside[at:]])))[0]
+    after = top_level_indices(block, "RECURRENCE-ID")[0] + 1
+    return [*block[:after], fold(mark_line(event, series_start), eol), *block[after:]]
 
 
 def _with_date(block: list[str], name: str, value: date | datetime, eol: str) -> list[str]:

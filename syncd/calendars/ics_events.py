@@ -10,6 +10,7 @@ as Google Calendar names instances.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -21,6 +22,7 @@ from icalendar import Calendar, Event
 from icalendar.prop import vRecur
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from syncd.calendars.ics_carriers import OVERRIDE_MARK, is_carrier, series_start_of
 from syncd.errors import BadEvent
 from syncd.model import Attendee, CalendarEvent
 from syncd.text import error_line
@@ -39,7 +41,9 @@ class Occurrence:
     """One event instance: the VEVENT that describes it and when it happens.
 
     `recurrence` is the instance's original start as the series writes it (a date, or a
-    datetime in DTSTART's zone, or naive when floating); None for a single event.
+    datetime in DTSTART's zone, or naive when floating); None for a single event. When the
+    whole series moved, `moved_from` is the id the instance had before and `replaces` the
+    override syncd wrote there to carry its annotation (see `ics_carriers`).
     """
 
     id: str
@@ -48,6 +52,8 @@ class Occurrence:
     end: datetime
     all_day: bool
     recurrence: Moment | None = None
+    moved_from: str = ""
+    replaces: Event | None = None
 
 
 def load_calendar(text: str) -> Calendar:
@@ -100,10 +106,8 @@ def instance_start(event_id: str, zone: ZoneInfo) -> datetime | None:
     match = _INSTANCE_ID.match(event_id)
     if not match:
         return None
-    stamp = match.group("stamp")
-    if len(stamp) == 8:
-        return to_utc(datetime.strptime(stamp, "%Y%m%d").date(), zone)
-    return datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    moment = _moment(match.group("stamp"))
+    return None if moment is None else to_utc(moment, zone)
 
 
 def to_event(occurrence: Occurrence, *, etag: str, coach_addresses: frozenset[str]) -> CalendarEvent:
@@ -123,6 +127,7 @@ def to_event(occurrence: Occurrence, *, etag: str, coach_addresses: frozenset[st
         organizer=organizer,
         attendees=_attendees(component, organizer, coach_addresses),
         etag=etag,
+        moved_from=occurrence.moved_from,
     )
 
 
@@ -168,7 +173,8 @@ def _series(
     overrides = {stamp(o, zone): c for c in components if (o := recurrence_id(c)) is not None}
     if master is not None and not _is_recurring(master):
         return [_occurrence(uid, master, zone)]
-    found = [] if master is None else _expanded(uid, master, overrides, window, zone)
+    moves = {} if master is None else _moved_carriers(master, overrides, zone)
+    found = [] if master is None else _expanded(uid, master, overrides, moves, window, zone)
     # What is left are overrides of starts the series does not produce in the window: an
     # instance moved into it from elsewhere, or an instance we were sent without its series.
     for key, override in overrides.items():
@@ -179,7 +185,12 @@ def _series(
 
 
 def _expanded(
-    uid: str, master: Event, overrides: dict[str, Event], window: tuple[datetime, datetime], zone: ZoneInfo
+    uid: str,
+    master: Event,
+    overrides: dict[str, Event],
+    moves: dict[str, tuple[str, Event]],
+    window: tuple[datetime, datetime],
+    zone: ZoneInfo,
 ) -> list[Occurrence]:
     """The series' instances in `window`; the overrides used are popped from `overrides`."""
     found: list[Occurrence] = []
@@ -188,9 +199,54 @@ def _expanded(
         override = overrides.pop(key, None)
         if override is not None:
             found.append(_occurrence(f"{uid}/{key}", override, zone, original))
-        else:
-            found.append(_instance(f"{uid}/{key}", master, original, zone))
+            continue
+        instance = _instance(f"{uid}/{key}", master, original, zone)
+        if key in moves:
+            old_key, carrier = moves[key]
+            instance = dataclasses.replace(instance, moved_from=f"{uid}/{old_key}", replaces=carrier)
+        found.append(instance)
     return found
+
+
+def _moved_carriers(
+    master: Event, overrides: dict[str, Event], zone: ZoneInfo
+) -> dict[str, tuple[str, Event]]:
+    """Carriers whose instance the series no longer has, taken out of `overrides` (they are not
+    events), by the key of the instance the series' move shifted each to (when it has one
+    that no other override describes)."""
+    moves: dict[str, tuple[str, Event]] = {}
+    if not any(OVERRIDE_MARK in override for override in overrides.values()):
+        return moves  # the common case: no rule set to build
+    rules, series_zone = _rules(master, zone)
+    first: Moment = master.start
+    for key, override in list(overrides.items()):
+        original = recurrence_id(override)
+        if original is None or not is_carrier(override) or _generates(rules, original, series_zone):
+            continue
+        del overrides[key]
+        was = _moment(series_start_of(override))
+        if was is None:
+            continue
+        wall = _wall(original, series_zone) + (_wall(first, series_zone) - _wall(was, series_zone))
+        target = stamp(_unwall(wall, first), zone)
+        if target not in overrides and target not in moves and _generates(rules, wall, series_zone):
+            moves[target] = (key, override)
+    return moves
+
+
+def _generates(rules: rruleset, moment: Moment, series_zone: tzinfo) -> bool:
+    wall = _wall(moment, series_zone)
+    return bool(rules.between(wall - timedelta(seconds=1), wall + timedelta(seconds=1), inc=True))
+
+
+def _moment(value: str) -> Moment | None:
+    """A stamp as `stamp` writes it, read back (None when it is not one)."""
+    try:
+        if len(value) == 8:
+            return datetime.strptime(value, "%Y%m%d").date()
+        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def recurrence_id(event: Event) -> Moment | None:
@@ -222,8 +278,18 @@ def _expand(master: Event, window: tuple[datetime, datetime], zone: ZoneInfo) ->
     across a DST change, as RFC 5545 wants, and EXDATEs compare equal to the generated starts.
     """
     first: Moment = master.start
-    zone_of_series = first.tzinfo if isinstance(first, datetime) and first.tzinfo else zone
+    rules, zone_of_series = _rules(master, zone)
     duration = master.duration
+    low = _wall(window[0] - duration - timedelta(days=1), zone_of_series)
+    high = _wall(window[1] + timedelta(days=1), zone_of_series)
+    starts = [_unwall(wall, first) for wall in rules.between(low, high, inc=True)]
+    return [s for s in starts if to_utc(s, zone) + duration > window[0] and to_utc(s, zone) < window[1]]
+
+
+def _rules(master: Event, zone: ZoneInfo) -> tuple[rruleset, tzinfo]:
+    """The rule set of `master`'s instances, over naive wall times in the series' zone."""
+    first: Moment = master.start
+    zone_of_series = first.tzinfo if isinstance(first, datetime) and first.tzinfo else zone
     rules = rruleset()
     rules.rdate(_wall(first, zone_of_series))  # DTSTART is always the first instance
     for rule in master.rrules:
@@ -232,10 +298,7 @@ def _expand(master: Event, window: tuple[datetime, datetime], zone: ZoneInfo) ->
         rules.rdate(_wall(rdate, zone_of_series))
     for exdate in master.exdates:
         rules.exdate(_wall(exdate, zone_of_series))
-    low = _wall(window[0] - duration - timedelta(days=1), zone_of_series)
-    high = _wall(window[1] + timedelta(days=1), zone_of_series)
-    starts = [_unwall(wall, first) for wall in rules.between(low, high, inc=True)]
-    return [s for s in starts if to_utc(s, zone) + duration > window[0] and to_utc(s, zone) < window[1]]
+    return rules, zone_of_series
 
 
 def _rule(rule: vRecur, start: datetime, zone: tzinfo) -> Any:

@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar
+from icalendar import Calendar, Event
 
-from syncd.calendars.ics_annotate import Placement, annotate_block, override_block
+from syncd.calendars.ics_annotate import Placement, annotate_block, mark_carrier, override_block
 from syncd.calendars.ics_events import (
     Occurrence,
     find_occurrence,
@@ -46,6 +46,7 @@ from syncd.calendars.ics_events import (
     load_calendar,
     occurrences,
     recurrence_id,
+    stamp,
     to_event,
     vevents,
 )
@@ -185,7 +186,10 @@ class VdirCalendar:
     ) -> list[CalendarEvent]:
         if full:  # a first sync needs only what is still ahead, and nothing cancelled
             return [e for e in found if not e.cancelled and e.end is not None and e.end > since]
-        gone = [i for i in (old.ids if old and not seen.broken else ()) if i not in seen.ids]
+        moved = {e.moved_from for e in found}  # the instances of a moved series live on elsewhere
+        gone = [
+            i for i in (old.ids if old and not seen.broken else ()) if i not in seen.ids and i not in moved
+        ]
         # An instance that merely slid out of the window behind `since` was not cancelled.
         gone = [i for i in gone if not _started_before(i, since, self.zone)]
         return found + [CalendarEvent(id=event_id, status="cancelled") for event_id in gone]
@@ -314,16 +318,24 @@ class VdirCalendar:
                 f"calendar file {self.path / found.name}: cannot match its VEVENTs", retryable=False
             )
         occurrence = found.occurrence
-        index = next(i for i, component in enumerate(components) if component is occurrence.component)
-        begin, end = spans[index]
+        begin, end = spans[_position(components, occurrence.component)]
         block = lines[begin : end + 1]
-        head, tail = lines[:begin], lines[end + 1 :]
-        if occurrence.recurrence is not None and recurrence_id(occurrence.component) is None:
-            # An instance still described by its series gets an override of its own, after it.
-            block = override_block(block, occurrence.recurrence, _instance_end(occurrence), eol)
-            head, tail = lines[: end + 1], tail
+        if occurrence.recurrence is None or recurrence_id(occurrence.component) is not None:
+            block = annotate_block(block, annotation, self.link_placement, eol)
+            return "".join([*lines[:begin], *block, *lines[end + 1 :]])
+        # An instance still described by its series gets an override of its own, after it; the
+        # one syncd wrote where the instance was before its series moved goes in the same write.
+        block = override_block(block, occurrence.recurrence, _instance_end(occurrence), eol)
         block = annotate_block(block, annotation, self.link_placement, eol)
-        return "".join([*head, *block, *tail])
+        block = mark_carrier(block, lines, spans, stamp(occurrence.component.start, self.zone), eol)
+        gone = (
+            spans[_position(components, occurrence.replaces)] if occurrence.replaces is not None else (-1, -2)
+        )
+        kept: list[str] = []
+        for number, line in enumerate(lines):
+            kept += [] if gone[0] <= number <= gone[1] else [line]
+            kept += block if number == end else []
+        return "".join(kept)
 
     # --- cursor -------------------------------------------------------------------------------
 
@@ -421,6 +433,11 @@ def _unfolded(text: str) -> str:
 def _started_before(event_id: str, since: datetime, zone: ZoneInfo) -> bool:
     start = instance_start(event_id, zone)
     return start is not None and start < since
+
+
+def _position(components: list[Event], component: Event) -> int:
+    # By identity: two VEVENTs of a file may be equal, and only the one found is to be edited.
+    return next(number for number, candidate in enumerate(components) if candidate is component)
 
 
 def _instance_end(occurrence: Occurrence) -> date | datetime:
