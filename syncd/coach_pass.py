@@ -65,8 +65,10 @@ class CoachParts:
 class Tally:
     """What one coach's pass did."""
 
-    notes: int = 0
-    links: int = 0
+    notes: int = 0  # created
+    reused: int = 0  # notes of a cancelled booking taken over by the client's new booking
+    links: int = 0  # events that got their link (once per booking, however often rewritten)
+    updates: int = 0  # events already linked, rewritten (time, status line, reminder)
     drafts: int = 0
     errors: int = 0
     auth_failed: bool = False
@@ -95,6 +97,7 @@ class CoachPass:
         self.should_stop = should_stop
         self.tally = Tally()
         self._failed: set[str] = set()  # event ids whose handling failed in this pass
+        self._written: set[str] = set()  # bookings whose event was written in this pass
 
     def run(self) -> Tally:
         """Sync, retry unfinished bookings, draft due follow-ups. Never raises for a
@@ -248,7 +251,9 @@ class CoachPass:
         if reuse is not None:
             self._record(dataclasses.replace(reuse, note=None, reason=f"rebooked as {booking.event_id}"))
             self._say(booking, f"reusing the note of the cancelled booking {reuse.event_id}")
-        self.tally.notes += 1
+            self.tally.reused += 1
+        else:
+            self.tally.notes += 1
         if not self.dry_run:
             self._say(booking, f"session note ready: {ref.url}")
         phase = Phase.NOTE_CREATED if booking.phase is Phase.DETECTED else booking.phase
@@ -288,7 +293,6 @@ class CoachPass:
         problem = self._write_annotation(booking, "write the note link into the event", event, wanted)
         if problem:  # the coach may not edit this event (not the organizer): the note still stands
             return self._record(dataclasses.replace(booking, annotated=digest(wanted), reason=problem))
-        self.tally.links += 1
         phase = Phase.LINKED if booking.phase in (Phase.DETECTED, Phase.NOTE_CREATED) else booking.phase
         return self._record(dataclasses.replace(booking, annotated=digest(wanted), phase=phase))
 
@@ -331,7 +335,19 @@ class CoachPass:
                 raise
             self._say(booking, f"cannot write into the event ({exc}); the note is still there")
             return str(exc)
+        self._count_event_write(booking)
         return ""
+
+    def _count_event_write(self, booking: Booking) -> None:
+        """Count an event once per pass: an event written when its link goes in and again when
+        its draft is queued (the status line changes) is one link written, not two."""
+        if booking.id in self._written:
+            return
+        self._written.add(booking.id)
+        if booking.annotated:
+            self.tally.updates += 1
+        else:
+            self.tally.links += 1
 
     def _update_header(self, booking: Booking, what: str) -> Booking:
         """Rewrite the note's header (session time, cancelled mark) when the record says the

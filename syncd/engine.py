@@ -28,20 +28,32 @@ class PassReport:
     finished: datetime
     bookings: int = 0
     notes: int = 0
+    reused: int = 0
     links: int = 0
+    updates: int = 0
     drafts: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     auth_failed: bool = False
     stopped_early: bool = False
 
     def summary(self) -> str:
-        """One line, e.g. `12 bookings, 1 note, 1 link, 0 drafts queued, 0 errors`."""
-        errors = sum(self.errors.values())
-        return (
-            f"{self.bookings} bookings tracked, {self.notes} notes created, {self.links} links written, "
-            f"{self.drafts} drafts queued, {errors} errors"
-            + (" (stopped early)" if self.stopped_early else "")
-        )
+        """One line (systemd's STATUS too), e.g. `12 bookings tracked, 1 note created,
+        1 note reused, 2 links written, 1 event updated, 1 draft queued, 0 errors`; the reused
+        and updated counts only when there are some."""
+        counts = [
+            _count(self.bookings, "booking", "tracked"),
+            _count(self.notes, "note", "created"),
+            _count(self.reused, "note", "reused") if self.reused else "",
+            _count(self.links, "link", "written"),
+            _count(self.updates, "event", "updated") if self.updates else "",
+            _count(self.drafts, "draft", "queued"),
+            _count(sum(self.errors.values()), "error"),
+        ]
+        return ", ".join(c for c in counts if c) + (" (stopped early)" if self.stopped_early else "")
+
+
+def _count(n: int, noun: str, verb: str = "") -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}" + (f" {verb}" if verb else "")
 
 
 class Engine:
@@ -80,7 +92,9 @@ class Engine:
             return
         tally = CoachPass(parts, self.settings, self.state, now, dry_run, stop).run()
         report.notes += tally.notes
+        report.reused += tally.reused
         report.links += tally.links
+        report.updates += tally.updates
         report.drafts += tally.drafts
         report.errors[coach.email] += tally.errors
         report.auth_failed = report.auth_failed or tally.auth_failed

@@ -188,7 +188,8 @@ def test_reschedule_moves_follow_up_and_updates_note_header(ws: Workspace) -> No
     note.write_text(note.read_text() + "\nMy own notes stay.\n")
     later = now() + timedelta(days=3)
     ws.put("r1", "Intro session", later)
-    ws.run("once")
+    moved = ws.run("once")
+    assert "0 notes created, 0 links written, 1 event updated, 0 drafts queued" in moved.stderr
     [note_after] = ws.notes()
     text = note_after.read_text()
     assert "My own notes stay." in text
@@ -265,7 +266,8 @@ def test_cancelled_then_rebooked_client_reuses_the_note(ws: Workspace) -> None:
     note.write_text(note.read_text() + "\nPrep: ask about the team.\n")
     (ws.calendar / "old.ics").unlink()
     ws.put("new", "Intro session", now() + timedelta(days=2))
-    ws.run("once")
+    second = ws.run("once")
+    assert "0 notes created, 1 note reused, 1 link written," in second.stderr
     [reused] = ws.notes()
     text = reused.read_text()
     assert "Prep: ask about the team." in text and "status: scheduled" in text
@@ -411,6 +413,8 @@ def test_demo_shows_a_note_a_link_and_a_draft(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "unused")
     result = ws.run("demo", "--dir", str(tmp_path / "demo"), check=True)
     assert "session note:" in result.stdout and "follow-up draft:" in result.stdout
+    # One link per booking, though the ended one's event is written again for its draft.
+    assert "2 notes created, 2 links written, 1 draft queued" in result.stderr
     notes = list((tmp_path / "demo" / "notes").rglob("*.md"))
     assert len(notes) == 2  # the cancelled booking was never on, so it has no note
     drafts = list((tmp_path / "demo" / "Mail" / "Drafts" / "cur").iterdir())
@@ -492,7 +496,7 @@ def test_a_note_folder_that_cannot_be_made_gives_one_error_line_per_pass(ws: Wor
     ws.put("ro1", "Intro session", now() + timedelta(days=1))
     result = ws.run("once")
     errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and "ro1" in errors[0] and "1 errors" in result.stderr, result.stderr
+    assert len(errors) == 1 and "ro1" in errors[0] and "1 error\n" in result.stderr, result.stderr
     ws.collection.unlink()
     ws.run("once")
     assert len(ws.notes()) == 1  # retried on the next pass
@@ -522,7 +526,7 @@ def test_status_names_the_coach_and_leaves_out_coaches_removed_from_the_config(w
     ws.extra_coach = ""
     ws.write_config()
     result = ws.run("once")
-    assert "1 bookings tracked" in result.stderr
+    assert "1 booking tracked" in result.stderr
     alone = ws.run("status").stdout
     assert "Leo Brown" not in alone and "1 bookings of coaches no longer in the config" in alone
     assert "Pending follow-ups: 1" in alone

@@ -39,7 +39,7 @@ def test_status_after_a_reload_sees_the_daemons_live_state(tmp_path: Path) -> No
         daemon.send_signal(signal.SIGHUP)
         # The reload is done and the pass that follows it at once has finished.
         notify.wait_for(starts("STATUS=configuration reloaded"), after=mark)
-        notify.wait_for(lambda m: "bookings tracked" in m, after=notify.index(starts("STATUS=configuration")))
+        notify.wait_for(lambda m: " tracked, " in m, after=notify.index(starts("STATUS=configuration")))
         ws.run("status")
         assert (ws.root / "state" / "syncd.sqlite3-wal").exists()
         ws.put(
