@@ -11,21 +11,18 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
 from syncd import __version__
 from syncd.config import Settings, config_path, load_settings
-from syncd.durations import format_duration
+from syncd.durations import format_duration, parse_duration
 from syncd.errors import AuthError, ConfigError, SyncdError
-from syncd.health import from_report, save_health, status_lines
-from syncd.lifecycle import Booking
+from syncd.health import from_report, save_health
 from syncd.logs import setup_logging
-from syncd.model import Followup
-from syncd.text import one_line
+from syncd.status_view import DEFAULT_SINCE, show_status
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -49,7 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="the daemon: poll forever (SIGTERM stops, SIGHUP reloads the config)")
     once = commands.add_parser("once", help="run one pass, then exit")
     once.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
-    commands.add_parser("status", help="list tracked bookings and the daemon's health")
+    status = commands.add_parser("status", help="list tracked bookings and the daemon's health")
+    shown = status.add_mutually_exclusive_group()
+    shown.add_argument("--all", action="store_true", help="every booking tracked, however old")
+    shown.add_argument(
+        "--since",
+        metavar="DURATION",
+        type=_duration,
+        default=DEFAULT_SINCE,
+        help=f"sessions back this far, e.g. 30d (default {format_duration(DEFAULT_SINCE)}); "
+        "upcoming ones and any still waiting on syncd are always shown",
+    )
     commands.add_parser("check-config", help="validate the config file and templates")
     auth = commands.add_parser("auth", help="authorise access to an account")
     auth.add_argument("service", choices=["google"], help="the account to authorise")
@@ -96,7 +103,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "once":
         return run_once(settings, dry_run=args.dry_run)
     if args.command == "status":
-        return show_status(settings)
+        show_status(settings, datetime.now(UTC), since=None if args.all else args.since)
+        return EXIT_OK
     if args.command == "check-config":
         return check_config(path, settings)
     if args.command == "auth":
@@ -123,51 +131,11 @@ def run_once(settings: Settings, *, dry_run: bool = False) -> int:
     return EXIT_AUTH if report.auth_failed else EXIT_OK
 
 
-def show_status(settings: Settings) -> int:
-    """Print the tracked bookings as a table, then the daemon's health."""
-    from syncd.state import StateStore
-
-    state = StateStore.in_dir(settings.state_dir, scratch=True)  # read without touching it
-    zones: dict[str, tzinfo] = {coach.key: ZoneInfo(coach.timezone) for coach in settings.coaches}
-    state.only_coaches(frozenset(zones))
-    several = len(zones) > 1
+def _duration(text: str) -> timedelta:
     try:
-        bookings = state.bookings()
-        rows = [_status_row(b, zones[b.coach], several) for b in bookings if b.coach in zones]
-        # Health times in the coaches' zone when they share one; else in UTC.
-        shared_zone = next(iter(zones.values())) if len(set(zones.values())) == 1 else None
-        health_lines = status_lines(state, tz=shared_zone)
-    finally:
-        state.close()
-    headers = ("coach",) * several + ("client", "start", "state", "follow-up", "note")
-    print(_table(headers, rows) if rows else "No bookings tracked yet.")
-    others = len(bookings) - len(rows)
-    if others:
-        print(f"({others} bookings of coaches no longer in the config are kept in the state, not shown)")
-    for line in health_lines:
-        print(line)
-    return EXIT_OK
-
-
-def _status_row(booking: Booking, tz: tzinfo, with_coach: bool) -> tuple[str, ...]:
-    start = booking.start.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-    followup = booking.followup.value
-    if booking.followup is Followup.PENDING:
-        followup += " (due " + booking.followup_due.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") + ")"
-    elif booking.followup is Followup.SKIPPED and booking.reason:
-        followup += f" ({one_line(booking.reason, 60)})"
-    note = booking.note.url if booking.note else "-"
-    row = (one_line(booking.client.name, 40), start, booking.phase.value, followup, note)
-    return (booking.coach, *row) if with_coach else row
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
-    lines = [
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in [headers, *rows]
-    ]
-    return "\n".join(line.rstrip() for line in lines)
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def check_config(path: Path, settings: Settings) -> int:

@@ -132,9 +132,11 @@ def load_health(store: MetaStore) -> Health | None:
         return None
 
 
-def status_lines(state: HealthSource, now: datetime | None = None, tz: tzinfo | None = None) -> list[str]:
+def status_lines(
+    state: HealthSource, now: datetime | None = None, tz: tzinfo | None = None, with_coach: bool = True
+) -> list[str]:
     """The health lines `syncd status` prints, read from the state store."""
-    return format_health(load_health(state), state.pending_followups(), now, tz)
+    return format_health(load_health(state), state.pending_followups(), now, tz, with_coach=with_coach)
 
 
 def format_health(
@@ -143,19 +145,22 @@ def format_health(
     now: datetime | None = None,
     tz: tzinfo | None = None,
     limit: int = 10,
+    with_coach: bool = True,
 ) -> list[str]:
     """Lines for `syncd status`: last pass, next pass, errors per coach, pending follow-ups.
 
     `pending` is `StateStore.pending_followups()`: (coach, client name, due UTC). Times are shown
     in `tz` (default: the machine's local zone), because the operator reads them; at most `limit`
-    follow-ups are listed (the bookings table above has them all).
+    follow-ups are listed (the bookings table above has them all), each naming its coach
+    `with_coach` (with one coach, the address on every line says nothing).
     """
     now = now or datetime.now(UTC)
     lines = _pass_lines(health, now, tz)
     lines.append(f"Pending follow-ups: {len(pending)}" + (", soonest first:" if pending else ""))
     soonest = sorted(pending, key=lambda item: item[2])
     for coach, client, due in soonest[:limit]:
-        lines.append(f"  {_when(due, tz)}  {client}  ({coach}){_relative(due, now)}")
+        whose = f"  ({coach})" if with_coach else ""
+        lines.append(f"  {_when(due, tz)}  {client}{whose}{_relative(due, now)}")
     if len(soonest) > limit:
         lines.append(f"  ... and {len(soonest) - limit} more")
     return lines

@@ -177,10 +177,12 @@ class StateStore:
     def pending_followups(self) -> list[tuple[str, str, datetime]]:
         """(coach, client name, due) of every follow-up still to be drafted, for the coaches
         set by `only_coaches` (all when none was set)."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM bookings WHERE followup = ? AND phase != ?",
+            (Followup.PENDING.value, Phase.CANCELLED.value),
+        )
         return [
-            (b.coach, b.client.name, b.followup_due)
-            for b in self.bookings()
-            if b.active and b.followup is Followup.PENDING and self._shown(b.coach)
+            (b.coach, b.client.name, b.followup_due) for b in map(_from_row, rows) if self._shown(b.coach)
         ]
 
     def only_coaches(self, coaches: frozenset[str]) -> None:
