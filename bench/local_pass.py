@@ -1,6 +1,6 @@
 """Benchmark: one coach on local folders (vdir calendar, Markdown notes, Maildir drafts).
 
-    .venv/bin/python bench/local_pass.py [--events 1000] [--bookings 250]
+    .venv/bin/python bench/local_pass.py [--events 1000] [--bookings 250] [--history 0]
 
 Writes `--events` .ics files into a vdir, `--bookings` of them intro sessions spread over the
 coming weeks (a tenth of those already over, so their follow-ups are due), the rest ordinary
@@ -17,6 +17,10 @@ write), as they have in the daemon, whose poll interval is 60 s by default: a fi
 than that before a pass is read once more by the next pass, to check its content (see
 `syncd.calendars.vdir`).
 
+With `--history N` the state starts with N bookings of past years, all done (notes made,
+events annotated, follow-ups drafted; a tenth cancelled), as a coach's state looks after some
+years: what every pass costs for bookings long over shows in the "no change" row.
+
 For each it prints the wall time of the command, the time inside `main()` (start-up excluded),
 the event files and notes read (distinct files, and how often notes were opened) and written,
 and the peak RSS of the process.
@@ -25,6 +29,7 @@ and the peak RSS of the process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -33,6 +38,10 @@ from pathlib import Path
 from common import PassResult, print_table, run_once
 
 from syncd.calendars.vdir import SETTLE
+from syncd.config import load_settings
+from syncd.lifecycle import Booking, annotation, booking_id, digest, note_header
+from syncd.model import Client, Followup, NoteRef, Phase
+from syncd.state import StateStore
 from tests.support import event_ics
 
 CONFIG = """\
@@ -69,6 +78,40 @@ def seed(calendar: Path, events: int, bookings: int) -> None:
         (calendar / f"ev{n:05d}.ics").write_text(text, encoding="utf-8")
 
 
+def seed_history(config: Path, count: int) -> None:
+    """`count` finished bookings of past years in the state, recorded as syncd records them."""
+    settings = load_settings(config, check_folders=False)
+    coach = settings.coaches[0]
+    state = StateStore.in_dir(settings.state_dir)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    for n in range(count):
+        start = now - timedelta(days=30, hours=7 * n)
+        uid = f"past{n:05d}"
+        client = Client(name=f"Past Client {n:05d}", email=f"past{n:05d}@client.example")
+        url = f"file:///notes/Intro%20Sessions/{uid}.md"
+        cancelled = n % 10 == 0
+        booking = Booking(
+            id=booking_id(coach.key, uid),
+            coach=coach.key,
+            event_id=uid,
+            phase=Phase.CANCELLED if cancelled else Phase.FOLLOWUP_QUEUED,
+            client=client,
+            start=start,
+            end=start + timedelta(minutes=30),
+            fingerprint=digest(uid),
+            followup=Followup.WITHDRAWN if cancelled else Followup.QUEUED,
+            followup_due=start + timedelta(minutes=45),
+            note=NoteRef(locator=f"/notes/Intro Sessions/{uid}.md", url=url),
+        )
+        booking = dataclasses.replace(
+            booking,
+            header=digest(note_header(booking, coach.timezone)),
+            annotated=digest(annotation(booking, coach.reminder, coach.timezone)),
+        )
+        state.save(booking, start + timedelta(hours=1))
+    state.close()
+
+
 def row(label: str, result: PassResult) -> list[str]:
     if result.exit_code != 0:
         raise SystemExit(f"syncd once exited {result.exit_code}:\n{result.log}")
@@ -94,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--bookings", type=int, default=250)
+    parser.add_argument("--history", type=int, default=0, help="finished bookings of past years in the state")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
         root = Path(tmp)
@@ -102,6 +146,7 @@ def main() -> None:
         seed(root / "calendar", args.events, args.bookings)
         config = root / "syncd.yaml"
         config.write_text(CONFIG, encoding="utf-8")
+        seed_history(config, args.history)
         rows = [
             row(label, settled_pass(config, root))
             for label in ("first pass", "after own writes", "no change")
@@ -110,7 +155,8 @@ def main() -> None:
         drafts = len([p for p in (root / "Mail" / "Drafts").rglob("*") if p.is_file()])
     print(
         f"vdir: {args.events} event files, {args.bookings} intro bookings "
-        f"({notes} notes, {drafts} drafts made); Markdown notes; Maildir drafts."
+        f"({notes} notes, {drafts} drafts made); Markdown notes; Maildir drafts; "
+        f"{args.history} past bookings in the state."
     )
     headers = [
         "pass",
