@@ -47,6 +47,10 @@ from syncd.text import one_line
 log = logging.getLogger("syncd")
 T = TypeVar("T")
 
+# Sessions over longer ago than this (or the look-back, if longer), whose records have not
+# changed since, are history: a changed zone, reminder or wording is not written into them.
+HISTORY = timedelta(days=30)
+
 
 @dataclass
 class CoachParts:
@@ -199,8 +203,14 @@ class CoachPass:
 
     def _retry_unfinished(self) -> None:
         """Bookings whose note, note header or event annotation is not what their record says
-        it should be: a failure or a crash came between recording a change and writing it."""
-        for booking in self.state.bookings(self.cfg.key):
+        it should be: a failure or a crash came between recording a change and writing it.
+
+        Only bookings that can be: every change is recorded (with the pass's time) before it is
+        written, so a booking of a session long over whose record is as old is finished, or
+        differs only by a config change that history need not follow (thousands of old events
+        and notes rewritten, every pass reading them all)."""
+        since = self.now - max(HISTORY, self.settings.lookback)
+        for booking in self.state.bookings_to_check(self.cfg.key, since):
             if self._stopping():
                 return
             # A booking that failed earlier in this pass waits for the next one: one error line.

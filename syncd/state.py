@@ -165,6 +165,16 @@ class StateStore:
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM bookings {where} ORDER BY start", args)
         return [_from_row(row) for row in rows]
 
+    def bookings_to_check(self, coach: str, since: datetime) -> list[Booking]:
+        """The bookings of `coach` whose session ends after `since`, whose record changed after
+        it, or that are on and still have no note; earliest session first."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM bookings WHERE coach = ? AND (end >= ? OR updated >= ?"
+            " OR (note_locator IS NULL AND phase != ?)) ORDER BY start",
+            (coach, _utc(since), _utc(since), Phase.CANCELLED.value),
+        )
+        return [_from_row(row) for row in rows]
+
     def due_followups(self, coach: str, now: datetime) -> list[Booking]:
         """Active bookings of `coach` whose follow-up is pending and due by `now`."""
         rows = self._db.execute(
