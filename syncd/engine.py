@@ -16,6 +16,7 @@ from syncd.errors import AuthError, SyncdError
 from syncd.model import Coach
 from syncd.state import StateStore
 from syncd.templating import Renderer
+from syncd.text import counted
 
 log = logging.getLogger("syncd")
 
@@ -41,19 +42,15 @@ class PassReport:
         1 note reused, 2 links written, 1 event updated, 1 draft queued, 0 errors`; the reused
         and updated counts only when there are some."""
         counts = [
-            _count(self.bookings, "booking", "tracked"),
-            _count(self.notes, "note", "created"),
-            _count(self.reused, "note", "reused") if self.reused else "",
-            _count(self.links, "link", "written"),
-            _count(self.updates, "event", "updated") if self.updates else "",
-            _count(self.drafts, "draft", "queued"),
-            _count(sum(self.errors.values()), "error"),
+            counted(self.bookings, "booking", "tracked"),
+            counted(self.notes, "note", "created"),
+            counted(self.reused, "note", "reused") if self.reused else "",
+            counted(self.links, "link", "written"),
+            counted(self.updates, "event", "updated") if self.updates else "",
+            counted(self.drafts, "draft", "queued"),
+            counted(sum(self.errors.values()), "error"),
         ]
         return ", ".join(c for c in counts if c) + (" (stopped early)" if self.stopped_early else "")
-
-
-def _count(n: int, noun: str, verb: str = "") -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}" + (f" {verb}" if verb else "")
 
 
 class Engine:

@@ -18,7 +18,7 @@ from syncd.health import status_lines
 from syncd.lifecycle import Booking
 from syncd.model import Followup
 from syncd.state import StateStore
-from syncd.text import one_line
+from syncd.text import counted, one_line
 
 # How far back the table goes unless told otherwise: the week a coach is working through.
 DEFAULT_SINCE = timedelta(days=7)
@@ -50,7 +50,8 @@ def show_status(settings: Settings, now: datetime, since: timedelta | None = DEF
         print(_hidden_line(len(tracked) - len(shown), since, shown_any=bool(rows)))
     others = len(bookings) - len(tracked)
     if others:
-        print(f"({others} bookings of coaches no longer in the config are kept in the state, not shown)")
+        kept = counted(others, "booking")
+        print(f"({kept} of coaches no longer in the config kept in the state, not shown)")
     for line in health_lines:
         print(line)
 
@@ -65,10 +66,9 @@ def worth_showing(booking: Booking, cutoff: datetime) -> bool:
 
 
 def _hidden_line(hidden: int, since: timedelta, shown_any: bool) -> str:
-    what = "older booking" if hidden == 1 else "older bookings"
     lead = "" if shown_any else f"No sessions in the last {format_duration(since)} or coming up. "
     return (
-        f"{lead}{hidden} {what} not shown (sessions over {format_duration(since)} ago with nothing "
+        f"{lead}{counted(hidden, 'older booking')} not shown (sessions over {format_duration(since)} ago with nothing "
         "left to do); see them with `syncd status --all` or `--since 30d`."
     )
 

@@ -28,3 +28,8 @@ def error_line(error: object, limit: int = 300) -> str:
 def cut(text: str, limit: int) -> str:
     """`text` cut to at most `limit` characters, the last an ellipsis when it was longer."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def counted(n: int, noun: str, verb: str = "") -> str:
+    """`n noun(s) [verb]`, the noun singular for one: "1 note created", "2 drafts queued"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}" + (f" {verb}" if verb else "")

@@ -528,7 +528,7 @@ def test_status_names_the_coach_and_leaves_out_coaches_removed_from_the_config(w
     result = ws.run("once")
     assert "1 booking tracked" in result.stderr
     alone = ws.run("status").stdout
-    assert "Leo Brown" not in alone and "1 bookings of coaches no longer in the config" in alone
+    assert "Leo Brown" not in alone and "(1 booking of coaches no longer in the config kept" in alone
     assert "Pending follow-ups: 1" in alone
 
 
