@@ -21,7 +21,7 @@ from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules, Verdict, detect
 from syncd.drafts.base import DraftSink
 from syncd.durations import format_duration
-from syncd.errors import AuthError, CursorExpired, NoteMissing, SyncdError
+from syncd.errors import AuthError, BadEvent, CursorExpired, NoteMissing, SyncdError
 from syncd.followup import build_draft
 from syncd.lifecycle import (
     REBOOK_WINDOW,
@@ -159,9 +159,20 @@ class CoachPass:
 
     def _booking_of(self, event: CalendarEvent) -> Booking | None:
         """The booking found as `event`, else the one that follows it now (its series moved)."""
-        booking = self.state.get(booking_id(self.cfg.key, event.id))
-        if booking is None or booking.event_id != event.id:
+        found = self.state.get(booking_id(self.cfg.key, event.id))
+        booking = found if found is not None and found.event_id == event.id else None
+        if booking is None:
             booking = self.state.by_event(self.cfg.key, event.id)
+        if booking is None and found is not None:
+            # It was found as this event and then followed its moved series elsewhere.
+            if found.active:  # a new booking under its id would overwrite the record
+                raise BadEvent(
+                    f"the session this event was is now event {one_line(found.event_id, 80)}; "
+                    "left alone while that one is on"
+                )
+            # Its series moved back (an undo, a restored file): it follows this event again.
+            self._say(found, f"its series moved back; it is event {one_line(event.id, 80)} again")
+            return self._record(dataclasses.replace(found, event_id=event.id))
         if booking is None and event.moved_from:
             before = self.state.by_event(self.cfg.key, event.moved_from)
             if before is not None:

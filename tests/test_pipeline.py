@@ -181,6 +181,33 @@ def test_moving_a_whole_recurring_series_reschedules_each_session(ws: Workspace)
     assert ws.notes() == notes and "rescheduled" not in again.stderr and ws.event_text("weekly") == event
 
 
+def test_a_series_moved_back_brings_its_sessions_back_on_their_notes(ws: Workspace) -> None:
+    """The coach undoes the move (or restores the file): each session is on again at its first
+    time, on its own note, which no longer says cancelled."""
+    ws.delay = "1m"
+    ws.write_config()
+    start = now() + timedelta(days=1)
+    path = ws.put("weekly", "Intro session", start, extra="RRULE:FREQ=WEEKLY;COUNT=3")
+    ws.run("once")
+    notes, first = ws.notes(), path.read_bytes()
+    _move_series(path, start, timedelta(hours=1))
+    ws.run("once")
+    path.write_bytes(first)
+    back = ws.run("once")
+    assert ws.notes() == notes and back.stderr.count("series moved back") == 3
+    assert "0 notes created" in back.stderr and "reused" not in back.stderr
+    assert ws.run("status").stdout.count("pending") == 3
+    berlin = ZoneInfo("Europe/Berlin")
+    for week, note in enumerate(sorted(notes)):
+        text = note.read_text()
+        assert "Cancelled" not in text and "status: cancelled" not in text
+        assert (start + timedelta(weeks=week)).astimezone(berlin).strftime("%Y-%m-%dT%H:%M") in text
+    event = ws.event_text("weekly")
+    assert block_count(event) == 3 and alarm_count(event) == 3
+    again = ws.run("once")
+    assert ws.notes() == notes and ws.event_text("weekly") == event and "Traceback" not in again.stderr
+
+
 def test_reschedule_moves_follow_up_and_updates_note_header(ws: Workspace) -> None:
     ws.put("r1", "Intro session", now() + timedelta(days=1))
     ws.run("once")
