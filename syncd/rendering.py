@@ -10,7 +10,6 @@ long values are cut) and are never evaluated as template code.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +17,7 @@ from zoneinfo import ZoneInfo
 from syncd.client_zones import client_zone, zone_key
 from syncd.detection import natural_order
 from syncd.model import Client, Coach, Session
-from syncd.text import cut, one_line
+from syncd.text import cut, one_line, without_controls
 from syncd.zones import zone_or_utc
 
 MAX_TEXT = 5000  # characters kept of a multi-line booking answer
@@ -43,7 +42,6 @@ FOCUS_AREAS = (
 EN_DASH = "\u2013"
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _HONORIFICS = frozenset({"dr", "dr.", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "mx", "mx.", "prof", "prof."})
 _WORD_PUNCTUATION = ',;:!?"()[]{}<>'
 _DUE_SUFFIX = re.compile(r"\s*\(due (\d{4}-\d{2}-\d{2})\)\s*$")
@@ -52,16 +50,12 @@ _DUE_SUFFIX = re.compile(r"\s*\(due (\d{4}-\d{2}-\d{2})\)\s*$")
 # --- cleaning values ---------------------------------------------------------------------------
 
 
-def _is_control(char: str) -> bool:
-    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS
-
-
 def multi_line(value: str, limit: int = MAX_TEXT) -> str:
     """`value` with its lines kept (as LF) but control characters removed, cut to `limit`."""
     # Cut before cleaning, with room for what cleaning removes: an event file may hold
     # megabytes of description, and the note keeps only `limit` characters of it.
     text = value[: 4 * limit].replace("\r\n", "\n").replace("\r", "\n")
-    text = "".join(char for char in text if char in "\n\t" or not _is_control(char))
+    text = without_controls(text, keep="\n\t")
     lines = [line.rstrip() for line in text.split("\n")]
     return cut("\n".join(lines).strip("\n"), limit)
 

@@ -15,6 +15,11 @@ def one_line(text: str, limit: int = 200) -> str:
     return cut(" ".join(_CONTROL.sub(" ", text).split()), limit)
 
 
+def without_controls(text: str, keep: str = "") -> str:
+    """`text` without the characters `one_line` folds, except those in `keep` (say "\n\t")."""
+    return _CONTROL.sub(lambda match: "".join(c for c in match.group() if c in keep), text)
+
+
 def error_line(error: object, limit: int = 300) -> str:
     """An error (or any message) as one log line: its lines joined with "; ", control
     characters and runs of white space folded, cut to `limit`; the type's name if empty."""

@@ -232,6 +232,8 @@ def test_single_line_fields_lose_control_characters_and_are_cut() -> None:
 
 def test_multi_line_fields_keep_lines_but_lose_control_characters() -> None:
     assert multi_line("one\r\ntwo\x07\rthree\u202e") == "one\ntwo\nthree"
+    # The same characters as one_line drops, the bidi marks too; tabs stay.
+    assert multi_line("\u200eleft\u200f\tright\u2028\u2066x\u2069") == "left\trightx"
 
 
 def test_client_name_in_note_heading_is_one_line() -> None:
