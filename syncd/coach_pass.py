@@ -220,13 +220,16 @@ class CoachPass:
         written, so a booking of a session long over whose record is as old is finished, or
         differs only by a config change that history need not follow (thousands of old events
         and notes rewritten, every pass reading them all)."""
-        since = self.now - max(HISTORY, self.settings.lookback)
-        for booking in self.state.bookings_to_check(self.cfg.key, since):
+        for booking in self.state.bookings_to_check(self.cfg.key, self._history_start()):
             if self._stopping():
                 return
             # A booking that failed earlier in this pass waits for the next one: one error line.
             if booking.event_id not in self._failed and self._unfinished(booking):
                 self._guarded(booking.event_id, self._retry, booking)
+
+    def _history_start(self) -> datetime:
+        """Sessions over before this are history (see `HISTORY`)."""
+        return self.now - max(HISTORY, self.settings.lookback)
 
     def _unfinished(self, booking: Booking) -> bool:
         if booking.note is None:
@@ -328,12 +331,12 @@ class CoachPass:
     def _event_mark_pending(self, booking: Booking) -> bool:
         """True while an off booking's event may still carry the block of when it was on.
 
-        Bookings over before the look-back are left alone: a session long past is not worth
+        History is left alone: a session long past is not worth
         searching the calendar for (a deleted event's file is looked for in every file).
         """
         if booking.note is None or not booking.annotated or not self.parts.source.annotates_cancelled:
             return False
-        if booking.end < self.now - self.settings.lookback:
+        if booking.end < self._history_start():
             return False
         return booking.annotated != digest(annotation(booking, self.cfg.reminder, self.cfg.timezone))
 
