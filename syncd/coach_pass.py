@@ -341,11 +341,11 @@ class CoachPass:
         return booking.annotated != digest(annotation(booking, self.cfg.reminder, self.cfg.timezone))
 
     def _mark_event_cancelled(self, booking: Booking, event: CalendarEvent | None) -> Booking:
-        """A cancelled event left in the calendar (struck through) that carries syncd's block
-        is told the session is off; the link stays, as the note does. A deleted event, or one
-        that is off for another reason, is left as it is."""
+        """An event still in the calendar (cancelled and struck through, declined by the client,
+        retitled) that carries syncd's block is told the session is off and loses syncd's
+        reminder; the link stays, as the note does. A deleted event is left as it is."""
         wanted = annotation(booking, self.cfg.reminder, self.cfg.timezone)
-        if event is not None and event.cancelled and find_note_url(event.description):
+        if event is not None and find_note_url(event.description):
             self._write_annotation(booking, "mark the event's link block cancelled", event, wanted)
         return self._record(dataclasses.replace(booking, annotated=digest(wanted)))
 

@@ -172,9 +172,10 @@ def annotation(booking: Booking, reminder: timedelta | None, timezone: str) -> A
 def status_line(booking: Booking, timezone: str) -> str:
     """One line for the coach, in the event: where the follow-up stands."""
     if booking.phase is Phase.CANCELLED:
+        off = "Session cancelled" if booking.reason == "cancelled" else f"Session off ({booking.reason})"
         if booking.followup is Followup.QUEUED:
-            return "Session cancelled; the follow-up draft made before is still in your drafts folder"
-        return "Session cancelled: follow-up withdrawn"
+            return f"{off}; the follow-up draft made before is still in your drafts folder"
+        return f"{off}: follow-up withdrawn"
     if booking.followup is Followup.QUEUED:
         return "Follow-up: draft waiting in your drafts folder"
     if booking.followup is Followup.SKIPPED:

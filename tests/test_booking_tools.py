@@ -127,3 +127,7 @@ def test_a_client_who_declines_the_invitation_cancels_the_booking_with_a_line_sa
     assert "names no client" not in result.stderr
     [note] = ws.notes()
     assert "status: cancelled" in note.read_text()
+    event = ws.event_text("d1")  # still in the calendar: its block says the session is off
+    assert "Session off (declined by the client): follow-up withdrawn" in event
+    assert "draft will be prepared" not in event and "X-SYNCD-ALARM" not in event
+    assert str(note.name).replace(" ", "%20") in event
