@@ -21,7 +21,7 @@ from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules, Verdict, detect
 from syncd.drafts.base import DraftSink
 from syncd.durations import format_duration
-from syncd.errors import AuthError, BadEvent, CursorExpired, NoteMissing, SyncdError
+from syncd.errors import AuthError, BadEvent, CursorExpired, NoteMissing, StateUnwritable, SyncdError
 from syncd.followup import build_draft
 from syncd.lifecycle import (
     REBOOK_WINDOW,
@@ -476,7 +476,7 @@ class CoachPass:
     def _guarded(self, label: str, action: Callable[[T], None], item: T) -> None:
         try:
             action(item)
-        except AuthError:
+        except (AuthError, StateUnwritable):  # nothing else can succeed in this pass
             raise
         except SyncdError as exc:
             self._failed.add(label)

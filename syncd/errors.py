@@ -25,6 +25,11 @@ class BackendError(SyncdError):
         self.retryable = retryable
 
 
+class StateUnwritable(BackendError):
+    """The state database cannot be written (disk full, I/O error, locked): nothing can be
+    recorded, so nothing more may be done in this pass."""
+
+
 class CursorExpired(BackendError):
     """The incremental-sync cursor is no longer valid: drop it and read everything again."""
 

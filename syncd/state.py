@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from syncd.errors import ConfigError
+from syncd.errors import BackendError, ConfigError, StateUnwritable
 from syncd.lifecycle import Booking
 from syncd.model import Client, Followup, NoteRef, Phase
 
@@ -75,7 +75,7 @@ class StateStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, BackendError) as exc:
             raise ConfigError(f"{path}: cannot open the state database: {_open_problem(path, exc)}") from None
 
     @classmethod
@@ -102,13 +102,23 @@ class StateStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """A write transaction; a database that cannot be written (disk full, I/O error, locked
+        by another program for 30 s) is a BackendError: one line, the next pass retries."""
         try:
-            yield
-        except BaseException:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._rollback()
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self._rollback()  # a failed COMMIT may leave the transaction open
+            raise StateUnwritable(f"{self.path}: cannot write the state: {exc}") from None
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
             self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     # --- meta -----------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import resource
 import signal
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,3 +70,36 @@ def test_state_file_is_private_and_a_scratch_copy_writes_nothing(tmp_path: Path)
     assert not (tmp_path / "missing").exists()
     StateStore.in_dir(tmp_path / "missing", scratch=True).close()
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_state_that_cannot_be_written_stops_the_pass_with_one_line_losing_and_doubling_nothing(
+    tmp_path: Path,
+) -> None:
+    """A full disk under the state (here: a file-size limit, which SQLite meets as a write
+    error) ends the pass with one line, not a traceback per booking, and keeps the calendar
+    cursor where it was; once there is room, the next pass finishes the work, one note and
+    one link block per booking."""
+    ws = Workspace(tmp_path)
+    for n in range(40):
+        ws.put(f"e{n:02d}", "Intro session", datetime.now(UTC) + timedelta(days=1, hours=n))
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (96_000, 96_000))
+
+    full = subprocess.run(
+        ws.command("once"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=ws.full_env(),
+        preexec_fn=small_files,
+    )
+    assert "Traceback" not in full.stderr and "internal error" not in full.stderr, full.stderr
+    assert full.stderr.count("cannot write the state") == 1, full.stderr
+    assert len(ws.notes()) < 40  # the limit was met mid-pass
+    ws.run("once")
+    assert len(ws.notes()) == 40
+    for n in range(40):
+        assert ws.event_text(f"e{n:02d}").count("--- syncd: session note") == 1
+    again = ws.run("once")
+    assert "0 notes created, 0 links written" in again.stderr and len(ws.notes()) == 40
