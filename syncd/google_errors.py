@@ -5,7 +5,8 @@
 - executing a request with the library's own retries (`execute`), then saving the token
   when the transport refreshed it meanwhile, so the next process need not refresh again;
 - one googleapiclient service per thread, built on first use from the stored token
-  (`ThreadServices`, `lazy_factory`, `LazyCredentials`): httplib2 is not thread-safe, and
+  (`ThreadServices`, `lazy_factory`, `LazyCredentials`, one per token file for all the
+  backends: `shared_credentials`): httplib2 is not thread-safe, and
   loading the token at start-up would turn a network outage into a daemon that does not start;
   after an auth failure `calling` drops them, so a token replaced meanwhile is used.
 
@@ -64,9 +65,10 @@ _Stamp = tuple[int, int, int]  # a file's inode, mtime (ns) and size: `_file_sta
 
 # Which `LazyCredentials` loaded each credentials object, so `execute` can save a refresh.
 _STORES: weakref.WeakKeyDictionary[Any, LazyCredentials] = weakref.WeakKeyDictionary()
-# Per token file, the stamp and refresh token of syncd's own last save in this process.
-_SAVED: dict[Path, tuple[_Stamp | None, str | None]] = {}
-_SAVE_LOCK = threading.Lock()
+# One `LazyCredentials` per token file (resolved path) for every backend of every coach, so a
+# refresh saved by one of them is not taken by the others for a file the coach replaced.
+_BY_TOKEN: dict[Path, LazyCredentials] = {}
+_BY_TOKEN_LOCK = threading.Lock()
 
 
 def http_error(exc: HttpError, where: str) -> SyncdError:
@@ -173,7 +175,7 @@ def execute(request: Any, num_retries: int, sleep: Callable[[float], None] | Non
 
 def _save_if_refreshed(request: Any) -> None:
     """Save the credentials of `request` when the transport refreshed them meanwhile (only
-    credentials from `lazy_credentials` are known here: others have no token file)."""
+    credentials from `shared_credentials` are known here: others have no token file)."""
     credentials = getattr(getattr(request, "http", None), "credentials", None)
     store = _STORES.get(credentials) if credentials is not None else None
     if store is not None:
@@ -210,17 +212,17 @@ class LazyCredentials:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+        self.settings = settings
         self._lock = threading.Lock()
         self._credentials: Any = None
         self._stamp: _Stamp | None = None  # the token file's, when loaded or last saved
         self._token: str | None = None  # the access token, when loaded or last saved
 
     def __call__(self) -> Any:
-        path = token_path(self._settings)
+        path = token_path(self.settings)
         with self._lock:
             if self._credentials is None or self._stamp != _file_stamp(path):
-                credentials = load_credentials(self._settings)  # may refresh and save it
+                credentials = load_credentials(self.settings)  # may refresh and save it
                 self._credentials, self._stamp = credentials, _file_stamp(path)
                 self._token = credentials.token
                 _STORES[credentials] = self
@@ -234,40 +236,39 @@ class LazyCredentials:
             if credentials is None or not credentials.token or credentials.token == self._token:
                 return
             self._token = credentials.token  # saved or not, not tried again on every request
-            path = token_path(self._settings)
-            with _SAVE_LOCK:
-                current = _file_stamp(path)
-                # Another backend of this process may have saved its own refresh meanwhile.
-                ours = current == self._stamp or _SAVED.get(path) == (current, credentials.refresh_token)
-                if not ours:
-                    log.info("the Google token file %s was replaced; not saving over it", path)
-                    return
-                try:
-                    save_credentials(credentials, path)
-                except OSError as exc:
-                    log.warning("cannot save the refreshed Google token to %s: %s", path, exc.strerror)
-                    return
-                self._stamp = _file_stamp(path)  # syncd's own write: not a replaced file
-                _SAVED[path] = (self._stamp, credentials.refresh_token)
-            log.debug("saved the refreshed Google token to %s", path)
+            path = token_path(self.settings)
+            if _file_stamp(path) != self._stamp:
+                log.info("the Google token file %s was replaced; not saving over it", path)
+                return
+            try:
+                save_credentials(credentials, path)
+            except OSError as exc:
+                log.warning("cannot save the refreshed Google token to %s: %s", path, exc.strerror)
+                return
+            self._stamp = _file_stamp(path)  # syncd's own write: not a replaced file
+        log.debug("saved the refreshed Google token to %s", path)
 
 
-def lazy_credentials(settings: Settings) -> LazyCredentials:
-    """Credentials loaded on first use and saved when refreshed (see `LazyCredentials`)."""
-    return LazyCredentials(settings)
+def shared_credentials(settings: Settings) -> LazyCredentials:
+    """The one `LazyCredentials` of the token file `settings` names, for all its backends.
+
+    A new configuration (SIGHUP) gets a new one, loaded afresh on first use: it may name
+    other scopes or another token endpoint, which loading checks.
+    """
+    path = token_path(settings).resolve()
+    with _BY_TOKEN_LOCK:
+        store = _BY_TOKEN.get(path)
+        if store is None or store.settings is not settings:
+            store = _BY_TOKEN[path] = LazyCredentials(settings)
+        return store
 
 
 def lazy_factory(
-    api: str,
-    version: str,
-    settings: Settings,
-    *,
-    timeout: float = DEFAULT_HTTP_TIMEOUT,
-    credentials: Callable[[], Any] | None = None,
+    api: str, version: str, settings: Settings, *, timeout: float = DEFAULT_HTTP_TIMEOUT
 ) -> Callable[[], Any]:
-    """A service factory for `api`/`version` whose credentials are loaded on first use;
-    backends using two APIs pass one `lazy_credentials` to both."""
-    get_credentials = credentials or lazy_credentials(settings)
+    """A service factory for `api`/`version` whose credentials are loaded on first use (the
+    `shared_credentials` of `settings`)."""
+    get_credentials = shared_credentials(settings)
 
     def factory() -> Any:
         return build_service(api, version, settings, get_credentials(), timeout=timeout)

@@ -260,12 +260,12 @@ def _list_events(service: Any) -> Any:
 def test_a_token_refreshed_by_the_transport_is_saved_and_not_taken_for_a_new_file(
     tmp_path: Path, fake: FakeGoogle
 ) -> None:
-    from syncd.google_errors import lazy_credentials, lazy_factory
+    from syncd.google_errors import lazy_factory, shared_credentials
 
     settings = make_settings(tmp_path, fake)
     path = write_token(settings, fake)
-    credentials = lazy_credentials(settings)
-    service = lazy_factory("calendar", "v3", settings, timeout=2, credentials=credentials)()
+    credentials = shared_credentials(settings)
+    service = lazy_factory("calendar", "v3", settings, timeout=2)()
     before = path.stat()
     _list_events(service)
     assert json.loads(path.read_text())["token"] == credentials().token  # unchanged: not rewritten
@@ -283,12 +283,12 @@ def test_a_token_refreshed_by_the_transport_is_saved_and_not_taken_for_a_new_fil
 def test_a_refresh_is_not_saved_over_a_token_file_the_coach_replaced(
     tmp_path: Path, fake: FakeGoogle
 ) -> None:
-    from syncd.google_errors import lazy_credentials, lazy_factory
+    from syncd.google_errors import lazy_factory, shared_credentials
 
     settings = make_settings(tmp_path, fake)
     write_token(settings, fake)
-    credentials = lazy_credentials(settings)
-    service = lazy_factory("calendar", "v3", settings, timeout=2, credentials=credentials)()
+    credentials = shared_credentials(settings)
+    service = lazy_factory("calendar", "v3", settings, timeout=2)()
     loaded = credentials()
     fake.oauth.expire_access_tokens()
     theirs = write_token(settings, fake).read_text()  # `syncd auth google` meanwhile
@@ -296,3 +296,17 @@ def test_a_refresh_is_not_saved_over_a_token_file_the_coach_replaced(
     assert fake.oauth.refreshes == 1 and token_path(settings).read_text() == theirs
     assert credentials() is not loaded  # the coach's file is loaded next time
     assert credentials().token == json.loads(theirs)["token"]
+
+
+def test_every_backend_of_a_configuration_shares_one_token_refresh(tmp_path: Path, fake: FakeGoogle) -> None:
+    from syncd.google_errors import lazy_factory, shared_credentials
+
+    settings = make_settings(tmp_path, fake)
+    write_token(settings, fake)
+    services = [lazy_factory("calendar", "v3", settings, timeout=2)() for _ in range(2)]
+    fake.oauth.expire_access_tokens()
+    for service in services:
+        _list_events(service)
+    assert fake.oauth.refreshes == 1  # the second backend uses the first one's refresh
+    reloaded = settings.model_copy()  # SIGHUP: loaded afresh, it may want other scopes
+    assert shared_credentials(reloaded) is not shared_credentials(settings) is shared_credentials(settings)

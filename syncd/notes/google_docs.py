@@ -57,7 +57,6 @@ from syncd.google_errors import (
     error_text,
     execute,
     http_error,
-    lazy_credentials,
     lazy_factory,
 )
 from syncd.model import DRIVE_LOCATOR_PREFIX, GOOGLE_DOC_MIME, NoteHeader, NoteRef, NoteRequest
@@ -337,9 +336,8 @@ def from_config(
     """The store a coach's `notes: {type: google_docs}` section describes. Credentials are
     loaded on first use, so a network outage at start-up fails a pass, not the daemon."""
 
-    credentials = lazy_credentials(settings)
-    drive = lazy_factory("drive", "v3", settings, timeout=timeout, credentials=credentials)
-    docs = lazy_factory("docs", "v1", settings, timeout=timeout, credentials=credentials)
+    drive = lazy_factory("drive", "v3", settings, timeout=timeout)
+    docs = lazy_factory("docs", "v1", settings, timeout=timeout)
     log.debug("Google Docs notes in %r for coach %s", section.folder, coach.email)
     return GoogleDocsNotes(
         drive, docs, section.folder, section.template_doc, num_retries=num_retries, sleep=sleep
