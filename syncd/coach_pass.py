@@ -79,6 +79,17 @@ class Tally:
     stopped: bool = False
     messages: list[str] = field(default_factory=list)
 
+    def add(self, other: Tally) -> None:
+        """Count `other`'s work in this tally too (a pass sums its coaches' tallies)."""
+        self.notes += other.notes
+        self.reused += other.reused
+        self.links += other.links
+        self.updates += other.updates
+        self.drafts += other.drafts
+        self.errors += other.errors
+        self.auth_failed = self.auth_failed or other.auth_failed
+        self.stopped = self.stopped or other.stopped
+
 
 class CoachPass:
     """Runs one pass for one coach. Create one per pass; call `run()`."""

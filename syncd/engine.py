@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from syncd import registry
-from syncd.coach_pass import CoachParts, CoachPass
+from syncd.coach_pass import CoachParts, CoachPass, Tally
 from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules
 from syncd.errors import AuthError, SyncdError
@@ -28,26 +28,29 @@ class PassReport:
     started: datetime
     finished: datetime
     bookings: int = 0
-    notes: int = 0
-    reused: int = 0
-    links: int = 0
-    updates: int = 0
-    drafts: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    auth_failed: bool = False
-    stopped_early: bool = False
+    tally: Tally = field(default_factory=Tally)  # every coach's, summed
+    errors: dict[str, int] = field(default_factory=dict)  # per coach email
+
+    @property
+    def auth_failed(self) -> bool:
+        return self.tally.auth_failed
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.tally.stopped
 
     def summary(self) -> str:
         """One line (systemd's STATUS too), e.g. `12 bookings tracked, 1 note created,
         1 note reused, 2 links written, 1 event updated, 1 draft queued, 0 errors`; the reused
         and updated counts only when there are some."""
+        done = self.tally
         counts = [
             counted(self.bookings, "booking", "tracked"),
-            counted(self.notes, "note", "created"),
-            counted(self.reused, "note", "reused") if self.reused else "",
-            counted(self.links, "link", "written"),
-            counted(self.updates, "event", "updated") if self.updates else "",
-            counted(self.drafts, "draft", "queued"),
+            counted(done.notes, "note", "created"),
+            counted(done.reused, "note", "reused") if done.reused else "",
+            counted(done.links, "link", "written"),
+            counted(done.updates, "event", "updated") if done.updates else "",
+            counted(done.drafts, "draft", "queued"),
             counted(sum(self.errors.values()), "error"),
         ]
         return ", ".join(c for c in counts if c) + (" (stopped early)" if self.stopped_early else "")
@@ -69,33 +72,22 @@ class Engine:
         report = PassReport(started=now, finished=now)
         for coach in self.settings.coaches:
             if should_stop():
-                report.stopped_early = True
+                report.tally.stopped = True
                 break
-            self._run_coach(coach, report, now, dry_run, should_stop)
+            tally = self._run_coach(coach, now, dry_run, should_stop)
+            report.errors[coach.email] = tally.errors
+            report.tally.add(tally)
         report.bookings = self.state.count()
         report.finished = datetime.now(UTC)
         return report
 
-    def _run_coach(
-        self, coach: CoachConfig, report: PassReport, now: datetime, dry_run: bool, stop: Callable[[], bool]
-    ) -> None:
-        report.errors[coach.email] = 0
+    def _run_coach(self, coach: CoachConfig, now: datetime, dry_run: bool, stop: Callable[[], bool]) -> Tally:
         try:
             parts = self._open(coach)
         except SyncdError as exc:
             log.error("coach %s: %s", coach.email, exc)
-            report.errors[coach.email] += 1
-            report.auth_failed = report.auth_failed or isinstance(exc, AuthError)
-            return
-        tally = CoachPass(parts, self.settings, self.state, now, dry_run, stop).run()
-        report.notes += tally.notes
-        report.reused += tally.reused
-        report.links += tally.links
-        report.updates += tally.updates
-        report.drafts += tally.drafts
-        report.errors[coach.email] += tally.errors
-        report.auth_failed = report.auth_failed or tally.auth_failed
-        report.stopped_early = report.stopped_early or tally.stopped
+            return Tally(errors=1, auth_failed=isinstance(exc, AuthError))
+        return CoachPass(parts, self.settings, self.state, now, dry_run, stop).run()
 
     def _open(self, coach: CoachConfig) -> CoachParts:
         # Opened on first use and kept; a coach whose backend failed to open is retried next pass.
