@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -77,7 +77,6 @@ class Tally:
     errors: int = 0
     auth_failed: bool = False
     stopped: bool = False
-    messages: list[str] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
         """Count `other`'s work in this tally too (a pass sums its coaches' tallies)."""
@@ -500,7 +499,6 @@ class CoachPass:
     def _fail(self, message: str) -> None:
         log.error("%s", message)
         self.tally.errors += 1
-        self.tally.messages.append(message)
 
     def _say(self, booking: Booking, message: str) -> None:
         log.info("coach %s: %s: %s", self.cfg.email, self._who(booking), message)
