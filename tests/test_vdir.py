@@ -605,10 +605,21 @@ def _move_master(path: Path, old: str, new: str) -> None:
     write_file(path, text[:split].replace(old, new) + text[split:])
 
 
-def test_moving_a_whole_series_carries_syncds_overrides_to_the_moved_instances(tmp_path: Path) -> None:
+def _put_series_last(path: Path) -> None:
+    """As a calendar app may store them: the overrides before their series."""
+    text = path.read_text()
+    begin, end = text.index("BEGIN:VEVENT"), text.index("END:VEVENT\n") + len("END:VEVENT\n")
+    tail = text.index("END:VCALENDAR")
+    write_file(path, text[:begin] + text[end:tail] + text[begin:end] + text[tail:])
+
+
+@pytest.mark.parametrize("series_last", [False, True])
+def test_moving_a_whole_series_carries_syncds_overrides_to_the_moved_instances(
+    tmp_path: Path, series_last: bool
+) -> None:
     """Each instance of the moved series names the one it was (the same session), and syncd's
     override at the old time, which only carried its annotation, goes when the new one is
-    annotated: no ghost event is left at the old time."""
+    annotated: no ghost event is left at the old time (wherever the file has the overrides)."""
     path = tmp_path / "weekly.ics"
     write_file(path, WEEKLY)
     calendar = make_calendar(tmp_path)
@@ -616,6 +627,8 @@ def test_moving_a_whole_series_carries_syncds_overrides_to_the_moved_instances(t
     _annotate_all(calendar, WEEKLY_IDS)
     cursor = calendar.changes(None, SINCE).cursor
     _move_master(path, "T100000", "T110000")
+    if series_last:
+        _put_series_last(path)
     changed = calendar.changes(cursor, SINCE).events
     moved = ["weekly/20301020T090000Z", "weekly/20301027T100000Z", "weekly/20301103T100000Z"]
     assert [(e.id, e.moved_from, e.cancelled) for e in changed] == [

@@ -207,8 +207,9 @@ class VdirCalendar:
             return self._skipped(name, exc, now.as_read(ids, broken=True))
         if data is None:
             return None
-        digest = _digest(data[0]) if now.mtime_ns >= unsettled_from else ""
-        if old is not None and old.digest and old.same_stat(now) and old.digest == _digest(data[0]):
+        content = _digest(data[0])  # cheap next to parsing the file, which mostly follows
+        digest = content if now.mtime_ns >= unsettled_from else ""
+        if old is not None and old.digest and old.same_stat(now) and old.digest == content:
             return old.as_read(old.ids, broken=old.broken, digest=digest), None
         try:
             text = _decoded(data[0])
@@ -328,14 +329,13 @@ class VdirCalendar:
         block = override_block(block, occurrence.recurrence, _instance_end(occurrence), eol)
         block = annotate_block(block, annotation, self.link_placement, eol)
         block = mark_carrier(block, lines, spans, stamp(occurrence.component.start, self.zone), eol)
-        gone = (
-            spans[_position(components, occurrence.replaces)] if occurrence.replaces is not None else (-1, -2)
-        )
-        kept: list[str] = []
-        for number, line in enumerate(lines):
-            kept += [] if gone[0] <= number <= gone[1] else [line]
-            kept += block if number == end else []
-        return "".join(kept)
+        after = end + 1
+        if occurrence.replaces is None:
+            return "".join([*lines[:after], *block, *lines[after:]])
+        first, last = spans[_position(components, occurrence.replaces)]
+        if first > end:
+            return "".join([*lines[:after], *block, *lines[after:first], *lines[last + 1 :]])
+        return "".join([*lines[:first], *lines[last + 1 : after], *block, *lines[after:]])
 
     # --- cursor -------------------------------------------------------------------------------
 
