@@ -16,13 +16,7 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from syncd.calendars.ics_text import (
-    component_spans,
-    parse_line,
-    split_lines,
-    top_level_indices,
-    unescape_text,
-)
+from syncd.calendars.ics_events import load_calendar, vevents
 from syncd.cli import run_once
 from syncd.config import load_settings
 from syncd.linkblock import BEGIN
@@ -163,13 +157,10 @@ def show_results(root: Path, config: Path) -> None:
 
 def _link_block(event_file: Path) -> str:
     """syncd's block in the event's description, as text; "" when there is none."""
-    lines = split_lines(event_file.read_text(encoding="utf-8"))
-    for begin, end in component_spans(lines, "VEVENT", 1):
-        event = lines[begin : end + 1]
-        for index in top_level_indices(event, "DESCRIPTION"):
-            description = unescape_text(parse_line(event[index])[2])
-            if BEGIN in description:
-                return description[description.index(BEGIN) :]
+    for event in vevents(load_calendar(event_file.read_text(encoding="utf-8"))):
+        description = str(event.get("DESCRIPTION", ""))
+        if BEGIN in description:
+            return description[description.index(BEGIN) :]
     return ""
 
 
