@@ -31,7 +31,10 @@ def test_sigkill_during_passes_then_restart_gives_exactly_one_of_everything(tmp_
     for i in range(BOOKINGS):
         # Half ended already (note, link, draft), half upcoming (note and link only).
         start = now - timedelta(hours=1, minutes=i) if i % 2 == 0 else now + timedelta(hours=2, minutes=i)
-        ws.put(f"b{i:02d}", "Intro session", start, client=(f"Client {i:02d}", f"client{i:02d}@x.example"))
+        # Every third as Outlook writes it, with an HTML description that gets the block too.
+        html = "X-ALT-DESC;FMTTYPE=text/html:<html><body><p>Agenda</p></body></html>" if i % 3 == 0 else ""
+        client = (f"Client {i:02d}", f"client{i:02d}@x.example")
+        ws.put(f"b{i:02d}", "Intro session", start, client=client, extra=html)
     rng = random.Random(20261125)
     partial_seen = False
     for _ in range(12):
@@ -52,8 +55,11 @@ def test_sigkill_during_passes_then_restart_gives_exactly_one_of_everything(tmp_
     drafts = ws.drafts_parsed()
     assert len(drafts) == BOOKINGS // 2
     assert len({str(d["Message-ID"]) for d in drafts}) == BOOKINGS // 2
-    assert _count_in_events(ws, "--- syncd: session note") == [1] * BOOKINGS
+    # The block's first line, once in the DESCRIPTION and once more in the HTML where there is one.
+    outlook = [int(i % 3 == 0) for i in range(BOOKINGS)]
+    assert _count_in_events(ws, "--- syncd: session note") == [1 + n for n in outlook]
     assert _count_in_events(ws, "X-SYNCD-ALARM") == [1] * BOOKINGS
+    assert _count_in_events(ws, 'class="syncd-note"') == outlook
     # An interrupted draft write is finished on the retry, its temp file cleared then.
     assert list((ws.drafts / "tmp").iterdir()) == []
 
