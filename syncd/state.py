@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from syncd.errors import BackendError, ConfigError, StateUnwritable
+from syncd.errors import ConfigError, StateUnwritable
 from syncd.lifecycle import Booking
 from syncd.model import Client, Followup, NoteRef, Phase
 
@@ -75,7 +75,7 @@ class StateStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
-        except (OSError, sqlite3.Error, BackendError) as exc:
+        except (OSError, sqlite3.Error, StateUnwritable) as exc:
             raise ConfigError(f"{path}: cannot open the state database: {_open_problem(path, exc)}") from None
 
     @classmethod
@@ -103,7 +103,7 @@ class StateStore:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """A write transaction; a database that cannot be written (disk full, I/O error, locked
-        by another program for 30 s) is a BackendError: one line, the next pass retries."""
+        by another program for 30 s) is `StateUnwritable`: one line, the next pass retries."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
