@@ -254,7 +254,7 @@ class CoachPass:
         if not booking.active:
             booking = self._update_header(booking, "mark the note cancelled")
             if self._event_mark_pending(booking):
-                self._mark_event_cancelled(booking, self.parts.source.get(booking.event_id))
+                self._mark_event_off(booking, self.parts.source.get(booking.event_id))
             return
         event = self.parts.source.get(booking.event_id)
         if event is None or event.cancelled:
@@ -336,13 +336,13 @@ class CoachPass:
         self._say(booking, f"{reason}; follow-up withdrawn" if withdrawn else reason)
         booking = self._update_header(booking, "mark the note cancelled")
         if self._event_mark_pending(booking):
-            self._mark_event_cancelled(booking, event)
+            self._mark_event_off(booking, event)
 
     def _event_mark_pending(self, booking: Booking) -> bool:
         """True while an off booking's event may still carry the block of when it was on.
 
-        History is left alone: a session long past is not worth
-        searching the calendar for (a deleted event's file is looked for in every file).
+        History is left alone: a session long past is not worth searching the calendar for
+        (a deleted event's file is looked for in every file).
         """
         if booking.note is None or not booking.annotated or not self.parts.source.annotates_cancelled:
             return False
@@ -350,13 +350,13 @@ class CoachPass:
             return False
         return booking.annotated != digest(annotation(booking, self.cfg.reminder, self.cfg.timezone))
 
-    def _mark_event_cancelled(self, booking: Booking, event: CalendarEvent | None) -> Booking:
+    def _mark_event_off(self, booking: Booking, event: CalendarEvent | None) -> Booking:
         """An event still in the calendar (cancelled and struck through, declined by the client,
         retitled) that carries syncd's block is told the session is off and loses syncd's
         reminder; the link stays, as the note does. A deleted event is left as it is."""
         wanted = annotation(booking, self.cfg.reminder, self.cfg.timezone)
         if event is not None and find_note_url(event.description):
-            self._write_annotation(booking, "mark the event's link block cancelled", event, wanted)
+            self._write_annotation(booking, "mark the event's link block off", event, wanted)
         return self._record(dataclasses.replace(booking, annotated=digest(wanted)))
 
     def _write_annotation(self, booking: Booking, what: str, event: CalendarEvent, wanted: Annotation) -> str:
