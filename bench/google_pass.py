@@ -26,7 +26,7 @@ from pathlib import Path
 
 from common import PassResult, print_table, run_once
 
-from syncd.google_auth import SCOPE_CALENDAR_EVENTS
+from syncd.google.auth import SCOPE_CALENDAR_EVENTS
 from tests.fakegoogle import FakeGoogle
 from tests.fakegoogle.helpers import COACH, booking
 

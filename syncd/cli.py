@@ -108,7 +108,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check-config":
         return check_config(path, settings)
     if args.command == "auth":
-        from syncd.google_auth import run_consent
+        from syncd.google.auth import run_consent
 
         run_consent(settings)
         return EXIT_OK

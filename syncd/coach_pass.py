@@ -21,7 +21,16 @@ from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules, Verdict, detect
 from syncd.drafts.base import DraftSink
 from syncd.durations import format_duration
-from syncd.errors import AuthError, BadEvent, CursorExpired, NoteMissing, StateUnwritable, SyncdError
+from syncd.errors import (
+    AuthError,
+    BadEvent,
+    CursorExpired,
+    NoteMissing,
+    NotPermitted,
+    Rejected,
+    StateUnwritable,
+    SyncdError,
+)
 from syncd.followup import build_draft
 from syncd.lifecycle import (
     REBOOK_WINDOW,
@@ -365,7 +374,7 @@ class CoachPass:
         try:
             self._effect(booking, what, self.parts.source.annotate, event, wanted)
         except SyncdError as exc:
-            if getattr(exc, "retryable", True):
+            if not isinstance(exc, NotPermitted | Rejected):
                 raise
             self._say(booking, f"cannot write into the event ({exc}); the note is still there")
             return str(exc)

@@ -123,7 +123,7 @@ def test_a_persistent_outage_is_a_retryable_one_line_error(sink: GmailDrafts, fa
     fake.fail(DRAFTS, 503, times=10)
     with pytest.raises(BackendError) as caught:
         sink.ensure(make_draft(), maybe_exists=False)
-    assert caught.value.retryable and "Gmail drafts: creating the draft: HTTP 503" in str(caught.value)
+    assert not caught.value.final and "Gmail drafts: creating the draft: HTTP 503" in str(caught.value)
     assert "\n" not in str(caught.value)
 
 

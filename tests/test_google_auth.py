@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from syncd import google_auth
 from syncd.config import VdirCalendarConfig
 from syncd.errors import AuthError
-from syncd.google_auth import (
+from syncd.google import auth as google_auth
+from syncd.google.auth import (
     SCOPE_CALENDAR_EVENTS,
     SCOPE_DRIVE_FILE,
     SCOPE_GMAIL_COMPOSE,
@@ -252,7 +252,7 @@ def test_consent_on_a_port_already_in_use_says_which_key_to_change(tmp_path: Pat
 
 
 def _list_events(service: Any) -> Any:
-    from syncd.google_errors import execute
+    from syncd.google.transport import execute
 
     return execute(service.events().list(calendarId="primary"), num_retries=0)
 
@@ -260,7 +260,7 @@ def _list_events(service: Any) -> Any:
 def test_a_token_refreshed_by_the_transport_is_saved_and_not_taken_for_a_new_file(
     tmp_path: Path, fake: FakeGoogle
 ) -> None:
-    from syncd.google_errors import lazy_factory, shared_credentials
+    from syncd.google.transport import lazy_factory, shared_credentials
 
     settings = make_settings(tmp_path, fake)
     path = write_token(settings, fake)
@@ -283,7 +283,7 @@ def test_a_token_refreshed_by_the_transport_is_saved_and_not_taken_for_a_new_fil
 def test_a_refresh_is_not_saved_over_a_token_file_the_coach_replaced(
     tmp_path: Path, fake: FakeGoogle
 ) -> None:
-    from syncd.google_errors import lazy_factory, shared_credentials
+    from syncd.google.transport import lazy_factory, shared_credentials
 
     settings = make_settings(tmp_path, fake)
     write_token(settings, fake)
@@ -299,7 +299,7 @@ def test_a_refresh_is_not_saved_over_a_token_file_the_coach_replaced(
 
 
 def test_every_backend_of_a_configuration_shares_one_token_refresh(tmp_path: Path, fake: FakeGoogle) -> None:
-    from syncd.google_errors import lazy_factory, shared_credentials
+    from syncd.google.transport import lazy_factory, shared_credentials
 
     settings = make_settings(tmp_path, fake)
     write_token(settings, fake)

@@ -333,7 +333,7 @@ def test_a_second_412_gives_up_retryably(calendar: GoogleCalendar, fake: FakeGoo
     fake.fail(EVENT, 412, method="PATCH", times=2)
     with pytest.raises(PreconditionFailed) as caught:
         calendar.annotate(event, note())
-    assert caught.value.retryable and event_id in str(caught.value)
+    assert not caught.value.final and event_id in str(caught.value)
 
 
 def test_an_event_the_coach_may_not_edit_keeps_the_link_on_the_private_copy(
@@ -356,7 +356,7 @@ def test_an_event_refusing_even_the_private_copy_raises_read_only(tmp_path: Path
     fake.fail(EVENT, 403, reason="forbiddenForNonOrganizer", method="PATCH", times=5)
     with pytest.raises(ReadOnlyEvent) as caught:
         calendar.annotate(event, note())
-    assert not caught.value.retryable
+    assert caught.value.final
     assert event_id in str(caught.value) and "forbiddenForNonOrganizer" in str(caught.value)
 
 
@@ -385,7 +385,7 @@ def test_annotating_a_deleted_event_says_so(calendar: GoogleCalendar, fake: Fake
     fake.calendar.purge(event_id)
     with pytest.raises(BackendError, match="no longer exists") as caught:
         calendar.annotate(CalendarEvent(id=event_id), note())
-    assert not caught.value.retryable
+    assert caught.value.final
 
 
 # --- failures ---------------------------------------------------------------------------------
@@ -408,7 +408,7 @@ def test_persistent_503_becomes_a_retryable_backend_error(calendar: GoogleCalend
     fake.fail(EVENTS, 503, times=10)
     with pytest.raises(BackendError) as caught:
         calendar.changes(None, SINCE)
-    assert caught.value.retryable
+    assert not caught.value.final
     assert "Google calendar primary" in str(caught.value) and "503" in str(caught.value)
     assert "\n" not in str(caught.value)
 
@@ -417,7 +417,7 @@ def test_a_forbidden_read_is_not_retried(calendar: GoogleCalendar, fake: FakeGoo
     fake.fail(EVENTS, 403, reason="forbidden", times=5)
     with pytest.raises(BackendError) as caught:
         calendar.changes(None, SINCE)
-    assert not caught.value.retryable and not isinstance(caught.value, ReadOnlyEvent)
+    assert caught.value.final and not isinstance(caught.value, ReadOnlyEvent)
     assert len(fake.requests_to(EVENTS)) == 1
 
 
@@ -425,7 +425,7 @@ def test_an_unknown_calendar_is_a_clear_permanent_error(calendar: GoogleCalendar
     calendar.calendar_id = "nobody@example.com"
     with pytest.raises(BackendError, match=r"Google calendar nobody@example\.com.*404") as caught:
         calendar.changes(None, SINCE)
-    assert not caught.value.retryable
+    assert caught.value.final
 
 
 def test_a_dropped_connection_is_a_retryable_backend_error(
@@ -434,7 +434,7 @@ def test_a_dropped_connection_is_a_retryable_backend_error(
     fake.drop(EVENTS, times=50)
     with pytest.raises(BackendError, match="network problem") as caught:
         calendar.changes(None, SINCE)
-    assert caught.value.retryable
+    assert not caught.value.final
     fake.clear_faults()
     assert calendar.changes(None, SINCE).events == []  # the next pass just works
 
@@ -451,7 +451,7 @@ def test_a_timeout_is_a_retryable_backend_error(calendar: GoogleCalendar, fake: 
     fake.slow(EVENTS, TIMEOUT * 3, times=3)
     with pytest.raises(BackendError, match="network problem") as caught:
         calendar.changes(None, SINCE)
-    assert caught.value.retryable
+    assert not caught.value.final
     assert len(fake.requests_to(EVENTS)) == 3  # the first try and num_retries=2
 
 

@@ -188,7 +188,7 @@ def test_a_doc_left_empty_by_a_crash_is_filled_on_the_next_attempt(
     fake.fail(BATCH, 503, times=10)
     with pytest.raises(BackendError) as caught:
         store.ensure(make_request())
-    assert caught.value.retryable and "503" in str(caught.value)
+    assert not caught.value.final and "503" in str(caught.value)
     fake.clear_faults()
     ref = store.ensure(make_request())
     assert len(note_docs(fake)) == 1
@@ -323,7 +323,7 @@ def test_a_template_doc_syncd_cannot_see_is_one_permanent_line(
     with pytest.raises(BackendError) as caught:
         store.ensure(templated())
     message = str(caught.value)
-    assert not caught.value.retryable and "\n" not in message
+    assert caught.value.final and "\n" not in message
     assert f"template_doc {template} cannot be read (HTTP {status})" in message and "drive.file" in message
     assert len(fake.requests_to(r"/copy$")) == 1
 
@@ -355,7 +355,7 @@ def test_a_note_that_vanished_is_note_missing_naming_it(store: GoogleDocsNotes) 
     """NoteMissing makes the engine look the note up by its booking (or make it again)."""
     with pytest.raises(NoteMissing, match=r"note 1nosuchdoc: reading the note: HTTP 404") as caught:
         store.open_action_items(NoteRef("drive:1nosuchdoc", "https://docs.google.com/x"))
-    assert not caught.value.retryable
+    assert caught.value.final
 
 
 def test_a_markdown_ref_is_refused_clearly(store: GoogleDocsNotes) -> None:

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from syncd.google_auth import SCOPE_CALENDAR_EVENTS
+from syncd.google.auth import SCOPE_CALENDAR_EVENTS
 from syncd.linkblock import BEGIN, find_note_url
 from tests.fakegoogle import FakeGoogle, LoggedRequest
 from tests.fakegoogle.helpers import CLIENT, COACH, booking

@@ -20,7 +20,7 @@ import pytest
 
 from syncd.calendars.google import MAX_ATTACHMENTS, annotation_patch
 from syncd.config import load_settings
-from syncd.google_auth import SCOPE_CALENDAR_EVENTS, SCOPE_DRIVE_FILE, SCOPE_GMAIL_COMPOSE, token_path
+from syncd.google.auth import SCOPE_CALENDAR_EVENTS, SCOPE_DRIVE_FILE, SCOPE_GMAIL_COMPOSE, token_path
 from syncd.model import GOOGLE_DOC_MIME, Annotation
 from tests.draft_contract import parse
 from tests.fakegoogle import CLIENT_ID, CLIENT_SECRET, FakeGoogle

@@ -250,7 +250,7 @@ def test_missing_note_is_a_clear_non_retryable_error(notes: MarkdownNotes, tmp_p
     (tmp_path / ref.locator).unlink()
     with pytest.raises(BackendError, match="is gone") as caught:
         notes.open_action_items(ref)
-    assert not caught.value.retryable
+    assert caught.value.final
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from icalendar import Calendar, Event
 from syncd.calendars.vdir import VdirCalendar, from_config
 from syncd.config import CoachConfig, Settings
 from syncd.detection import client_attendee
-from syncd.errors import BackendError, CursorExpired, ReadOnlyEvent
+from syncd.errors import BackendError, CursorExpired, EventGone, ReadOnlyEvent
 from syncd.linkblock import BEGIN, apply_block, find_note_url
 from syncd.model import Annotation
 from tests.calendar_contract import (
@@ -428,15 +428,14 @@ def test_annotate_read_only_file_raises_read_only_event(tmp_path: Path) -> None:
     assert path.read_text() == RICH
 
 
-def test_annotate_vanished_event_raises_retryable_backend_error(tmp_path: Path) -> None:
+def test_annotate_vanished_event_raises_event_gone(tmp_path: Path) -> None:
     path = tmp_path / "rich-1.ics"
     path.write_text(RICH)
     calendar = make_calendar(tmp_path)
     event = calendar.get("rich-1")
     path.unlink()
-    with pytest.raises(BackendError) as caught:
+    with pytest.raises(EventGone):
         calendar.annotate(event, annotation())  # type: ignore[arg-type]
-    assert caught.value.retryable
 
 
 # --- recurring series -------------------------------------------------------------------------

@@ -26,12 +26,14 @@ from googleapiclient.errors import HttpError
 from syncd.errors import (
     BackendError,
     CursorExpired,
+    EventGone,
     PreconditionFailed,
     ReadOnlyEvent,
+    Rejected,
     SyncdError,
 )
-from syncd.google_auth import DEFAULT_HTTP_TIMEOUT, REAUTH_HINT
-from syncd.google_errors import (
+from syncd.google.auth import DEFAULT_HTTP_TIMEOUT, REAUTH_HINT
+from syncd.google.transport import (
     NUM_RETRIES,
     RATE_LIMIT_REASONS,
     SETUP_REASONS,
@@ -42,7 +44,7 @@ from syncd.google_errors import (
     execute,
     lazy_factory,
 )
-from syncd.google_errors import http_error as generic_http_error
+from syncd.google.transport import http_error as generic_http_error
 from syncd.linkblock import BEGIN, apply_block, strip_block
 from syncd.model import Annotation, Attendee, CalendarEvent, ChangeSet
 from syncd.zones import zone_or_utc
@@ -181,9 +183,7 @@ class GoogleCalendar:
         raw = self._current(event)
         for attempt in range(2):
             if raw.get("status") == "cancelled":
-                raise BackendError(
-                    f"{self.label}, event {event.id}: cancelled, not annotated", retryable=False
-                )
+                raise EventGone(f"{self.label}, event {event.id}: cancelled, not annotated")
             body = annotation_patch(raw, annotation, placement, self._default_reminders)
             if not body:
                 return
@@ -222,12 +222,11 @@ class GoogleCalendar:
                 if exc.status_code == 410 and cursor:
                     raise CursorExpired(f"{self.label}: sync token expired, a full sync is needed") from None
                 if exc.status_code == 404:
-                    raise BackendError(
+                    raise Rejected(
                         f"{error_text(exc, f'{self.label}: {what}')}: check the coach's "
                         "calendar.calendar_id ('primary', or the Calendar ID under the calendar's "
                         "Settings > Integrate calendar) and that the calendar is shared with the "
-                        "Google account syncd is authorised as ('Make changes to events')",
-                        retryable=False,
+                        "Google account syncd is authorised as ('Make changes to events')"
                     ) from None
                 raise
 
@@ -280,7 +279,7 @@ class GoogleCalendar:
     def _require(self, event_id: str) -> dict[str, Any]:
         raw = self._fetch(event_id)
         if raw is None:
-            raise BackendError(f"{self.label}, event {event_id}: no longer exists", retryable=False)
+            raise EventGone(f"{self.label}, event {event_id}: no longer exists")
         return raw
 
     def _remember(self, item: dict[str, Any]) -> CalendarEvent:

@@ -52,7 +52,15 @@ from syncd.calendars.ics_events import (
 )
 from syncd.calendars.ics_text import component_spans, line_ending, split_lines
 from syncd.config import CoachConfig, Settings, VdirCalendarConfig
-from syncd.errors import BackendError, BadEvent, CursorExpired, PreconditionFailed, ReadOnlyEvent
+from syncd.errors import (
+    BackendError,
+    BadEvent,
+    CursorExpired,
+    EventGone,
+    PreconditionFailed,
+    ReadOnlyEvent,
+    Rejected,
+)
 from syncd.files import atomic_write, remove_stale_temp_files
 from syncd.model import Annotation, CalendarEvent, ChangeSet
 from syncd.text import error_line
@@ -298,13 +306,13 @@ class VdirCalendar:
         """Write `annotation` into the event's file, changing no line syncd does not own.
 
         A recurring instance gets (or reuses) its own RECURRENCE-ID override. Nothing is
-        written when the file already says it all. Raises `BackendError` (retryable) when the
+        written when the file already says it all. Raises `EventGone` when the
         event's file is gone, `ReadOnlyEvent` when it may not be written, `PreconditionFailed`
         when another program changed it while syncd was writing.
         """
         found = self._find(event.id)
         if found is None:
-            raise BackendError(f"event {event.id} not found in calendar folder {self.path}", retryable=True)
+            raise EventGone(f"event {event.id} not found in calendar folder {self.path}")
         text = self._annotated_text(found, annotation)
         if text != found.text:
             _atomic_write(self.path / found.name, text.encode("utf-8"), found.stat)
@@ -315,9 +323,7 @@ class VdirCalendar:
         spans = component_spans(lines, "VEVENT", 1)
         components = vevents(found.calendar)
         if len(spans) != len(components):
-            raise BackendError(
-                f"calendar file {self.path / found.name}: cannot match its VEVENTs", retryable=False
-            )
+            raise Rejected(f"calendar file {self.path / found.name}: cannot match its VEVENTs")
         occurrence = found.occurrence
         begin, end = spans[_position(components, occurrence.component)]
         block = lines[begin : end + 1]

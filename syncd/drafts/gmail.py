@@ -20,8 +20,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from syncd.followup import BOOKING_HEADER, booking_header
-from syncd.google_auth import DEFAULT_HTTP_TIMEOUT
-from syncd.google_errors import NUM_RETRIES, ThreadServices, calling, execute, lazy_factory
+from syncd.google.auth import DEFAULT_HTTP_TIMEOUT
+from syncd.google.transport import NUM_RETRIES, ThreadServices, calling, execute, lazy_factory
 from syncd.model import DraftMessage
 from syncd.text import one_line
 

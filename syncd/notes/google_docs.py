@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING, Any
 
 from googleapiclient.errors import HttpError
 
-from syncd.errors import BackendError, NoteMissing, SyncdError
-from syncd.google_auth import DEFAULT_HTTP_TIMEOUT
-from syncd.google_errors import (
+from syncd.errors import BackendError, NoteMissing, Rejected, SyncdError
+from syncd.google.auth import DEFAULT_HTTP_TIMEOUT
+from syncd.google.transport import (
     NUM_RETRIES,
     RATE_LIMIT_REASONS,
     SCOPE_REASONS,
@@ -278,7 +278,7 @@ class GoogleDocsNotes:
                 lambda d: d.files().update(fileId=file_id, body=body, fields=FILE_FIELDS),
             )
         except BackendError as exc:
-            if exc.retryable:
+            if not exc.final:
                 raise
             log.info("%s: the earlier note %s is not usable (%s); making a new one", self.label, file_id, exc)
             return None
@@ -353,11 +353,10 @@ def template_error(template_id: str, exc: HttpError, where: str) -> SyncdError:
     status = int(exc.status_code)
     reason, _ = error_reason(exc)
     if status == 404 or (status == 403 and reason not in RATE_LIMIT_REASONS | SCOPE_REASONS):
-        return BackendError(
+        return Rejected(
             f"{where}: template_doc {one_line(template_id, 80)} cannot be read (HTTP {status}): "
             "syncd's drive.file permission reaches only Docs syncd created, so make the template "
-            "from a note syncd created, or remove template_doc",
-            retryable=False,
+            "from a note syncd created, or remove template_doc"
         )
     return http_error(exc, where)
 
@@ -382,7 +381,7 @@ def _ref(file: dict[str, Any]) -> NoteRef:
 
 def _file_id(ref: NoteRef) -> str:
     if not ref.drive_file_id:
-        raise BackendError(f"notes: {ref.locator!r} is not a Google Doc", retryable=False)
+        raise Rejected(f"notes: {ref.locator!r} is not a Google Doc")
     return ref.drive_file_id
 
 

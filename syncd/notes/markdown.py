@@ -22,7 +22,7 @@ from urllib.parse import quote
 import yaml
 
 from syncd.config import CoachConfig, MarkdownNotesConfig, Settings
-from syncd.errors import BackendError, NoteMissing
+from syncd.errors import BackendError, NoteMissing, Rejected
 from syncd.files import atomic_write, remove_stale_temp_files
 from syncd.model import NoteHeader, NoteRef, NoteRequest
 from syncd.rendering import format_span, their_span
@@ -245,7 +245,7 @@ class MarkdownNotes:
             paths.append(path)
             if not path.exists():
                 return paths
-        raise BackendError(f"notes: {self.folder}: too many notes named {stem!r}", retryable=False)
+        raise Rejected(f"notes: {self.folder}: too many notes named {stem!r}")
 
     def _find(self, booking_id: str, header: NoteHeader) -> Path | None:
         """The note of `booking_id`: first among the names it would have, then (the session may
@@ -318,7 +318,7 @@ class MarkdownNotes:
     def _path(self, ref: NoteRef) -> Path:
         relative = Path(ref.locator)
         if relative.is_absolute() or ".." in relative.parts or relative.suffix != ".md":
-            raise BackendError(f"notes: {ref.locator!r} is not a note of {self.root}", retryable=False)
+            raise Rejected(f"notes: {ref.locator!r} is not a note of {self.root}")
         return self.root / relative
 
     def _read_owned(self, path: Path) -> str:
@@ -329,7 +329,7 @@ class MarkdownNotes:
         except (OSError, UnicodeDecodeError) as exc:
             raise BackendError(f"notes: {path}: cannot read: {exc}") from exc
         if booking_of(text) is None:
-            raise BackendError(f"notes: {path} has no syncd_booking key; not touching it", retryable=False)
+            raise Rejected(f"notes: {path} has no syncd_booking key; not touching it")
         return text
 
     def url_for(self, path: Path) -> str:

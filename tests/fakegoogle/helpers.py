@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from syncd.config import Settings
-from syncd.google_auth import SCOPE_CALENDAR_EVENTS
+from syncd.google.auth import SCOPE_CALENDAR_EVENTS
 
 from .server import FakeGoogle
 

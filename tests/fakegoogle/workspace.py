@@ -14,7 +14,7 @@ from typing import Any
 
 from syncd.config import Settings, load_settings
 from syncd.drafts import gmail
-from syncd.google_auth import scopes_for, token_path
+from syncd.google.auth import scopes_for, token_path
 from syncd.model import NoteRef
 from syncd.notes import google_docs
 from tests.support import COACH as LOCAL_COACH

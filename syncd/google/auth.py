@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from syncd.errors import AuthError, BackendError
+from syncd.errors import AuthError, AuthExpired, Unavailable
 from syncd.files import atomic_write
 from syncd.text import error_line
 
@@ -80,7 +80,7 @@ def load_credentials(settings: Settings) -> Credentials:
     """The stored user credentials, refreshed when expired (and saved again).
 
     Raises `AuthError` when the token is missing, unreadable, revoked or lacks a scope the
-    configuration needs; `BackendError` (retryable) when the token endpoint cannot be reached.
+    configuration needs; `Unavailable` when the token endpoint cannot be reached.
     """
     path = token_path(settings)
     info = _read_token(path)
@@ -104,13 +104,13 @@ def refresh_credentials(creds: Credentials) -> None:
     except RefreshError as exc:
         raise auth_error_from_refresh(exc) from None
     except TransportError as exc:
-        raise BackendError(f"cannot reach Google's token endpoint: {_one_line(exc)}") from None
+        raise Unavailable(f"cannot reach Google's token endpoint: {_one_line(exc)}") from None
 
 
 def auth_error_from_refresh(exc: Exception) -> AuthError:
     """One clear line for a failed refresh; `invalid_grant` gets the 7-day explanation."""
     if "invalid_grant" in str(exc):
-        return AuthError(
+        return AuthExpired(
             "Google refused the stored refresh token (invalid_grant): it was revoked or expired "
             f"({TESTING_APP_HINT}); {REAUTH_HINT}"
         )

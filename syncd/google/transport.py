@@ -31,8 +31,8 @@ from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.errors import Error as GoogleClientError
 from googleapiclient.errors import HttpError
 
-from syncd.errors import AuthError, BackendError, SyncdError
-from syncd.google_auth import (
+from syncd.errors import AuthError, BackendError, NotPermitted, RateLimited, Rejected, SyncdError, Unavailable
+from syncd.google.auth import (
     DEFAULT_HTTP_TIMEOUT,
     REAUTH_HINT,
     auth_error_from_refresh,
@@ -75,8 +75,8 @@ def http_error(exc: HttpError, where: str) -> SyncdError:
     """The syncd error for an HTTP error answer (after the library's own retries).
 
     401, missing scopes and an API not enabled in the Cloud project are `AuthError` (the
-    operator must act; the next pass tries again); rate limits, 429 and 5xx are retryable;
-    anything else (400, 403, 404...) is a permanent `BackendError`.
+    operator must act; the next pass tries again); rate limits and 429 are `RateLimited`, 5xx
+    `Unavailable`; another 403 is `NotPermitted`, anything else (400, 404...) `Rejected`.
     """
     status = int(exc.status_code)
     reason, message = error_reason(exc)
@@ -88,10 +88,14 @@ def http_error(exc: HttpError, where: str) -> SyncdError:
     if status == 403 and reason in NOT_ENABLED_REASONS:
         return AuthError(f"{where}: {api_not_enabled(message)}")
     if status == 403 and reason in RATE_LIMIT_REASONS:
-        return BackendError(f"{text}; rate limited, will retry")
-    if status == 429 or status >= 500:
-        return BackendError(f"{text}; will retry")
-    return BackendError(text, retryable=False)
+        return RateLimited(f"{text}; rate limited, will retry")
+    if status == 429:
+        return RateLimited(f"{text}; will retry")
+    if status >= 500:
+        return Unavailable(f"{text}; will retry")
+    if status == 403:
+        return NotPermitted(text)
+    return Rejected(text)
 
 
 def api_not_enabled(message: str) -> str:
@@ -143,7 +147,7 @@ def translated(where: str, map_http: HttpErrorMapper = http_error) -> Iterator[N
     except RefreshError as exc:
         raise auth_error_from_refresh(exc) from None
     except NETWORK_ERRORS as exc:
-        raise BackendError(f"{where}: network problem ({describe(exc)}); will retry") from None
+        raise Unavailable(f"{where}: network problem ({describe(exc)}); will retry") from None
     except (GoogleClientError, json.JSONDecodeError) as exc:
         raise BackendError(f"{where}: unexpected answer ({describe(exc)})") from None
 
