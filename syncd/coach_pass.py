@@ -1,54 +1,73 @@
-"""One pass over one coach: read calendar changes, advance bookings, draft due follow-ups.
+"""One pass over one coach: read calendar changes, run the plans `syncd.plan` makes of them,
+draft due follow-ups.
 
-Every side effect is preceded by a committed record of the intent and followed by a
-committed record of its result; the backends' effects are findable, so a pass interrupted at
-any line and run again finishes the work without doing any of it twice.
+This module decides nothing about a booking: it reads (calendar, state), asks `syncd.plan` what
+to do, and runs the steps. Every side effect is preceded by a committed record of the intent
+and followed by a committed record of its result; the backends' effects are findable, so a pass
+interrupted at any line and run again finishes the work without doing any of it twice.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TypeVar
-from zoneinfo import ZoneInfo
+from datetime import datetime
+from typing import TypeVar, assert_never
 
 from syncd.calendars.base import CalendarSource
-from syncd.client_zones import client_zone
 from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules, Verdict, detect
 from syncd.drafts.base import DraftSink
-from syncd.durations import format_duration
 from syncd.errors import (
     AuthError,
-    BadEvent,
     CursorExpired,
     NoteMissing,
     NotPermitted,
     Rejected,
-    StateUnwritable,
+    StateError,
     SyncdError,
 )
 from syncd.followup import build_draft
 from syncd.lifecycle import (
     REBOOK_WINDOW,
     Booking,
-    Decision,
-    annotation,
+    Effect,
+    begun,
     booking_id,
     digest,
-    fingerprint,
-    followup_decision,
-    new_booking,
-    note_header,
-    on_cancelled,
-    on_changed,
+    draft_queued,
+    event_marked,
+    header_written,
+    link_refused,
+    linked,
+    note_created,
+    note_handed_over,
+    note_moved,
 )
-from syncd.linkblock import find_note_url
-from syncd.model import Annotation, CalendarEvent, Coach, Followup, NoteRef, NoteRequest, Phase, Session
+from syncd.model import Annotation, CalendarEvent, Coach, NoteHeader, NoteRef, NoteRequest, Session
 from syncd.notes.base import NoteStore
+from syncd.plan import (
+    Annotate,
+    CreateNote,
+    MarkOff,
+    Plan,
+    Policy,
+    QueueDraft,
+    Say,
+    Step,
+    Transition,
+    UpdateNoteHeader,
+    describe,
+    history_start,
+    locate,
+    needs_event,
+    plan_event,
+    plan_followup,
+    plan_upkeep,
+    unfinished,
+    who,
+)
 from syncd.state import StateStore
 from syncd.templating import Renderer
 from syncd.text import one_line
@@ -56,9 +75,9 @@ from syncd.text import one_line
 log = logging.getLogger("syncd")
 T = TypeVar("T")
 
-# Sessions over longer ago than this (or the look-back, if longer), whose records have not
-# changed since, are history: a changed zone, reminder or wording is not written into them.
-HISTORY = timedelta(days=30)
+# Plans one booking may need in a row: its own, after its note is made or found elsewhere,
+# after its draft is queued. More means a plan that never settles: a bug, not a loop.
+_MAX_PLANS = 6
 
 
 @dataclass
@@ -99,6 +118,20 @@ class Tally:
         self.stopped = self.stopped or other.stopped
 
 
+def policy_of(parts: CoachParts, settings: Settings) -> Policy:
+    """What the plans of `parts`' coach depend on."""
+    cfg = parts.config
+    return Policy(
+        coach=cfg.key,
+        timezone=cfg.timezone,
+        reminder=cfg.reminder,
+        delay=cfg.drafts.delay,
+        lookback=settings.lookback,
+        max_lateness=settings.max_lateness,
+        annotates_cancelled=parts.source.annotates_cancelled,
+    )
+
+
 class CoachPass:
     """Runs one pass for one coach. Create one per pass; call `run()`."""
 
@@ -114,6 +147,7 @@ class CoachPass:
         self.parts = parts
         self.cfg = parts.config
         self.settings = settings
+        self.policy = policy_of(parts, settings)
         self.state = state
         self.now = now
         self.dry_run = dry_run
@@ -127,18 +161,18 @@ class CoachPass:
         service or data problem: those are logged and counted."""
         # The later steps need the calendar too (a follow-up is drafted only after re-reading
         # its event), so a calendar that cannot be read ends this coach's pass: one log line.
-        for step in (self._sync, self._retry_unfinished, self._dispatch_followups):
+        for stage in (self._sync, self._retry_unfinished, self._dispatch_followups):
             if self._stopping():
                 break
             try:
-                step()
+                stage()
             except SyncdError as exc:
                 self._fail(f"coach {self.cfg.email}: {exc}")
                 self.tally.auth_failed = isinstance(exc, AuthError)
                 break
         return self.tally
 
-    # --- reading the calendar -------------------------------------------------------------
+    # --- reading ----------------------------------------------------------------------------
 
     def _sync(self) -> None:
         since = self.now - self.settings.lookback
@@ -158,78 +192,16 @@ class CoachPass:
             self.state.set_cursor(self.cfg.key, changes.cursor)
 
     def _on_event(self, event: CalendarEvent) -> None:
-        existing = self._booking_of(event)
+        key = self.cfg.key
+        found = self.state.get(booking_id(key, event.id))
+        following = self.state.by_event(key, event.id)
+        before = self.state.by_event(key, event.moved_from) if event.moved_from else None
+        existing = self._run(None, locate(key, event, found, following, before))
         verdict = detect(event, self.parts.rules)
-        if verdict.client is None:
-            self._not_a_booking(existing, event, verdict)
-            return
-        if existing is None:
-            booking = new_booking(
-                self.cfg.key, event, verdict.client, self.cfg.drafts.delay, self.now, self.settings.lookback
-            )
-            if booking is not None:
-                self._say(booking, f"detected intro booking on {self._when(booking.start)}")
-                self._check_client_zone(booking, previous="")
-                self._advance(self._record(booking), event, reuse=self._rebook_candidate(booking))
-            return
-        if existing.fingerprint != fingerprint(event) or not existing.active:
-            existing = self._changed(existing, event, verdict)
-        self._advance(existing, event)
-
-    def _booking_of(self, event: CalendarEvent) -> Booking | None:
-        """The booking found as `event`, else the one that follows it now (its series moved)."""
-        found = self.state.get(booking_id(self.cfg.key, event.id))
-        booking = found if found is not None and found.event_id == event.id else None
-        if booking is None:
-            booking = self.state.by_event(self.cfg.key, event.id)
-        if booking is None and found is not None:
-            # It was found as this event and then followed its moved series elsewhere.
-            if found.active:  # a new booking under its id would overwrite the record
-                raise BadEvent(
-                    f"the session this event was is now event {one_line(found.event_id, 80)}; "
-                    "left alone while that one is on"
-                )
-            # Its series moved back (an undo, a restored file): it follows this event again.
-            self._say(found, f"its series moved back; it is event {one_line(event.id, 80)} again")
-            return self._record(dataclasses.replace(found, event_id=event.id))
-        if booking is None and event.moved_from:
-            before = self.state.by_event(self.cfg.key, event.moved_from)
-            if before is not None:
-                # The same session, rescheduled with its series: not a cancel and a new booking.
-                self._say(before, f"its series moved; it is now event {one_line(event.id, 80)}")
-                booking = self._record(dataclasses.replace(before, event_id=event.id))
-        return booking
-
-    def _not_a_booking(self, existing: Booking | None, event: CalendarEvent, verdict: Verdict) -> None:
-        if verdict.problem:
-            log.warning("coach %s: event %s: %s", self.cfg.email, self._event_label(event), verdict.problem)
-        if existing is not None and existing.active:
-            self._cancel(existing, _off_reason(event, verdict), event)
-
-    def _changed(self, existing: Booking, event: CalendarEvent, verdict: Verdict) -> Booking:
-        assert verdict.client is not None
-        booking = on_changed(existing, event, verdict.client, self.cfg.drafts.delay)
-        self._check_client_zone(booking, previous=existing.client.timezone)
-        if booking.start != existing.start or booking.end != existing.end:
-            self._say(booking, f"rescheduled to {self._when(booking.start)}; follow-up moves with it")
-        if existing.phase is Phase.CANCELLED:
-            self._say(booking, "booking is back on")
-        return self._record(booking)
-
-    def _check_client_zone(self, booking: Booking, previous: str) -> None:
-        """One line when the booking names a client zone syncd does not understand: said when
-        the booking is found or its zone changes, not on every pass."""
-        value = booking.client.timezone
-        if value.strip() and value != previous and client_zone(value) is None:
-            log.warning(
-                "coach %s: %s: client time zone %r not understood; times are shown in the coach's zone only",
-                self.cfg.email,
-                self._who(booking),
-                one_line(value, 80),
-            )
-
-    def _rebook_candidate(self, booking: Booking) -> Booking | None:
-        return self.state.rebook_candidate(self.cfg.key, booking.client.email, self.now - REBOOK_WINDOW)
+        rebook = None
+        if existing is None and verdict.client is not None and verdict.client.email:
+            rebook = self.state.rebook_candidate(key, verdict.client.email, self.now - REBOOK_WINDOW)
+        self._carry_out(existing, lambda b: plan_event(self.policy, b, event, verdict, self.now, rebook))
 
     def _retry_unfinished(self) -> None:
         """Bookings whose note, note header or event annotation is not what their record says
@@ -239,143 +211,161 @@ class CoachPass:
         written, so a booking of a session long over whose record is as old is finished, or
         differs only by a config change that history need not follow (thousands of old events
         and notes rewritten, every pass reading them all)."""
-        for booking in self.state.bookings_to_check(self.cfg.key, self._history_start()):
+        for booking in self.state.bookings_to_check(self.cfg.key, history_start(self.policy, self.now)):
             if self._stopping():
                 return
             # A booking that failed earlier in this pass waits for the next one: one error line.
-            if booking.event_id not in self._failed and self._unfinished(booking):
+            if booking.event_id not in self._failed and unfinished(self.policy, booking, self.now):
                 self._guarded(booking.event_id, self._retry, booking)
-
-    def _history_start(self) -> datetime:
-        """Sessions over before this are history (see `HISTORY`)."""
-        return self.now - max(HISTORY, self.settings.lookback)
-
-    def _unfinished(self, booking: Booking) -> bool:
-        if booking.note is None:
-            return booking.active
-        if booking.header != digest(note_header(booking, self.cfg.timezone)):
-            return True
-        if not booking.active:
-            return self._event_mark_pending(booking)
-        return booking.annotated != digest(annotation(booking, self.cfg.reminder, self.cfg.timezone))
 
     def _retry(self, booking: Booking) -> None:
         if not booking.active:
-            booking = self._update_header(booking, "mark the note cancelled")
-            if self._event_mark_pending(booking):
-                self._mark_event_off(booking, self.parts.source.get(booking.event_id))
+            needed = needs_event(self.policy, booking, self.now)
+            event = self.parts.source.get(booking.event_id) if needed else None
+            self._carry_out(booking, lambda b: plan_upkeep(self.policy, _tracked(b), event, self.now))
             return
         event = self.parts.source.get(booking.event_id)
         if event is None or event.cancelled:
-            self._cancel(booking, "cancelled", event)
+            self._carry_out(booking, lambda b: plan_event(self.policy, b, event, Verdict(), self.now))
             return
         self._on_event(event)
 
-    # --- side effects ---------------------------------------------------------------------
+    def _dispatch_followups(self) -> None:
+        for booking in self.state.due_followups(self.cfg.key, self.now):
+            if self._stopping():
+                return
+            self._guarded(booking.event_id, self._followup, booking)
 
-    def _advance(self, booking: Booking, event: CalendarEvent, reuse: Booking | None = None) -> Booking:
-        """Bring the note, its header and the event's annotation up to date."""
-        if booking.note is None:
-            booking = self._create_note(booking, reuse)
-            if booking.note is None:
-                return booking
-        booking = self._update_header(booking, "update the note's header")
-        if booking.active:
-            booking = self._annotate(booking, event)
-        return booking
+    def _followup(self, booking: Booking) -> None:
+        # Re-read the event: a cancelled or moved booking must never get the old follow-up.
+        event = self.parts.source.get(booking.event_id)
+        verdict = detect(event, self.parts.rules) if event else Verdict()
+        self._carry_out(booking, lambda b: plan_followup(self.policy, _tracked(b), event, verdict, self.now))
 
-    def _create_note(self, booking: Booking, reuse: Booking | None) -> Booking:
-        booking = self._record(dataclasses.replace(booking, effect="note"))
-        request = self._note_request(booking)
-        reused = reuse.note if reuse else None
+    # --- running plans ----------------------------------------------------------------------
+
+    def _carry_out(self, booking: Booking | None, make_plan: Callable[[Booking | None], Plan]) -> None:
+        """Run the plan for `booking`, and plan again from the record it leaves while a step's
+        outcome was one the plan could not know."""
+        for _ in range(_MAX_PLANS):
+            plan = make_plan(booking)
+            if not plan.steps:
+                return
+            booking, done = self._run_until_replan(booking, plan)
+            if done:
+                return
+        raise RuntimeError(f"the plan for {booking.id if booking else '?'} does not settle")
+
+    def _run(self, booking: Booking | None, plan: Plan) -> Booking | None:
+        """Run a plan that needs no second one (a booking found as another event)."""
+        booking, done = self._run_until_replan(booking, plan)
+        assert done
+        return booking if plan.steps else plan.booking
+
+    def _run_until_replan(self, booking: Booking | None, plan: Plan) -> tuple[Booking | None, bool]:
+        """Run `plan`'s steps in order; (the record after them, whether the plan is done)."""
+        for step in plan.steps:
+            note = booking.note if booking else None
+            booking = self._step(booking, step)
+            if step.replan or (booking is not None and booking.note != note and note is not None):
+                return booking, False
+        return booking, True
+
+    def _step(self, booking: Booking | None, step: Step) -> Booking | None:
+        """Run one step: record the intent, do the effect, record the result."""
+        if isinstance(step, Say):
+            (log.warning if step.warning else log.info)("coach %s: %s", self.cfg.email, step.message)
+            return booking
+        if isinstance(step, Transition):
+            return self._record(step.booking)
+        assert booking is not None  # a plan's effects come after the booking is recorded
+        match step:
+            case CreateNote():
+                return self._create_note(booking, step)
+            case UpdateNoteHeader():
+                booking, _ = self._with_note(
+                    booking,
+                    step.what,
+                    step.header,
+                    step.relocate,
+                    self.parts.notes.update_header,
+                    step.header,
+                )
+                return self._record(header_written(booking, digest(step.header)))
+            case Annotate():
+                return self._annotate(booking, step)
+            case MarkOff():
+                if step.event is not None:
+                    self._write_annotation(booking, describe(step), step.event, step.annotation)
+                return self._record(event_marked(booking, digest(step.annotation)))
+            case QueueDraft():
+                return self._queue_draft(booking, step)
+            case _:
+                assert_never(step)
+
+    def _create_note(self, booking: Booking, step: CreateNote) -> Booking:
+        booking = self._record(begun(booking, Effect.NOTE))
+        reused = step.reuse.note if step.reuse else None
+        request = self._note_request(booking, step.header)
         ref = self._effect(booking, "create the session note", self.parts.notes.ensure, request, reused)
         if ref is None:  # a dry run: go on as if, so it can tell the rest
             ref = NoteRef(locator="", url="(not created: dry run)")
-        if reuse is not None:
-            self._record(dataclasses.replace(reuse, note=None, reason=f"rebooked as {booking.event_id}"))
-            self._say(booking, f"reusing the note of the cancelled booking {reuse.event_id}")
+        if step.reuse is not None:
+            self._record(note_handed_over(step.reuse, booking.event_id))
+            self._say(booking, f"reusing the note of the cancelled booking {step.reuse.event_id}")
             self.tally.reused += 1
         else:
             self.tally.notes += 1
         if not self.dry_run:
             self._say(booking, f"session note ready: {ref.url}")
-        phase = Phase.NOTE_CREATED if booking.phase is Phase.DETECTED else booking.phase
-        changes = {"note": ref, "phase": phase, "effect": "", "header": digest(request.header)}
-        return self._record(dataclasses.replace(booking, **changes))  # type: ignore[arg-type]
+        return self._record(note_created(booking, ref, digest(step.header)))
 
-    def _note_request(self, booking: Booking) -> NoteRequest:
+    def _note_request(self, booking: Booking, header: NoteHeader) -> NoteRequest:
         session = self._session(booking)
         return NoteRequest(
             booking_id=booking.id,
-            header=note_header(booking, self.cfg.timezone),
+            header=header,
             body=self.parts.renderer.render_note(session, self.now),
             fields=self.parts.renderer.note_fields(session),
         )
 
     def _with_note(
-        self, booking: Booking, what: str, action: Callable[..., T], *args: object
+        self,
+        booking: Booking,
+        what: str,
+        header: NoteHeader,
+        relocate: bool,
+        action: Callable[..., T],
+        *args: object,
     ) -> tuple[Booking, T | None]:
         """Run `action(note, *args)`; when the note is no longer where it was recorded (the
-        coach renamed, moved or deleted it), find it by its booking (or make it again) first."""
+        coach renamed, moved or deleted it), find it by its booking (or make it again) first,
+        or, unless `relocate`, leave it be."""
         assert booking.note is not None
         try:
             return booking, self._effect(booking, what, action, booking.note, *args)
         except NoteMissing as exc:
-            if not booking.active:
+            if not relocate:
                 self._say(booking, f"{exc}; left as it is")
                 return booking, None
-            ref = self.parts.notes.ensure(self._note_request(booking))
+            ref = self.parts.notes.ensure(self._note_request(booking, header))
             self._say(booking, f"the note was not where it was ({exc}); now using {ref.url}")
-            booking = self._record(dataclasses.replace(booking, note=ref))
+            booking = self._record(note_moved(booking, ref))
             return booking, self._effect(booking, what, action, ref, *args)
 
-    def _annotate(self, booking: Booking, event: CalendarEvent) -> Booking:
-        wanted = annotation(booking, self.cfg.reminder, self.cfg.timezone)
-        if booking.annotated == digest(wanted):
-            return booking
-        problem = self._write_annotation(booking, "write the note link into the event", event, wanted)
+    def _annotate(self, booking: Booking, step: Annotate) -> Booking:
+        wanted = digest(step.annotation)
+        problem = self._write_annotation(booking, describe(step), step.event, step.annotation)
         if problem:  # the coach may not edit this event (not the organizer): the note still stands
-            return self._record(dataclasses.replace(booking, annotated=digest(wanted), reason=problem))
-        phase = Phase.LINKED if booking.phase in (Phase.DETECTED, Phase.NOTE_CREATED) else booking.phase
-        return self._record(dataclasses.replace(booking, annotated=digest(wanted), phase=phase))
-
-    def _cancel(self, booking: Booking, reason: str, event: CalendarEvent | None) -> None:
-        withdrawn = booking.followup is Followup.PENDING
-        booking = self._record(on_cancelled(booking, reason))
-        self._say(booking, f"{reason}; follow-up withdrawn" if withdrawn else reason)
-        booking = self._update_header(booking, "mark the note cancelled")
-        if self._event_mark_pending(booking):
-            self._mark_event_off(booking, event)
-
-    def _event_mark_pending(self, booking: Booking) -> bool:
-        """True while an off booking's event may still carry the block of when it was on.
-
-        History is left alone: a session long past is not worth searching the calendar for
-        (a deleted event's file is looked for in every file).
-        """
-        if booking.note is None or not booking.annotated or not self.parts.source.annotates_cancelled:
-            return False
-        if booking.end < self._history_start():
-            return False
-        return booking.annotated != digest(annotation(booking, self.cfg.reminder, self.cfg.timezone))
-
-    def _mark_event_off(self, booking: Booking, event: CalendarEvent | None) -> Booking:
-        """An event still in the calendar (cancelled and struck through, declined by the client,
-        retitled) that carries syncd's block is told the session is off and loses syncd's
-        reminder; the link stays, as the note does. A deleted event is left as it is."""
-        wanted = annotation(booking, self.cfg.reminder, self.cfg.timezone)
-        if event is not None and find_note_url(event.description):
-            self._write_annotation(booking, "mark the event's link block off", event, wanted)
-        return self._record(dataclasses.replace(booking, annotated=digest(wanted)))
+            return self._record(link_refused(booking, wanted, problem))
+        return self._record(linked(booking, wanted))
 
     def _write_annotation(self, booking: Booking, what: str, event: CalendarEvent, wanted: Annotation) -> str:
         """Write `wanted` into the event: "" when done, else why it never can be (the coach
         may not edit the event). A problem that may pass raises."""
         try:
             self._effect(booking, what, self.parts.source.annotate, event, wanted)
-        except SyncdError as exc:
-            if not isinstance(exc, NotPermitted | Rejected):
-                raise
+        except (NotPermitted, Rejected) as exc:
             self._say(booking, f"cannot write into the event ({exc}); the note is still there")
             return str(exc)
         self._count_event_write(booking)
@@ -392,79 +382,28 @@ class CoachPass:
         else:
             self.tally.links += 1
 
-    def _update_header(self, booking: Booking, what: str) -> Booking:
-        """Rewrite the note's header (session time, cancelled mark) when the record says the
-        note does not show the booking as it now is."""
-        header = note_header(booking, self.cfg.timezone)
-        if booking.note is None or booking.header == digest(header):
-            return booking
-        booking, _ = self._with_note(booking, what, self.parts.notes.update_header, header)
-        return self._record(dataclasses.replace(booking, header=digest(header)))
-
-    # --- follow-ups -----------------------------------------------------------------------
-
-    def _dispatch_followups(self) -> None:
-        for booking in self.state.due_followups(self.cfg.key, self.now):
-            if self._stopping():
-                return
-            self._guarded(booking.event_id, self._followup, booking)
-
-    def _followup(self, booking: Booking) -> None:
-        # Re-read the event: a cancelled or moved booking must never get the old follow-up.
-        event = self.parts.source.get(booking.event_id)
-        verdict = detect(event, self.parts.rules) if event else Verdict()
-        if event is None or verdict.client is None:
-            self._cancel(booking, _off_reason(event, verdict), event)
-            return
-        if booking.fingerprint != fingerprint(event):
-            booking = self._advance(self._changed(booking, event, verdict), event)
-        decision = followup_decision(booking, self.now, self.settings.max_lateness)
-        if decision is Decision.SKIP:
-            late = self.now - booking.followup_due
-            self._skip(
-                booking,
-                event,
-                f"{format_duration(late - late % timedelta(minutes=1))} overdue, more than max_lateness",
-            )
-        elif decision is Decision.SEND and not booking.client.email:
-            self._skip(booking, event, "the booking has no client email address")
-        elif decision is Decision.SEND:
-            self._queue_draft(booking, event)
-
-    def _skip(self, booking: Booking, event: CalendarEvent, reason: str) -> None:
-        booking = self._record(dataclasses.replace(booking, followup=Followup.SKIPPED, reason=reason))
-        log.warning("coach %s: %s: follow-up skipped: %s", self.cfg.email, self._who(booking), reason)
-        self._advance(booking, event)
-
-    def _queue_draft(self, booking: Booking, event: CalendarEvent) -> None:
+    def _queue_draft(self, booking: Booking, step: QueueDraft) -> Booking:
         booking, items = self._with_note(
-            booking, "read the note's open action items", self.parts.notes.open_action_items
+            booking,
+            "read the note's open action items",
+            step.header,
+            True,
+            self.parts.notes.open_action_items,
         )
         assert booking.note is not None
         session = self._session(booking)
         subject, body = self.parts.renderer.render_followup(session, items or [], booking.note.url)
-        draft = build_draft(session, subject, body)
-        interrupted = booking.effect == "draft"
-        booking = self._record(dataclasses.replace(booking, effect="draft"))
-        recipient = one_line(booking.client.email, 120)
+        draft = build_draft(session, subject, body, now=self.now)
+        interrupted = booking.effect is Effect.DRAFT
+        booking = self._record(begun(booking, Effect.DRAFT))
         draft_id = self._effect(
-            booking,
-            f"queue the follow-up draft to {recipient}",
-            self.parts.drafts.ensure,
-            draft,
-            maybe_exists=interrupted,
+            booking, describe(step), self.parts.drafts.ensure, draft, maybe_exists=interrupted
         )
         self.tally.drafts += 1
-        changes = {
-            "followup": Followup.QUEUED,
-            "phase": Phase.FOLLOWUP_QUEUED,
-            "draft_id": draft_id or "",
-            "effect": "",
-        }
-        booking = self._record(dataclasses.replace(booking, **changes))  # type: ignore[arg-type]
+        booking = self._record(draft_queued(booking, draft_id or ""))
         if not self.dry_run:
-            self._say(booking, f"follow-up draft queued for {recipient}")
-        self._advance(booking, event)
+            self._say(booking, f"follow-up draft queued for {step.recipient}")
+        return booking
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -495,7 +434,7 @@ class CoachPass:
     def _guarded(self, label: str, action: Callable[[T], None], item: T) -> None:
         try:
             action(item)
-        except (AuthError, StateUnwritable):  # nothing else can succeed in this pass
+        except (AuthError, StateError):  # nothing else can succeed in this pass
             raise
         except SyncdError as exc:
             self._failed.add(label)
@@ -510,18 +449,7 @@ class CoachPass:
         self.tally.errors += 1
 
     def _say(self, booking: Booking, message: str) -> None:
-        log.info("coach %s: %s: %s", self.cfg.email, self._who(booking), message)
-
-    def _who(self, booking: Booking) -> str:
-        return f"{one_line(booking.client.name, 60)} ({one_line(booking.event_id, 60)})"
-
-    def _event_label(self, event: CalendarEvent) -> str:
-        """The event as the coach finds it in the calendar: title and start, then its id."""
-        when = f" on {self._when(event.start)}" if event.start else ""
-        return f'"{one_line(event.summary, 80)}"{when} ({one_line(event.id, 80)})'
-
-    def _when(self, moment: datetime) -> str:
-        return moment.astimezone(ZoneInfo(self.cfg.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+        log.info("coach %s: %s: %s", self.cfg.email, who(booking), message)
 
     def _stopping(self) -> bool:
         if self.should_stop():
@@ -529,8 +457,7 @@ class CoachPass:
         return self.tally.stopped
 
 
-def _off_reason(event: CalendarEvent | None, verdict: Verdict) -> str:
-    """Why a tracked booking is off, for the log and the state."""
-    if event is None or event.cancelled:
-        return "cancelled"
-    return "declined by the client" if verdict.declined else "no longer an intro booking"
+def _tracked(booking: Booking | None) -> Booking:
+    """`booking`, which a plan about a tracked booking never drops."""
+    assert booking is not None
+    return booking

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -58,10 +58,11 @@ def _address(name: str, email: str, who: str, booking_id: str) -> Address:
         raise BadEvent(f"booking {booking_id}: the {who}'s email {addr_spec!r} is unusable: {exc}") from None
 
 
-def build_draft(session: Session, subject: str, body: str, *, now: datetime | None = None) -> DraftMessage:
+def build_draft(session: Session, subject: str, body: str, *, now: datetime) -> DraftMessage:
     """The follow-up for `session` as a UTF-8 text/plain message with CRLF line ends.
 
-    `now` (default: the current time) becomes the Date header, in the coach's zone.
+    `now`, the pass's time (never the clock read again), becomes the Date header, in the
+    coach's zone.
     Raises BadEvent if the client has no (usable) email address.
     """
     booking = session.booking_id
@@ -71,7 +72,7 @@ def build_draft(session: Session, subject: str, body: str, *, now: datetime | No
     message["From"] = _address(session.coach.name, session.coach.email, "coach", booking)
     message["To"] = _address(session.client.name, session.client.email, "client", booking)
     message["Subject"] = one_line(subject)
-    moment = (now or datetime.now(UTC)).astimezone(coach_zone(session.coach))
+    moment = now.astimezone(coach_zone(session.coach))
     message["Date"] = format_datetime(moment)
     mid = message_id(booking, session.coach.email)
     message["Message-ID"] = mid

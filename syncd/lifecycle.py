@@ -1,7 +1,8 @@
 """A booking's lifecycle: detected → note_created → linked → followup_queued.
 
-Pure transitions over `Booking` records; the engine performs the side effects they call for
-and the state store keeps the records. Times are aware UTC; zones only matter for text.
+Pure transitions over `Booking` records: every change of a record's phase, follow-up or
+bookkeeping is one typed function here, used by `syncd.plan` (which decides when) and by the
+pass (which records an effect's result). Times are aware UTC; zones only matter for text.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from syncd.model import Annotation, CalendarEvent, Client, Followup, NoteHeader,
 # A new booking for a client whose earlier intro was cancelled this recently reuses that note
 # (booking tools that reschedule by cancelling and re-creating the event).
 REBOOK_WINDOW = timedelta(days=30)
+
+
+class Effect(StrEnum):
+    """A side effect begun and not yet recorded as done; the values are what the state keeps."""
+
+    NONE = ""
+    NOTE = "note"
+    DRAFT = "draft"
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,7 @@ class Booking:
     annotated: str = ""  # digest of the annotation last written into the event
     draft_id: str = ""
     reason: str = ""  # why the follow-up was skipped, the event left alone, ...
-    effect: str = ""  # a side effect begun and not yet recorded as done ("note", "draft")
+    effect: Effect = Effect.NONE  # a side effect begun and not yet recorded as done
 
     @property
     def active(self) -> bool:
@@ -108,27 +117,92 @@ def new_booking(
 def on_changed(booking: Booking, event: CalendarEvent, client: Client, delay: timedelta) -> Booking:
     """The record after its event changed and still is a booking: times, client, reinstatement."""
     assert event.start is not None and event.end is not None
-    changes: dict[str, object] = {
-        "client": client,
-        "fingerprint": fingerprint(event),
-        "start": event.start,
-        "end": event.end,
-    }
-    if event.end != booking.end and booking.followup is Followup.PENDING:
-        changes["followup_due"] = event.end + delay
-    if booking.phase is Phase.CANCELLED:
-        changes["phase"] = Phase.NOTE_CREATED if booking.note else Phase.DETECTED
-        changes["annotated"] = ""
-        if booking.followup is Followup.WITHDRAWN:
-            changes["followup"] = Followup.PENDING
-            changes["followup_due"] = event.end + delay
-    return dataclasses.replace(booking, **changes)  # type: ignore[arg-type]
+    phase, followup, annotated = booking.phase, booking.followup, booking.annotated
+    due = booking.followup_due
+    if event.end != booking.end and followup is Followup.PENDING:
+        due = event.end + delay
+    if phase is Phase.CANCELLED:
+        phase = Phase.NOTE_CREATED if booking.note else Phase.DETECTED
+        annotated = ""  # the event carries the block of a cancelled session: written again
+        if followup is Followup.WITHDRAWN:
+            followup, due = Followup.PENDING, event.end + delay
+    return dataclasses.replace(
+        booking,
+        client=client,
+        fingerprint=fingerprint(event),
+        start=event.start,
+        end=event.end,
+        phase=phase,
+        followup=followup,
+        followup_due=due,
+        annotated=annotated,
+    )
 
 
 def on_cancelled(booking: Booking, reason: str = "cancelled") -> Booking:
     """The record after its event was cancelled, deleted or stopped being an intro."""
     followup = Followup.WITHDRAWN if booking.followup is Followup.PENDING else booking.followup
     return dataclasses.replace(booking, phase=Phase.CANCELLED, followup=followup, reason=reason)
+
+
+def follows_event(booking: Booking, event_id: str) -> Booking:
+    """The record of a session whose series moved: it is now (or again) event `event_id`."""
+    return dataclasses.replace(booking, event_id=event_id)
+
+
+def begun(booking: Booking, effect: Effect) -> Booking:
+    """The record of the intent, committed before `effect` is done (a crash then looks for it)."""
+    return dataclasses.replace(booking, effect=effect)
+
+
+def note_created(booking: Booking, note: NoteRef, header: str) -> Booking:
+    """The record after its note was made (or found, or taken over) with header digest `header`."""
+    phase = Phase.NOTE_CREATED if booking.phase is Phase.DETECTED else booking.phase
+    return dataclasses.replace(booking, note=note, phase=phase, effect=Effect.NONE, header=header)
+
+
+def note_moved(booking: Booking, note: NoteRef) -> Booking:
+    """The record after its note was found elsewhere (or made again): the coach moved it."""
+    return dataclasses.replace(booking, note=note)
+
+
+def note_handed_over(booking: Booking, event_id: str) -> Booking:
+    """The cancelled booking whose note the client's new booking (event `event_id`) took."""
+    return dataclasses.replace(booking, note=None, reason=f"rebooked as {event_id}")
+
+
+def header_written(booking: Booking, header: str) -> Booking:
+    """The record after the note's header with digest `header` was written."""
+    return dataclasses.replace(booking, header=header)
+
+
+def linked(booking: Booking, annotated: str) -> Booking:
+    """The record after the annotation with digest `annotated` went into the event."""
+    phase = Phase.LINKED if booking.phase in (Phase.DETECTED, Phase.NOTE_CREATED) else booking.phase
+    return dataclasses.replace(booking, annotated=annotated, phase=phase)
+
+
+def link_refused(booking: Booking, annotated: str, reason: str) -> Booking:
+    """The record when the coach may not write into the event: the note still stands, and the
+    annotation (digest `annotated`) is not tried again until it changes."""
+    return dataclasses.replace(booking, annotated=annotated, reason=reason)
+
+
+def event_marked(booking: Booking, annotated: str) -> Booking:
+    """The record of an off booking after its event was told (or had nothing to tell)."""
+    return dataclasses.replace(booking, annotated=annotated)
+
+
+def followup_skipped(booking: Booking, reason: str) -> Booking:
+    """The record when the follow-up will never be drafted, and why."""
+    return dataclasses.replace(booking, followup=Followup.SKIPPED, reason=reason)
+
+
+def draft_queued(booking: Booking, draft_id: str) -> Booking:
+    """The record after the follow-up draft went into the drafts folder."""
+    return dataclasses.replace(
+        booking, followup=Followup.QUEUED, phase=Phase.FOLLOWUP_QUEUED, draft_id=draft_id, effect=Effect.NONE
+    )
 
 
 def followup_decision(booking: Booking, now: datetime, max_lateness: timedelta) -> Decision:

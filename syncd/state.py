@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from syncd.errors import ConfigError, StateUnwritable
-from syncd.lifecycle import Booking
+from syncd.lifecycle import Booking, Effect
 from syncd.model import Client, Followup, NoteRef, Phase
 
 SCHEMA_VERSION = 1
@@ -305,7 +305,7 @@ def _to_row(b: Booking, now: datetime) -> tuple[object, ...]:
         b.annotated,
         b.draft_id,
         b.reason,
-        b.effect,
+        b.effect.value,
         _utc(now),
     )
 
@@ -330,5 +330,5 @@ def _from_row(row: tuple[object, ...]) -> Booking:
         annotated=str(annotated),
         draft_id=str(draft_id),
         reason=str(reason),
-        effect=str(effect),
+        effect=Effect(str(effect)),
     )

@@ -14,7 +14,7 @@ from syncd.drafts.maildir import MaildirDrafts, draft_key
 from syncd.errors import BadEvent
 from syncd.followup import build_draft
 from syncd.model import DraftMessage
-from tests.draft_contract import SUBJECT, DraftSinkContract, make_draft, make_session, parse
+from tests.draft_contract import START, SUBJECT, DraftSinkContract, make_draft, make_session, parse
 
 
 def stored_files(root: Path) -> list[Path]:
@@ -88,7 +88,7 @@ def test_messages_are_stored_with_lf_line_ends(maildir: MaildirDrafts) -> None:
 
 def test_crlf_in_a_client_name_cannot_inject_a_header(maildir: MaildirDrafts) -> None:
     session = make_session(name="Eve\r\nBcc: victim@evil.example\r\nX-Evil: 1")
-    maildir.ensure(build_draft(session, SUBJECT + "\r\nBcc: other@evil.example", "Hi\n"))
+    maildir.ensure(build_draft(session, SUBJECT + "\r\nBcc: other@evil.example", "Hi\n", now=START))
     [path] = stored_files(maildir.path)
     message = parse(path.read_bytes())
     assert message["Bcc"] is None
@@ -123,12 +123,14 @@ def test_draft_carries_a_deterministic_message_id_and_booking_header() -> None:
 
 def test_client_without_email_gets_no_draft() -> None:
     with pytest.raises(BadEvent, match="no email"):
-        build_draft(make_session(email=""), SUBJECT, "Hi\n")
+        build_draft(make_session(email=""), SUBJECT, "Hi\n", now=START)
 
 
 def test_client_email_with_a_smuggled_header_is_refused() -> None:
     with pytest.raises(BadEvent):
-        build_draft(make_session(email="ada@client.example\r\nBcc: x@evil.example"), SUBJECT, "Hi\n")
+        build_draft(
+            make_session(email="ada@client.example\r\nBcc: x@evil.example"), SUBJECT, "Hi\n", now=START
+        )
 
 
 def test_same_booking_with_a_new_text_is_not_stored_twice(maildir: MaildirDrafts) -> None:
