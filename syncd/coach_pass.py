@@ -25,7 +25,7 @@ from syncd.errors import (
     NoteMissing,
     NotPermitted,
     Rejected,
-    StateError,
+    StateUnwritable,
     SyncdError,
 )
 from syncd.followup import build_draft
@@ -64,7 +64,9 @@ from syncd.plan import (
     needs_event,
     plan_event,
     plan_followup,
-    plan_upkeep,
+    plan_retry,
+    rebook_email,
+    resync,
     unfinished,
     who,
 )
@@ -198,9 +200,8 @@ class CoachPass:
         before = self.state.by_event(key, event.moved_from) if event.moved_from else None
         existing = self._run(None, locate(key, event, found, following, before))
         verdict = detect(event, self.parts.rules)
-        rebook = None
-        if existing is None and verdict.client is not None and verdict.client.email:
-            rebook = self.state.rebook_candidate(key, verdict.client.email, self.now - REBOOK_WINDOW)
+        email = rebook_email(existing, verdict)
+        rebook = self.state.rebook_candidate(key, email, self.now - REBOOK_WINDOW) if email else None
         self._carry_out(existing, lambda b: plan_event(self.policy, b, event, verdict, self.now, rebook))
 
     def _retry_unfinished(self) -> None:
@@ -219,16 +220,13 @@ class CoachPass:
                 self._guarded(booking.event_id, self._retry, booking)
 
     def _retry(self, booking: Booking) -> None:
-        if not booking.active:
-            needed = needs_event(self.policy, booking, self.now)
-            event = self.parts.source.get(booking.event_id) if needed else None
-            self._carry_out(booking, lambda b: plan_upkeep(self.policy, _tracked(b), event, self.now))
+        event = (
+            self.parts.source.get(booking.event_id) if needs_event(self.policy, booking, self.now) else None
+        )
+        if event is not None and resync(booking, event):
+            self._on_event(event)
             return
-        event = self.parts.source.get(booking.event_id)
-        if event is None or event.cancelled:
-            self._carry_out(booking, lambda b: plan_event(self.policy, b, event, Verdict(), self.now))
-            return
-        self._on_event(event)
+        self._carry_out(booking, lambda b: plan_retry(self.policy, _tracked(b), event, self.now))
 
     def _dispatch_followups(self) -> None:
         for booking in self.state.due_followups(self.cfg.key, self.now):
@@ -258,9 +256,9 @@ class CoachPass:
 
     def _run(self, booking: Booking | None, plan: Plan) -> Booking | None:
         """Run a plan that needs no second one (a booking found as another event)."""
-        booking, done = self._run_until_replan(booking, plan)
+        _, done = self._run_until_replan(booking, plan)
         assert done
-        return booking if plan.steps else plan.booking
+        return plan.booking
 
     def _run_until_replan(self, booking: Booking | None, plan: Plan) -> tuple[Booking | None, bool]:
         """Run `plan`'s steps in order; (the record after them, whether the plan is done)."""
@@ -434,7 +432,7 @@ class CoachPass:
     def _guarded(self, label: str, action: Callable[[T], None], item: T) -> None:
         try:
             action(item)
-        except (AuthError, StateError):  # nothing else can succeed in this pass
+        except (AuthError, StateUnwritable):  # nothing else can succeed in this pass
             raise
         except SyncdError as exc:
             self._failed.add(label)

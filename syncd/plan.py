@@ -277,10 +277,31 @@ def plan_upkeep(policy: Policy, booking: Booking, event: CalendarEvent | None, n
 
 
 def needs_event(policy: Policy, booking: Booking, now: datetime) -> bool:
-    """Whether planning the upkeep of an off booking needs its event read."""
-    if booking.note is None or booking.active:
+    """Whether retrying `booking` needs its event read: always while it is on, for an off
+    booking only when the event's block may need marking."""
+    if booking.active:
+        return True
+    if booking.note is None:
         return False
     return _mark_pending(policy, booking, annotation(booking, policy.reminder, policy.timezone), now)
+
+
+def resync(booking: Booking, event: CalendarEvent | None) -> bool:
+    """Whether a booking being retried is handled as a change of its event, which is live."""
+    return booking.active and event is not None and not event.cancelled
+
+
+def plan_retry(policy: Policy, booking: Booking, event: CalendarEvent | None, now: datetime) -> Plan:
+    """The plan for an unfinished booking (see `unfinished`) whose event is not live (see
+    `resync`): one on whose event is gone is off; an off one gets its note and event told."""
+    if booking.active:
+        return plan_event(policy, booking, event, Verdict(), now)
+    return plan_upkeep(policy, booking, event, now)
+
+
+def rebook_email(booking: Booking | None, verdict: Verdict) -> str:
+    """The client whose lately cancelled booking may lend its note to this new one ("": none)."""
+    return verdict.client.email if booking is None and verdict.client is not None else ""
 
 
 def unfinished(policy: Policy, booking: Booking, now: datetime) -> bool:

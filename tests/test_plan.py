@@ -44,7 +44,10 @@ from syncd.plan import (
     needs_event,
     plan_event,
     plan_followup,
+    plan_retry,
     plan_upkeep,
+    rebook_email,
+    resync,
     unfinished,
 )
 
@@ -407,11 +410,27 @@ def test_unfinished_bookings_are_the_ones_the_retry_picks(
     assert unfinished(POLICY, booking, NOW) is expected, situation
 
 
-def test_the_event_is_read_for_an_off_booking_only_when_its_block_may_need_marking() -> None:
+def test_retry_reads_the_event_of_a_booking_on_and_of_an_off_one_only_when_its_block_may_need_marking() -> None:
     assert needs_event(POLICY, header_told(on_cancelled(linked_booking())), NOW)
     assert not needs_event(POLICY, header_told(on_cancelled(linked_booking(LONG_AGO))), NOW)
     assert not needs_event(POLICY, settled(on_cancelled(linked_booking())), NOW)
-    assert not needs_event(POLICY, linked_booking(), NOW)
+    assert needs_event(POLICY, linked_booking(), NOW)
+
+
+def test_retry_of_a_booking_whose_event_is_gone_cancels_it_and_of_an_off_one_tells_its_event() -> None:
+    booking = linked_booking()
+    assert not resync(booking, None) and not resync(booking, CalendarEvent(id="e1", status="cancelled"))
+    assert resync(booking, event()) and not resync(on_cancelled(booking), event())
+    assert kinds(plan_retry(POLICY, booking, None, NOW)) == ["Cancel", "Say", "UpdateNoteHeader", "MarkOff"]
+    off = header_told(on_cancelled(booking))
+    mark = only(plan_retry(POLICY, off, annotated_event(booking), NOW), MarkOff)
+    assert isinstance(mark, MarkOff) and mark.event is not None
+
+
+def test_only_a_new_booking_looks_for_a_cancelled_one_to_reuse() -> None:
+    assert rebook_email(None, booked()) == "jane@client.example"
+    assert rebook_email(linked_booking(), booked()) == ""
+    assert rebook_email(None, Verdict()) == ""
 
 
 def test_series_moved_the_booking_follows_its_new_event() -> None:
