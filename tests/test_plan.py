@@ -410,7 +410,7 @@ def test_unfinished_bookings_are_the_ones_the_retry_picks(
     assert unfinished(POLICY, booking, NOW) is expected, situation
 
 
-def test_retry_reads_the_event_of_a_booking_on_and_of_an_off_one_only_when_its_block_may_need_marking() -> None:
+def test_retry_reads_the_event_when_on_and_when_off_only_if_its_block_may_need_marking() -> None:
     assert needs_event(POLICY, header_told(on_cancelled(linked_booking())), NOW)
     assert not needs_event(POLICY, header_told(on_cancelled(linked_booking(LONG_AGO))), NOW)
     assert not needs_event(POLICY, settled(on_cancelled(linked_booking())), NOW)
