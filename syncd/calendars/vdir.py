@@ -208,11 +208,14 @@ class VdirCalendar:
         found = self._find(event_id)
         if found is None:
             return None
-        return to_event(
+        event = to_event(
             found.occurrence,
             etag=_etag(found.stat.st_mtime_ns, found.stat.st_size),
             coach_addresses=self.coach_addresses,
         )
+        # Under the id asked for: the file's own id may be another file's event (see the module doc).
+        moved_from = _held_id(event.moved_from, found.name, set(self._index))
+        return replace(event, id=event_id, moved_from=moved_from)
 
     def _reportable(
         self,
