@@ -296,7 +296,7 @@ def test_on_a_read_only_mount_each_write_raises_folder_read_only(tmp_path: Path)
     put(folder, "one.ics", booking("one"))
     put(folder, "two.ics", booking("two"))
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    script = f'mount --bind -o ro "$1" "$1" && exec "$2" -c "$3" "$1"'
+    script = 'mount --bind -o ro "$1" "$1" && exec "$2" -c "$3" "$1"'
     result = subprocess.run(
         [
             unshare,
