@@ -25,6 +25,7 @@ from syncd.errors import (
     AuthError,
     BadEvent,
     CursorExpired,
+    FolderReadOnly,
     NoteMissing,
     NotPermitted,
     Rejected,
@@ -121,6 +122,7 @@ class CoachPass:
         self.tally = Tally()
         self._failed: set[str] = set()  # event ids whose handling failed in this pass
         self._written: set[str] = set()  # bookings whose event was written in this pass
+        self._told_read_only = False  # a read-only calendar mount was logged in this pass
 
     def run(self) -> Tally:
         """Sync, retry unfinished bookings, draft due follow-ups. Never raises for a
@@ -331,7 +333,8 @@ class CoachPass:
 
     def _annotate(self, booking: Booking, event: CalendarEvent) -> Booking:
         wanted = annotation(booking, self.cfg.reminder, self.cfg.timezone)
-        if booking.annotated == digest(wanted):
+        # A write that failed earlier in this pass waits for the next one: one error line.
+        if booking.annotated == digest(wanted) or booking.event_id in self._failed:
             return booking
         problem = self._write_annotation(booking, "write the note link into the event", event, wanted)
         if problem:  # the coach may not edit this event (not the organizer): the note still stands
@@ -497,6 +500,11 @@ class CoachPass:
             action(item)
         except (AuthError, StateUnwritable):  # nothing else can succeed in this pass
             raise
+        except FolderReadOnly as exc:  # every other write there fails alike: said once a pass
+            self._failed.add(label)
+            if not self._told_read_only:
+                self._told_read_only = True
+                self._fail(f"coach {self.cfg.email}: {exc}; nothing more is written there this pass")
         except SyncdError as exc:
             self._failed.add(label)
             self._fail(f"coach {self.cfg.email}: event {one_line(label, 80)}: {exc}")
