@@ -146,6 +146,17 @@ def test_the_plain_id_is_never_looked_for_in_a_file_holding_the_uid_for_another_
     assert calendar.get("dup") is None
 
 
+def test_a_file_broken_then_deleted_still_cancels_its_booking(tmp_path: Path) -> None:
+    """While a file cannot be read its ids are kept, so its deletion is still seen."""
+    path = put(tmp_path, "real.ics", booking("kept"))
+    calendar = make_calendar(tmp_path)
+    cursor = calendar.changes(None, SINCE).cursor
+    write_file(path, b"\xff\xfe not a calendar")
+    cursor = calendar.changes(cursor, SINCE).cursor
+    path.unlink()
+    assert [(e.id, e.cancelled) for e in calendar.changes(cursor, SINCE).events] == [("kept", True)]
+
+
 # --- UIDs as files write them ------------------------------------------------------------------
 
 

@@ -188,7 +188,7 @@ class VdirCalendar:
             if result is None:
                 continue
             files[name], found = result
-            if found is not None:
+            if found is not None and not files[name].broken:  # a broken file keeps the ids it had
                 read[name] = found
         read = _identified(read, files, previous or {})
         held = {event_id for seen in files.values() for event_id in seen.ids}
