@@ -41,7 +41,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -214,7 +214,7 @@ class VdirCalendar:
             coach_addresses=self.coach_addresses,
         )
         # Under the id asked for: the file's own id may be another file's event (see the module doc).
-        moved_from = _held_id(event.moved_from, found.name, set(self._index))
+        moved_from = _held_id(event.moved_from, found.name, self._index)
         return replace(event, id=event_id, moved_from=moved_from)
 
     def _reportable(
@@ -501,7 +501,7 @@ def _identified(
     return result
 
 
-def _held_id(event_id: str, name: str, before: set[str]) -> str:
+def _held_id(event_id: str, name: str, before: Container[str]) -> str:
     """The id under which file `name` held `event_id` before (its qualified one, if so)."""
     qualified = _qualify(event_id, name)
     return qualified if event_id and qualified in before else event_id
