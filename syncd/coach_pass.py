@@ -22,6 +22,7 @@ from syncd.drafts.base import DraftSink
 from syncd.errors import (
     AuthError,
     CursorExpired,
+    FolderReadOnly,
     NoteMissing,
     NotPermitted,
     Rejected,
@@ -157,6 +158,7 @@ class CoachPass:
         self.tally = Tally()
         self._failed: set[str] = set()  # event ids whose handling failed in this pass
         self._written: set[str] = set()  # bookings whose event was written in this pass
+        self._told_read_only = False  # a read-only calendar mount was logged in this pass
 
     def run(self) -> Tally:
         """Sync, retry unfinished bookings, draft due follow-ups. Never raises for a
@@ -185,8 +187,9 @@ class CoachPass:
             log.info("coach %s: %s; reading the whole calendar again", self.cfg.email, exc)
             changes = self.parts.source.changes(None, since)
         # Cancellations first, so a booking tool's "cancel + new event" reschedule finds the
-        # cancelled booking's note to reuse within the same pass.
-        for event in sorted(changes.events, key=lambda e: not e.cancelled):
+        # cancelled booking's note to reuse within the same pass; copies after their originals,
+        # so an original booked in this pass is known when its copy is read.
+        for event in sorted(changes.events, key=lambda e: (not e.cancelled, bool(e.copy_of))):
             if self._stopping():
                 return  # the cursor is kept: the rest comes back next pass
             self._guarded(event.id, self._on_event, event)
@@ -202,7 +205,10 @@ class CoachPass:
         verdict = detect(event, self.parts.rules)
         email = rebook_email(existing, verdict)
         rebook = self.state.rebook_candidate(key, email, self.now - REBOOK_WINDOW) if email else None
-        self._carry_out(existing, lambda b: plan_event(self.policy, b, event, verdict, self.now, rebook))
+        original = self.state.get(booking_id(key, event.copy_of)) if event.copy_of else None
+        self._carry_out(
+            existing, lambda b: plan_event(self.policy, b, event, verdict, self.now, rebook, original)
+        )
 
     def _retry_unfinished(self) -> None:
         """Bookings whose note, note header or event annotation is not what their record says
@@ -352,6 +358,9 @@ class CoachPass:
             return booking, self._effect(booking, what, action, ref, *args)
 
     def _annotate(self, booking: Booking, step: Annotate) -> Booking:
+        # A write that failed earlier in this pass waits for the next one: one error line.
+        if booking.event_id in self._failed:
+            return booking
         wanted = digest(step.annotation)
         problem = self._write_annotation(booking, describe(step), step.event, step.annotation)
         if problem:  # the coach may not edit this event (not the organizer): the note still stands
@@ -434,6 +443,11 @@ class CoachPass:
             action(item)
         except (AuthError, StateUnwritable):  # nothing else can succeed in this pass
             raise
+        except FolderReadOnly as exc:  # every other write there fails alike: said once a pass
+            self._failed.add(label)
+            if not self._told_read_only:
+                self._told_read_only = True
+                self._fail(f"coach {self.cfg.email}: {exc}; nothing more is written there this pass")
         except SyncdError as exc:
             self._failed.add(label)
             self._fail(f"coach {self.cfg.email}: event {one_line(label, 80)}: {exc}")

@@ -15,7 +15,8 @@ What happened is said by the exception's type, so the pass decides by type, neve
     ├── BadEvent               one event cannot be used; the others go on
     └── BackendError           a calendar, note or draft backend failed
         ├── Unavailable        may pass by itself (network, 5xx, I/O): retried next pass
-        │   └── RateLimited    the service asked us to slow down
+        │   ├── RateLimited    the service asked us to slow down
+        │   └── FolderReadOnly the folder is on a read-only mount: write nothing more there this pass
         ├── CursorExpired      the sync cursor is gone: read everything again
         ├── PreconditionFailed the item changed under us: re-read and re-apply
         ├── EventGone          the event no longer exists             (final)
@@ -83,6 +84,12 @@ class RateLimited(Unavailable):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class FolderReadOnly(Unavailable):
+    """The calendar (or other) folder is on a file system mounted read-only: no write into it
+    can succeed until it is remounted, so the pass writes nothing more there this pass (and
+    says so once), and tries again next pass."""
 
 
 class CursorExpired(BackendError):

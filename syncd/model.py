@@ -29,6 +29,9 @@ class CalendarEvent:
     series it includes the instance's original start). A deleted or cancelled event may carry
     nothing but `id` and `status == "cancelled"`. `moved_from` is the id an instance had before
     its whole series was moved (the same session, rescheduled), where the source can tell.
+    `copy_of` is the id of the event this one repeats (its UID is held by another file: a copy,
+    a sync conflict, a hostile file): a copy is never a booking of its own, so a client is never
+    booked, noted and followed up twice, and nothing the copy says reaches the booking's event.
     """
 
     id: str
@@ -43,6 +46,7 @@ class CalendarEvent:
     attendees: tuple[Attendee, ...] = ()
     etag: str = ""
     moved_from: str = ""
+    copy_of: str = ""
 
     @property
     def cancelled(self) -> bool:

@@ -213,12 +213,20 @@ def plan_event(
     verdict: Verdict,
     now: datetime,
     rebook: Booking | None = None,
+    original: Booking | None = None,
 ) -> Plan:
     """The plan for `booking` (None: not tracked yet) after reading `event` (None: deleted).
 
     `rebook` is the client's booking cancelled lately, whose note a new booking takes over.
+    `original` is the booking of the event `event` is a copy of (`CalendarEvent.copy_of`): while
+    that one is on, the copy is not a booking of its own (one note, one draft per client).
     """
     steps: list[Step] = []
+    if event is not None and original is not None and original.active and verdict.client is not None:
+        verdict = Verdict(
+            problem=f"its UID is also the booked event {one_line(original.event_id, 80)} in another "
+            "file; this copy is left alone"
+        )
     if verdict.client is None:
         if verdict.problem and event is not None:
             steps.append(Say(f"event {event_label(event, policy.timezone)}: {verdict.problem}", warning=True))

@@ -335,6 +335,17 @@ def test_rebooked_client_takes_over_the_cancelled_note() -> None:
     assert isinstance(create, CreateNote) and create.reuse == cancelled
 
 
+def test_a_copy_of_a_booked_event_is_not_a_booking_of_its_own() -> None:
+    """Same UID in another file (a sync conflict): while the original is booked, the copy gets
+    no note, no link and no draft; once the original is off, the copy may be booked."""
+    copy = dataclasses.replace(event(), id="e1 (in copy.ics)", copy_of="e1")
+    plan = plan_event(POLICY, None, copy, booked(), NOW, original=linked_booking())
+    assert not [s for s in plan.steps if not isinstance(s, Say)]
+    assert any(isinstance(s, Say) and s.warning and "copy" in s.message for s in plan.steps)
+    off = on_cancelled(linked_booking())
+    assert only(plan_event(POLICY, None, copy, booked(), NOW, original=off), Track)
+
+
 def test_reschedule_moves_the_follow_up_and_writes_the_new_time() -> None:
     later = SOON + timedelta(days=1)
     plan = plan_event(POLICY, linked_booking(), event(later), booked(), NOW)

@@ -22,7 +22,7 @@ from icalendar import Calendar, Event
 from syncd.calendars.vdir import VdirCalendar, from_config
 from syncd.config import CoachConfig, Settings
 from syncd.detection import client_attendee
-from syncd.errors import BackendError, CursorExpired, EventGone, ReadOnlyEvent
+from syncd.errors import BackendError, CursorExpired, EventGone, NotPermitted, Unavailable
 from syncd.linkblock import BEGIN, apply_block, find_note_url
 from syncd.model import Annotation
 from tests.calendar_contract import (
@@ -418,13 +418,16 @@ def test_moving_placement_to_private_restores_the_outlook_html(tmp_path: Path) -
     assert html_description(path) == ORIGINAL_HTML
 
 
-def test_annotate_read_only_file_raises_read_only_event(tmp_path: Path) -> None:
+def test_annotate_read_only_file_raises_unavailable_not_a_final_error(tmp_path: Path) -> None:
+    """A file made read-only (by permissions) is left alone, but only for now: permissions may
+    be given back, so the error is retried next pass rather than recorded as final."""
     path = tmp_path / "rich-1.ics"
     path.write_text(RICH)
     path.chmod(0o444)
     calendar = make_calendar(tmp_path)
-    with pytest.raises(ReadOnlyEvent):
+    with pytest.raises(Unavailable) as caught:
         calendar.annotate(calendar.get("rich-1"), annotation())  # type: ignore[arg-type]
+    assert not caught.value.final and not isinstance(caught.value, NotPermitted)
     assert path.read_text() == RICH
 
 

@@ -19,17 +19,29 @@ unsettled file ("" once settled).
 
 Annotations are written into the raw text of the event's file (see `ics_annotate`): lines
 syncd does not own stay byte for byte as they were, and the file is replaced atomically.
+
+Which entries of the folder are read and written at all (links, fifos, loops) is the business
+of `vdir_folder`.
+
+An event is its file and its UID together. Its id is the UID (`UID/<start>` for an instance of
+a series), unless another file of the folder holds that id too (a copy, a sync conflict, a
+hostile file): then the file that held it first keeps it and the others' events are
+`<id> (in <file name>)`. An id, once given, sticks to its file while the file holds the event,
+so a copy appearing later never takes a booking's id; `get` and `annotate` look for a
+qualified id in its own file only, and write nothing else.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
+import re
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -50,20 +62,22 @@ from syncd.calendars.ics_events import (
     to_event,
     vevents,
 )
-from syncd.calendars.ics_text import component_spans, line_ending, split_lines
+from syncd.calendars.ics_text import component_spans, line_ending, split_lines, unescape_text
+from syncd.calendars.vdir_folder import list_event_files, read_event_file
 from syncd.config import CoachConfig, Settings, VdirCalendarConfig
 from syncd.errors import (
     BackendError,
     BadEvent,
     CursorExpired,
     EventGone,
+    FolderReadOnly,
     PreconditionFailed,
-    ReadOnlyEvent,
     Rejected,
+    Unavailable,
 )
 from syncd.files import atomic_write, remove_stale_temp_files
 from syncd.model import Annotation, CalendarEvent, ChangeSet
-from syncd.text import error_line
+from syncd.text import error_line, one_line
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +86,11 @@ CURSOR_VERSION = 2
 # How far a file's mtime may lag the moment it was written (FAT keeps 2 s): a file written less
 # than this before a scan may be rewritten after it without its stat changing.
 SETTLE = timedelta(seconds=2)
-# A single event file this big is not something a calendar client wrote; do not load it.
-MAX_FILE_BYTES = 10 * 1024 * 1024
 # What a broken file's contents may raise from icalendar or dateutil, beyond BadEvent.
 _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 _T = TypeVar("_T")
+# How the id of an event whose UID another file holds too names its file (see the module doc).
+_QUALIFIED = re.compile(r"^(?P<id>.+) \(in (?P<name>[^/]+)\)$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,7 @@ class _Found:
     name: str
     text: str
     stat: os.stat_result
+    real: Path  # the file written: where the entry `name` leads when it is a link
     calendar: Calendar
     occurrence: Occurrence
 
@@ -138,7 +153,9 @@ class VdirCalendar:
         self.horizon = horizon
         self._clock = clock
         self._index: dict[str, str] = {}  # event id -> file name, as of the last changes()
-        self._swept = False  # temp files a killed syncd left here are removed on the first pass
+        self._told_skipped: dict[str, str] = {}  # entry -> why it was skipped, as last logged
+        self._told_duplicates: set[tuple[str, frozenset[str]]] = set()  # (UID, files) logged
+        self._read_only = False  # a write found the folder's mount read-only in this pass
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -150,31 +167,39 @@ class VdirCalendar:
         id a file no longer holds or that vanished with its file. Series are expanded over
         `[since, since + horizon]`. Raises `CursorExpired` for a cursor this folder cannot use,
         `BackendError` when the folder cannot be listed. A file that cannot be read is logged
-        once (per stat) and skipped.
+        once (per stat) and skipped; so is an entry that is no event file (a link out of the
+        folder, a loop, a fifo), and a UID several files hold (once per set of files).
         """
         previous = None if cursor is None else self._decode_cursor(cursor)
         window = (since, since + self.horizon)
-        if not self._swept:
-            remove_stale_temp_files(self.path)
-            self._swept = True
+        # Every pass, not only the first: a write interrupted an hour ago is as stale.
+        remove_stale_temp_files(self.path)
+        self._read_only = False  # a new pass tries the folder again
         # Taken before listing: a file written after this may share the mtime the listing saw.
         unsettled_from = self._clock() - _nanoseconds(SETTLE)
         files: dict[str, _Seen] = {}
-        events: list[CalendarEvent] = []
-        for name, now in self._stat_files().items():
+        read: dict[str, list[CalendarEvent]] = {}
+        for name, now in self._stat_files(tell=True).items():
             old = previous.get(name) if previous is not None else None
             if old is not None and old.same_stat(now) and not old.digest:
                 files[name] = old  # unchanged and settled: not read again
                 continue
-            read = self._read_changed(name, now, old, window, unsettled_from)
-            if read is None:
+            result = self._read_changed(name, now, old, window, unsettled_from)
+            if result is None:
                 continue
-            files[name], found = read
-            if found is not None:
-                events += self._reportable(found, old, files[name], since, full=previous is None)
+            files[name], found = result
+            if found is not None and not files[name].broken:  # a broken file keeps the ids it had
+                read[name] = found
+        read = _identified(read, files, previous or {})
+        held = {event_id for seen in files.values() for event_id in seen.ids}
+        events: list[CalendarEvent] = []
+        for name, found in read.items():
+            old = previous.get(name) if previous is not None else None
+            events += self._reportable(name, found, old, files[name], held, since, full=previous is None)
         for name, old in (previous or {}).items():
-            if name not in files:
-                events += [CalendarEvent(id=event_id, status="cancelled") for event_id in old.ids]
+            if name not in files:  # its events are gone, unless another file holds them now
+                events += [_stub(event_id) for event_id in old.ids if event_id not in held]
+        self._tell_duplicates(files)
         self._index = {event_id: name for name, seen in files.items() for event_id in seen.ids}
         return ChangeSet(events, self._encode_cursor(files))
 
@@ -183,24 +208,34 @@ class VdirCalendar:
         found = self._find(event_id)
         if found is None:
             return None
-        return to_event(
+        event = to_event(
             found.occurrence,
             etag=_etag(found.stat.st_mtime_ns, found.stat.st_size),
             coach_addresses=self.coach_addresses,
         )
+        # Under the id asked for: the file's own id may be another file's event (see the module doc).
+        moved_from = _held_id(event.moved_from, found.name, self._index)
+        own = _ics_id(event_id, found.name)
+        return replace(event, id=event_id, moved_from=moved_from, copy_of=own if own != event_id else "")
 
     def _reportable(
-        self, found: list[CalendarEvent], old: _Seen | None, seen: _Seen, since: datetime, *, full: bool
+        self,
+        name: str,
+        found: list[CalendarEvent],
+        old: _Seen | None,
+        seen: _Seen,
+        held: set[str],
+        since: datetime,
+        *,
+        full: bool,
     ) -> list[CalendarEvent]:
         if full:  # a first sync needs only what is still ahead, and nothing cancelled
             return [e for e in found if not e.cancelled and e.end is not None and e.end > since]
         moved = {e.moved_from for e in found}  # the instances of a moved series live on elsewhere
-        gone = [
-            i for i in (old.ids if old and not seen.broken else ()) if i not in seen.ids and i not in moved
-        ]
+        gone = [i for i in (old.ids if old and not seen.broken else ()) if i not in held and i not in moved]
         # An instance that merely slid out of the window behind `since` was not cancelled.
-        gone = [i for i in gone if not _started_before(i, since, self.zone)]
-        return found + [CalendarEvent(id=event_id, status="cancelled") for event_id in gone]
+        gone = [i for i in gone if not _started_before(_ics_id(i, name), since, self.zone)]
+        return found + [_stub(event_id) for event_id in gone]
 
     def _read_changed(
         self, name: str, now: _Seen, old: _Seen | None, window: tuple[datetime, datetime], unsettled_from: int
@@ -232,44 +267,68 @@ class VdirCalendar:
         log.warning("%s", error_line(f"skipping calendar file {self.path / name}: {problem}"))
         return seen, []
 
-    def _load(self, name: str) -> tuple[str, os.stat_result] | None:
-        """A file's text and stat; None when it is gone. Raises `BadEvent` when unreadable."""
+    def _load(self, name: str) -> tuple[str, os.stat_result, Path] | None:
+        """A file's text, stat and real path; None when it is gone. Raises `BadEvent` when unreadable."""
         data = self._load_bytes(name)
-        return None if data is None else (_decoded(data[0]), data[1])
+        return None if data is None else (_decoded(data[0]), data[1], data[2])
 
-    def _load_bytes(self, name: str) -> tuple[bytes, os.stat_result] | None:
-        """A file's bytes and stat; None when it is gone. Raises `BadEvent` when unreadable."""
-        try:
-            with (self.path / name).open("rb") as handle:
-                info = os.fstat(handle.fileno())
-                if info.st_size > MAX_FILE_BYTES:
-                    raise BadEvent(f"file is {info.st_size} bytes, more than an event file can be")
-                return handle.read(), info
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise BadEvent(f"cannot read: {exc.strerror or exc}") from None
+    def _load_bytes(self, name: str) -> tuple[bytes, os.stat_result, Path] | None:
+        """A file's bytes, stat and real path; None when it is gone. Raises `BadEvent` when
+        unreadable or not an event file (see `vdir_folder`)."""
+        return read_event_file(self.path, name)
 
-    def _stat_files(self) -> dict[str, _Seen]:
-        """`(mtime_ns, size, inode)` of every event file in the folder (dotfiles and temp files skipped)."""
+    def _stat_files(self, *, tell: bool = False) -> dict[str, _Seen]:
+        """`(mtime_ns, size, inode)` of every event file in the folder (see `vdir_folder`).
+        With `tell`, each entry skipped is logged once (again when the reason changes)."""
         try:
-            with os.scandir(self.path) as entries:
-                seen = {entry.name: _stat_entry(entry) for entry in entries if _is_event_file(entry.name)}
+            listing = list_event_files(self.path)
         except OSError as exc:
             raise BackendError(f"cannot list calendar folder {self.path}: {exc.strerror or exc}") from None
-        return {name: info for name, info in seen.items() if info is not None}
+        if tell:
+            for name, why in sorted(listing.skipped.items()):
+                if self._told_skipped.get(name) != why:
+                    log.warning("%s", error_line(f"skipping calendar entry {self.path / name}: {why}"))
+            self._told_skipped = dict(listing.skipped)
+        return {name: _Seen(i.st_mtime_ns, i.st_size, i.st_ino) for name, i in listing.files.items()}
+
+    def _tell_duplicates(self, files: dict[str, _Seen]) -> None:
+        """Log each UID several files hold, once per set of files."""
+        holders: dict[str, set[str]] = {}
+        for name, seen in files.items():
+            for event_id in seen.ids:
+                holders.setdefault(_uid_of(_ics_id(event_id, name)), set()).add(name)
+        for uid, names in sorted(holders.items()):
+            key = (uid, frozenset(names))
+            if len(names) > 1 and key not in self._told_duplicates:
+                self._told_duplicates.add(key)
+                listed = ", ".join(repr(one_line(name, 80)) for name in sorted(names))
+                log.warning(
+                    "%s",
+                    error_line(
+                        f"calendar folder {self.path}: UID {one_line(uid, 80)!r} is in several files "
+                        f"({listed}); each is a separate event, written only in its own file"
+                    ),
+                )
 
     # --- finding one event --------------------------------------------------------------------
 
     def _find(self, event_id: str) -> _Found | None:
-        """The event `event_id`: in the file the index names, else wherever a scan finds it."""
+        """The event `event_id`: in the file the index names, else wherever a scan finds it.
+
+        An id qualified by its file (see the module doc) is looked for in that file only; a
+        plain one is never looked for in a file known to hold its UID for another event.
+        """
         indexed = self._index.get(event_id)
+        qualified = _QUALIFIED.match(event_id)
+        if indexed is None and qualified is not None and qualified["name"] in self._stat_files():
+            indexed = qualified["name"]
         if indexed is not None:
-            found = self._find_in(indexed, event_id, quiet=False)
-            if found is not None:
+            ics_id = _ics_id(event_id, indexed)
+            found = self._find_in(indexed, ics_id, quiet=False)
+            if found is not None or ics_id != event_id:
                 return found
         for name in self._candidates(event_id):
-            if name != indexed:
+            if name != indexed and _qualify(event_id, name) not in self._index:
                 found = self._find_in(name, event_id, quiet=True)
                 if found is not None:
                     self._index[event_id] = name
@@ -285,10 +344,11 @@ class VdirCalendar:
         yield from (name for name in names if name != guess)
 
     def _find_in(self, name: str, event_id: str, *, quiet: bool) -> _Found | None:
-        """`event_id` in file `name`. A broken file is skipped when `quiet`, else an error."""
+        """`event_id` (as the file writes it, unqualified) in file `name`. A broken file is
+        skipped when `quiet`, else an error."""
         try:
             loaded = self._load(name)
-            if loaded is None or _uid_of(event_id) not in _unfolded(loaded[0]):
+            if loaded is None or not _may_hold(loaded[0], _uid_of(event_id)):
                 return None
             calendar = _guarded(lambda: load_calendar(loaded[0]))
             occurrence = _guarded(lambda: find_occurrence(calendar, event_id, self.zone))
@@ -298,7 +358,7 @@ class VdirCalendar:
             raise BackendError(f"calendar file {self.path / name}: {exc}") from None
         if occurrence is None:
             return None
-        return _Found(name, loaded[0], loaded[1], calendar, occurrence)
+        return _Found(name, loaded[0], loaded[1], loaded[2], calendar, occurrence)
 
     # --- writing ------------------------------------------------------------------------------
 
@@ -306,16 +366,25 @@ class VdirCalendar:
         """Write `annotation` into the event's file, changing no line syncd does not own.
 
         A recurring instance gets (or reuses) its own RECURRENCE-ID override. Nothing is
-        written when the file already says it all. Raises `EventGone` when the
-        event's file is gone, `ReadOnlyEvent` when it may not be written, `PreconditionFailed`
-        when another program changed it while syncd was writing.
+        written when the file already says it all; a file that is a link is written where it
+        leads, the link kept. Raises `EventGone` when the event's file is gone, `Unavailable`
+        when it may not be written now (permissions; they may be given back),
+        `FolderReadOnly` when the folder's file system is mounted read-only (then without
+        trying again until the next `changes`), `PreconditionFailed` when another program
+        changed it while syncd was writing.
         """
+        if self._read_only:
+            raise FolderReadOnly(f"calendar folder {self.path} is on a read-only file system")
         found = self._find(event.id)
         if found is None:
-            raise EventGone(f"event {event.id} not found in calendar folder {self.path}")
+            raise EventGone(f"event {one_line(event.id, 120)} not found in calendar folder {self.path}")
         text = self._annotated_text(found, annotation)
         if text != found.text:
-            _atomic_write(self.path / found.name, text.encode("utf-8"), found.stat)
+            try:
+                _atomic_write(found.real, text.encode("utf-8"), found.stat)
+            except FolderReadOnly:
+                self._read_only = True
+                raise
 
     def _annotated_text(self, found: _Found, annotation: Annotation) -> str:
         lines = split_lines(found.text)
@@ -393,18 +462,76 @@ def _seen_from_json(entry: Any) -> _Seen:
     return _Seen(int(mtime_ns), int(size), int(inode), tuple(str(i) for i in ids), bool(broken), digest)
 
 
-def _stat_entry(entry: os.DirEntry[str]) -> _Seen | None:
-    """A folder entry's stat; None for a sub-folder or a file deleted while listing."""
-    try:
-        info = entry.stat()
-    except FileNotFoundError:
-        return None
-    return _Seen(info.st_mtime_ns, info.st_size, info.st_ino) if stat.S_ISREG(info.st_mode) else None
+def _identified(
+    read: dict[str, list[CalendarEvent]], files: dict[str, _Seen], previous: dict[str, _Seen]
+) -> dict[str, list[CalendarEvent]]:
+    """The events `read` from changed files, each under an id no other file of the folder
+    holds (see the module doc); `files` is updated to remember those ids.
+
+    Ids held by files not read again stay theirs; then each file read keeps the ids it held
+    before; then new ids go to the files in the order they were written, the oldest first, so
+    the original of a copy made since keeps the plain id.
+    """
+    claimed = {event_id: name for name, seen in files.items() if name not in read for event_id in seen.ids}
+    order = sorted(read, key=lambda name: (files[name].mtime_ns, name))
+    chosen: dict[str, dict[str, str]] = {name: {} for name in order}
+    for name in order:
+        before = set(previous[name].ids) if name in previous else set()
+        for event in read[name]:
+            for candidate in (event.id, _qualify(event.id, name)):
+                if candidate in before and candidate not in claimed:
+                    claimed[candidate], chosen[name][event.id] = name, candidate
+                    break
+    for name in order:
+        for event in read[name]:
+            if event.id not in chosen[name]:
+                candidate = event.id
+                while candidate in claimed:
+                    candidate = _qualify(candidate, name)
+                claimed[candidate] = name
+                chosen[name][event.id] = candidate
+    result: dict[str, list[CalendarEvent]] = {}
+    for name in order:
+        ids = chosen[name]
+        before = set(previous[name].ids) if name in previous else set()
+        result[name] = [
+            replace(
+                event,
+                id=ids[event.id],
+                moved_from=_held_id(event.moved_from, name, before),
+                copy_of=event.id if ids[event.id] != event.id else "",
+            )
+            for event in read[name]
+        ]
+        files[name] = replace(files[name], ids=tuple(dict.fromkeys(ids[event.id] for event in read[name])))
+    return result
 
 
-def _is_event_file(name: str) -> bool:
-    # Dotfiles are editors' and vdirsyncer's temp files (and ours); `~`/`#` are backups.
-    return name.lower().endswith(".ics") and not name.startswith((".", "~", "#"))
+def _held_id(event_id: str, name: str, before: Container[str]) -> str:
+    """The id under which file `name` held `event_id` before (its qualified one, if so)."""
+    qualified = _qualify(event_id, name)
+    return qualified if event_id and qualified in before else event_id
+
+
+def _qualify(event_id: str, name: str) -> str:
+    return f"{event_id} (in {name})"
+
+
+def _ics_id(event_id: str, name: str) -> str:
+    """The id as file `name` writes it: `event_id` without the qualifier naming that file."""
+    suffix = f" (in {name})"
+    return event_id[: -len(suffix)] if event_id.endswith(suffix) else event_id
+
+
+def _stub(event_id: str) -> CalendarEvent:
+    return CalendarEvent(id=event_id, status="cancelled")
+
+
+def _may_hold(text: str, uid: str) -> bool:
+    """A cheap test before parsing: False when `text` surely holds no event with UID `uid`."""
+    unfolded = _unfolded(text)
+    # A UID with `,` `;` `\` or a newline is written escaped.
+    return uid in unfolded or uid in unescape_text(unfolded)
 
 
 def _decoded(data: bytes) -> str:
@@ -460,19 +587,32 @@ def _instance_end(occurrence: Occurrence) -> date | datetime:
 def _atomic_write(path: Path, data: bytes, before: os.stat_result) -> None:
     """Replace `path` by `data` atomically, keeping its mode (see `syncd.files.atomic_write`).
 
-    Raises `ReadOnlyEvent` when the file or its folder may not be written and
-    `PreconditionFailed` when the file changed since `before` was taken.
+    Raises `Unavailable` when the file or its folder may not be written (see `_write_error`)
+    and `PreconditionFailed` when the file changed since `before` was taken.
     """
+    # Checked by hand because root may write anything: a file the coach made read-only is
+    # left alone whoever runs syncd. Permissions may be given back, so this is not final.
     if not before.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-        raise ReadOnlyEvent(f"calendar file {path} is read-only")
+        raise Unavailable(f"calendar file {path} is read-only (its permissions); tried again next pass")
     try:
         atomic_write(
             path, data, stat.S_IMODE(before.st_mode), before_replace=lambda: _check_unchanged(path, before)
         )
-    except PermissionError as exc:
-        raise ReadOnlyEvent(f"calendar file {path} may not be replaced: {exc.strerror}") from None
     except OSError as exc:
-        raise BackendError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise _write_error(path, exc) from None
+
+
+def _write_error(path: Path, exc: OSError) -> Unavailable:
+    """What a failed write of calendar file `path` means: every cause may pass (a remount,
+    permissions given back, space freed), so each is `Unavailable`; a read-only mount is
+    `FolderReadOnly`, since then no other write into the folder can succeed either."""
+    if exc.errno == errno.EROFS:
+        return FolderReadOnly(
+            f"calendar folder {path.parent} is on a read-only file system; {path.name} not written"
+        )
+    if isinstance(exc, PermissionError):
+        return Unavailable(f"calendar file {path} may not be written: {exc.strerror}; tried again next pass")
+    return Unavailable(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _check_unchanged(path: Path, before: os.stat_result) -> None:
