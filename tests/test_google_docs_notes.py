@@ -10,14 +10,8 @@ import pytest
 from syncd.errors import AuthError, BackendError, NoteMissing
 from syncd.model import GOOGLE_DOC_MIME, NoteRef, NoteRequest
 from syncd.notes.base import NoteStore
-from syncd.notes.google_docs import (
-    PROP_BOOKING,
-    PROP_FOLDER,
-    GoogleDocsNotes,
-    Paragraph,
-    header_line,
-    open_items,
-)
+from syncd.notes.docs_requests import Paragraph, header_line, open_items
+from syncd.notes.google_docs import PROP_BOOKING, PROP_FOLDER, GoogleDocsNotes
 from tests.fakegoogle import FakeGoogle
 from tests.fakegoogle.drive_v3 import FOLDER_MIME
 from tests.fakegoogle.workspace import doc_id, make_docs_notes, note_docs
