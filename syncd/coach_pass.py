@@ -52,6 +52,7 @@ from syncd.notes.base import NoteStore
 from syncd.state import StateStore
 from syncd.templating import Renderer
 from syncd.text import one_line
+from syncd.timefmt import format_log_time
 
 log = logging.getLogger("syncd")
 T = TypeVar("T")
@@ -521,7 +522,7 @@ class CoachPass:
         return f'"{one_line(event.summary, 80)}"{when} ({one_line(event.id, 80)})'
 
     def _when(self, moment: datetime) -> str:
-        return moment.astimezone(ZoneInfo(self.cfg.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+        return format_log_time(moment, ZoneInfo(self.cfg.timezone))
 
     def _stopping(self) -> bool:
         if self.should_stop():

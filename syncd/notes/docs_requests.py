@@ -13,7 +13,7 @@ from typing import Any
 
 from syncd.model import NoteHeader
 from syncd.notes import action_items
-from syncd.rendering import format_span
+from syncd.timefmt import format_date, format_span
 from syncd.zones import zone_or_utc
 
 OPEN_BOX = "☐ "
@@ -59,7 +59,7 @@ def header_line(header: NoteHeader) -> str:
     """`Session: 2026-12-01 · Tue 1 Dec 2026, 10:00-10:30 CET · status: scheduled` (times joined
     by an en dash, as `format_span` writes them)."""
     zone = zone_or_utc(header.timezone)
-    day = header.start.astimezone(zone).date().isoformat()
+    day = format_date(header.start, zone)
     status = "cancelled" if header.cancelled else "scheduled"
     return f"{HEADER_PREFIX}{day} · {format_span(header.start, header.end, zone)} · status: {status}"
 

@@ -26,8 +26,9 @@ from syncd.errors import BackendError, NoteMissing, Rejected
 from syncd.files import atomic_write, remove_stale_temp_files
 from syncd.model import NoteHeader, NoteRef, NoteRequest
 from syncd.notes.action_items import open_items_in_text
-from syncd.rendering import format_span, their_span
+from syncd.rendering import their_span
 from syncd.text import one_line
+from syncd.timefmt import format_date, format_span
 from syncd.zones import zone_or_utc
 
 BANNER = "> **Cancelled** — this session was cancelled."
@@ -222,7 +223,7 @@ class MarkdownNotes:
 
     def _candidates(self, header: NoteHeader) -> list[Path]:
         """The deterministic names a note of this client and date may have, the free one last."""
-        day = _local(header.start, header.timezone).date().isoformat()
+        day = format_date(header.start, zone_or_utc(header.timezone))
         stem = f"{day} {safe_file_name(header.client_name)}"
         paths = []
         for number in range(1, MAX_SAME_NAME + 1):
