@@ -99,7 +99,8 @@ def body_requests(line: str, body: str) -> list[dict[str, Any]]:
 
 
 def markdown_paragraphs(body: str) -> list[Paragraph]:
-    """The note's Markdown as plain Docs paragraphs (see the module docstring)."""
+    """The note's Markdown as Docs paragraphs: headings get a heading style, `- [ ]` items
+    become `☐` lines (`☑` when checked), quote and callout marks and emphasis are dropped."""
     out: list[Paragraph] = []
     for line in body.replace("\r\n", "\n").split("\n"):
         heading = _MD_HEADING.match(line)
