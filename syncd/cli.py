@@ -20,14 +20,9 @@ from syncd import __version__
 from syncd.config import Settings, config_path, load_settings
 from syncd.durations import format_duration, parse_duration
 from syncd.errors import AuthError, ConfigError, SyncdError
-from syncd.health import from_report, save_health
 from syncd.logs import setup_logging
+from syncd.runner import EXIT_AUTH, EXIT_CONFIG, EXIT_FAILED, EXIT_OK, run_once
 from syncd.status_view import DEFAULT_SINCE, show_status
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_AUTH = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,22 +108,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         run_consent(settings)
         return EXIT_OK
     raise AssertionError(args.command)
-
-
-def run_once(settings: Settings, *, dry_run: bool = False) -> int:
-    """One pass over every coach; non-zero only when credentials are the problem."""
-    from syncd.engine import open_engine
-
-    engine = open_engine(settings, dry_run=dry_run)
-    try:
-        report = engine.run_pass(datetime.now(UTC), dry_run=dry_run)
-        if not dry_run:
-            save_health(engine.state, from_report(report, next_pass=None))
-    finally:
-        engine.close()
-    what = "dry run finished, nothing changed; it would have done" if dry_run else "pass finished"
-    logging.getLogger("syncd").info("%s: %s", what, report.summary())
-    return EXIT_AUTH if report.auth_failed else EXIT_OK
 
 
 def _duration(text: str) -> timedelta:

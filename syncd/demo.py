@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from syncd.calendars.ics_events import load_calendar, vevents
-from syncd.cli import run_once
 from syncd.config import load_settings
 from syncd.linkblock import BEGIN
+from syncd.runner import run_once
 
 COACH_EMAIL = "ada@coach.example"
 ENDED_SAMPLE = "demo-maya"  # the sample whose session is over: it gets the draft

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
+from syncd.timefmt import format_log_time
+
 log = logging.getLogger(__name__)
 
 META_KEY = "health"
@@ -160,7 +162,7 @@ def format_health(
     soonest = sorted(pending, key=lambda item: item[2])
     for coach, client, due in soonest[:limit]:
         whose = f"  ({coach})" if with_coach else ""
-        lines.append(f"  {_when(due, tz)}  {client}{whose}{_relative(due, now)}")
+        lines.append(f"  {format_log_time(due, tz)}  {client}{whose}{_relative(due, now)}")
     if len(soonest) > limit:
         lines.append(f"  ... and {len(soonest) - limit} more")
     return lines
@@ -172,7 +174,7 @@ def _pass_lines(health: Health | None, now: datetime, tz: tzinfo | None) -> list
     result = "ok" if health.ok else "FAILED" if not health.errors else "with errors"
     if health.stopped_early:
         result += ", stopped early"
-    lines = [f"Last pass: {_when(health.finished, tz)} ({result}): {health.summary}"]
+    lines = [f"Last pass: {format_log_time(health.finished, tz)} ({result}): {health.summary}"]
     if health.auth_failed:
         lines.append("  authorization failed: run `syncd auth google` again")
     lines.append(_next_pass_line(health.next_pass, now, tz))
@@ -184,14 +186,10 @@ def _pass_lines(health: Health | None, now: datetime, tz: tzinfo | None) -> list
 def _next_pass_line(next_pass: datetime | None, now: datetime, tz: tzinfo | None) -> str:
     if next_pass is None:
         return "Next pass: none (the daemon stopped after this pass)"
-    line = f"Next pass: {_when(next_pass, tz)}"
+    line = f"Next pass: {format_log_time(next_pass, tz)}"
     if now > next_pass + OVERDUE_GRACE:
         line += " (overdue: is the daemon running? see `systemctl status syncd`)"
     return line
-
-
-def _when(moment: datetime, tz: tzinfo | None) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
 def _relative(due: datetime, now: datetime) -> str:

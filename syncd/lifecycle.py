@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from syncd.linkblock import strip_block
 from syncd.model import Annotation, CalendarEvent, Client, Followup, NoteHeader, NoteRef, Phase
+from syncd.timefmt import format_date, format_moment
 
 # A new booking for a client whose earlier intro was cancelled this recently reuses that note
 # (booking tools that reschedule by cancelling and re-creating the event).
@@ -218,7 +219,7 @@ def followup_decision(booking: Booking, now: datetime, max_lateness: timedelta) 
 
 def note_header(booking: Booking, timezone: str) -> NoteHeader:
     """The part of the note syncd keeps up to date."""
-    date = booking.start.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d")
+    date = format_date(booking.start, ZoneInfo(timezone))
     return NoteHeader(
         title=f"{booking.client.name} — intro session {date}",
         client_name=booking.client.name,
@@ -254,5 +255,5 @@ def status_line(booking: Booking, timezone: str) -> str:
         return "Follow-up: draft waiting in your drafts folder"
     if booking.followup is Followup.SKIPPED:
         return f"Follow-up: skipped ({booking.reason})"
-    due = booking.followup_due.astimezone(ZoneInfo(timezone)).strftime("%a %d %b %Y %H:%M %Z")
+    due = format_moment(booking.followup_due, ZoneInfo(timezone))
     return f"Follow-up: draft will be prepared {due}"

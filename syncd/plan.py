@@ -37,6 +37,7 @@ from syncd.lifecycle import (
 from syncd.linkblock import find_note_url
 from syncd.model import Annotation, CalendarEvent, Followup, NoteHeader, Phase
 from syncd.text import one_line
+from syncd.timefmt import format_log_time
 
 # Sessions over longer ago than this (or the look-back, if longer), whose records have not
 # changed since, are history: a changed zone, reminder or wording is not written into them.
@@ -431,7 +432,7 @@ def event_label(event: CalendarEvent, timezone: str) -> str:
 
 def when(moment: datetime, timezone: str) -> str:
     """`moment` in the coach's zone, to the minute."""
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+    return format_log_time(moment, ZoneInfo(timezone))
 
 
 def describe(step: Step) -> str:

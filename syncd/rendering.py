@@ -18,6 +18,14 @@ from syncd.client_zones import client_zone, zone_key
 from syncd.detection import natural_order
 from syncd.model import Client, Coach, Session
 from syncd.text import cut, one_line, without_controls
+from syncd.timefmt import (
+    format_clock,
+    format_date,
+    format_day,
+    format_moment,
+    format_short_day,
+    format_span,
+)
 from syncd.zones import zone_or_utc
 
 MAX_TEXT = 5000  # characters kept of a multi-line booking answer
@@ -39,9 +47,6 @@ FOCUS_AREAS = (
     ("Decision Making", "Help both of you decide, with confidence, whether to work together."),
 )
 
-EN_DASH = "\u2013"
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _HONORIFICS = frozenset({"dr", "dr.", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "mx", "mx.", "prof", "prof."})
 _WORD_PUNCTUATION = ',;:!?"()[]{}<>'
 _DUE_SUFFIX = re.compile(r"\s*\(due (\d{4}-\d{2}-\d{2})\)\s*$")
@@ -66,33 +71,6 @@ def multi_line(value: str, limit: int = MAX_TEXT) -> str:
 def coach_zone(coach: Coach) -> ZoneInfo:
     """The coach's zone (validated by the config); UTC if it cannot be loaded."""
     return zone_or_utc(coach.timezone.strip())
-
-
-def format_day(moment: datetime) -> str:
-    """`Tue 1 Dec 2026`, in English whatever the locale."""
-    return f"{_DAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
-
-
-def _short_day(moment: datetime) -> str:
-    """`Tue 1 Dec`: `format_day` without the year."""
-    return format_day(moment).rsplit(" ", 1)[0]
-
-
-def _zone_label(moment: datetime) -> str:
-    name = moment.tzname() or ""
-    return f"UTC{name}" if name[:1] in "+-" else name
-
-
-def format_span(start: datetime, end: datetime, zone: tzinfo) -> str:
-    """`Tue 1 Dec 2026, 10:00-10:30 CET` (with an en dash): the session in `zone`, both ends shown in full
-    when it crosses midnight or a change of offset."""
-    first, last = start.astimezone(zone), end.astimezone(zone)
-    if first.date() == last.date() and first.utcoffset() == last.utcoffset():
-        return f"{format_day(first)}, {first:%H:%M}{EN_DASH}{last:%H:%M} {_zone_label(first)}"
-    return (
-        f"{format_day(first)}, {first:%H:%M} {_zone_label(first)} {EN_DASH} "
-        f"{format_day(last)}, {last:%H:%M} {_zone_label(last)}"
-    )
 
 
 def client_span(session: Session) -> str:
@@ -248,12 +226,12 @@ def session_view(session: Session) -> dict[str, Any]:
     their_start = session.start.astimezone(client_zone(session.client.timezone) or zone)
     return {
         "booking_id": one_line(session.booking_id, MAX_ID),
-        "date": start.date().isoformat(),
+        "date": format_date(start, zone),
         "day": format_day(start),
         "when": format_span(session.start, session.end, zone),
         "client_when": client_span(session),
-        "client_day": _short_day(their_start),
-        "review_by": f"{review_by:%H:%M} {_zone_label(review_by)}",
+        "client_day": format_short_day(their_start),
+        "review_by": format_clock(review_by, zone),
         "timezone": zone.key,
     }
 
@@ -261,18 +239,15 @@ def session_view(session: Session) -> dict[str, Any]:
 def action_items(session: Session) -> list[dict[str, str]]:
     """The note's starting action items, each due on a date (YYYY-MM-DD, coach's zone)."""
     zone = coach_zone(session.coach)
-    followup_due = (session.end + session.followup_delay).astimezone(zone).date()
-    start_date_due = (session.end + START_DATE_WITHIN).astimezone(zone).date()
     return [
-        {"text": FOLLOWUP_ITEM, "due": followup_due.isoformat()},
-        {"text": START_DATE_ITEM, "due": start_date_due.isoformat()},
+        {"text": FOLLOWUP_ITEM, "due": format_date(session.end + session.followup_delay, zone)},
+        {"text": START_DATE_ITEM, "due": format_date(session.end + START_DATE_WITHIN, zone)},
     ]
 
 
 def note_context(session: Session, now: datetime) -> dict[str, Any]:
     """Everything the note template sees."""
     zone = coach_zone(session.coach)
-    prepared = now.astimezone(zone)
     return {
         "coach": coach_view(session.coach),
         "client": client_view(session.client),
@@ -280,7 +255,7 @@ def note_context(session: Session, now: datetime) -> dict[str, Any]:
         "talking_points": talking_points(session.coach, session.client),
         "focus_areas": [{"title": title, "prompt": prompt} for title, prompt in FOCUS_AREAS],
         "action_items": action_items(session),
-        "prepared": f"{format_day(prepared)}, {prepared:%H:%M} {_zone_label(prepared)}",
+        "prepared": format_moment(now, zone),
         "short_notice": session.start - now < SHORT_NOTICE,
         "started": now >= session.start,
     }
@@ -297,7 +272,7 @@ def next_steps(items: list[str]) -> list[str]:
         match = _DUE_SUFFIX.search(text)
         if match:
             due = datetime.fromisoformat(match.group(1))
-            text = f"{text[: match.start()]} (by {_short_day(due)})"
+            text = f"{text[: match.start()]} (by {format_short_day(due)})"
         steps.append(text)
     return steps
 

@@ -19,6 +19,7 @@ from syncd.lifecycle import Booking
 from syncd.model import Followup
 from syncd.state import StateStore
 from syncd.text import counted, one_line
+from syncd.timefmt import format_log_time
 
 # How far back the table goes unless told otherwise: the week a coach is working through.
 DEFAULT_SINCE = timedelta(days=7)
@@ -74,10 +75,10 @@ def _hidden_line(hidden: int, since: timedelta, shown_any: bool) -> str:
 
 
 def _status_row(booking: Booking, tz: tzinfo, with_coach: bool) -> tuple[str, ...]:
-    start = booking.start.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+    start = format_log_time(booking.start, tz)
     followup = booking.followup.value
     if booking.followup is Followup.PENDING:
-        followup += " (due " + booking.followup_due.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") + ")"
+        followup += f" (due {format_log_time(booking.followup_due, tz)})"
     elif booking.followup is Followup.SKIPPED and booking.reason:
         followup += f" ({one_line(booking.reason, 60)})"
     note = booking.note.url if booking.note else "-"

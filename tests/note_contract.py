@@ -118,3 +118,22 @@ class NoteStoreContract:
         assert notes.open_action_items(ref) == [ITEM_FOLLOWUP, ITEM_START]
         self.check_off(notes, ref, ITEM_FOLLOWUP)
         assert notes.open_action_items(ref) == [ITEM_START]
+
+    def test_every_action_items_section_counts_in_note_order(self, notes: NoteStore) -> None:
+        """The shared rule (syncd.notes.action_items): a second "## Action items" section, a
+        sub-heading inside one and a plain "Action items:" line all count; items outside them
+        and checked ones do not. Every backend gives the same list."""
+        body = (
+            f"{BODY}### Later\n- [ ] Under a sub-heading\n"
+            "## After the session\n- [ ] Not an action item\n"
+            "## Action items\n- [ ] From the second section\n- [x] Checked\n"
+            "## More notes\nAction items:\n- [ ] Under a plain title\n"
+        )
+        ref = notes.ensure(NoteRequest("booking-1", make_header(), body))
+        assert notes.open_action_items(ref) == [
+            ITEM_FOLLOWUP,
+            ITEM_START,
+            "Under a sub-heading",
+            "From the second section",
+            "Under a plain title",
+        ]

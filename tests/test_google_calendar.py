@@ -14,14 +14,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from syncd.calendars.google import (
+from syncd.calendars.google import GoogleCalendar, from_config
+from syncd.calendars.google_items import (
     PROP_BOOKING,
     PROP_NOTE,
     PROP_REMINDER,
-    GoogleCalendar,
     annotation_patch,
     event_from_item,
-    from_config,
 )
 from syncd.config import Settings
 from syncd.errors import (

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.calendars.google import PROP_BOOKING, PROP_NOTE, PROP_REMINDER
+from syncd.calendars.google_items import PROP_BOOKING, PROP_NOTE, PROP_REMINDER
 from syncd.linkblock import BEGIN, find_note_url
 from syncd.notes import google_docs
 from syncd.state import StateStore

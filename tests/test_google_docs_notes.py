@@ -10,14 +10,8 @@ import pytest
 from syncd.errors import AuthError, BackendError, NoteMissing
 from syncd.model import GOOGLE_DOC_MIME, NoteRef, NoteRequest
 from syncd.notes.base import NoteStore
-from syncd.notes.google_docs import (
-    PROP_BOOKING,
-    PROP_FOLDER,
-    GoogleDocsNotes,
-    Paragraph,
-    header_line,
-    open_items,
-)
+from syncd.notes.docs_requests import Paragraph, header_line, open_items
+from syncd.notes.google_docs import PROP_BOOKING, PROP_FOLDER, GoogleDocsNotes
 from tests.fakegoogle import FakeGoogle
 from tests.fakegoogle.drive_v3 import FOLDER_MIME
 from tests.fakegoogle.workspace import doc_id, make_docs_notes, note_docs
@@ -275,6 +269,19 @@ def test_a_plain_text_action_items_title_ends_at_any_heading() -> None:
         Paragraph("☐ x"),
     ]
     assert open_items(paragraphs) == ["one"]
+
+
+def test_a_second_action_items_section_typed_into_the_doc_counts_after_the_first(
+    tmp_path: Path, fake: FakeGoogle
+) -> None:
+    """In a note copied from a template Doc, the coach types a plain "Action items" title and
+    an item under Notes: it is returned after the template's own section, not dropped."""
+    store = make_docs_notes(tmp_path, fake, template_doc=seed_template(fake))
+    ref = store.ensure(templated())
+    fake.docs.edit(
+        doc_id(ref), "Coach's standing", "Action items\n☐ Book the workshop room\nCoach's standing"
+    )
+    assert store.open_action_items(ref) == [ITEM_FOLLOWUP, ITEM_START, "Book the workshop room"]
 
 
 # --- template Docs ----------------------------------------------------------------------------

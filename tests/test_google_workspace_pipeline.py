@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from syncd.calendars.google import MAX_ATTACHMENTS, annotation_patch
+from syncd.calendars.google_items import MAX_ATTACHMENTS, annotation_patch
 from syncd.config import load_settings
 from syncd.google.auth import SCOPE_CALENDAR_EVENTS, SCOPE_DRIVE_FILE, SCOPE_GMAIL_COMPOSE, token_path
 from syncd.model import GOOGLE_DOC_MIME, Annotation

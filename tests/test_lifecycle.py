@@ -95,6 +95,12 @@ def test_note_header_and_status_line_use_the_coachs_zone() -> None:
     assert "CET" in line and "UTC" not in line
 
 
+def test_the_events_follow_up_line_spells_the_day_as_the_note_does() -> None:
+    """One format for people (syncd.timefmt): "Tue 1 Dec 2026, 14:45 CET", not "Tue 01 Dec"."""
+    line = annotation(booking(), None, "Europe/Berlin").status_line
+    assert line == "Follow-up: draft will be prepared Tue 1 Dec 2026, 14:45 CET"
+
+
 def test_a_cancelled_booking_annotates_its_event_as_cancelled_without_a_reminder() -> None:
     """What a cancelled event that stays in the calendar should say: the note link as before,
     the follow-up withdrawn (or, when the draft was made before the cancel, where it is)."""

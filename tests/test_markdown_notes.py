@@ -14,7 +14,15 @@ from syncd.model import Client, Coach, NoteRef, NoteRequest, Session
 from syncd.notes.base import NoteStore
 from syncd.notes.markdown import BANNER, RESCHEDULED, MarkdownNotes, safe_file_name
 from syncd.templating import Renderer
-from tests.note_contract import BODY, ITEM_START, START, NoteStoreContract, make_header, make_request
+from tests.note_contract import (
+    BODY,
+    ITEM_FOLLOWUP,
+    ITEM_START,
+    START,
+    NoteStoreContract,
+    make_header,
+    make_request,
+)
 
 
 def note_path(notes: NoteStore, ref: NoteRef) -> Path:
@@ -243,6 +251,18 @@ def test_items_the_coach_adds_under_action_items_are_returned(notes: MarkdownNot
     path = tmp_path / ref.locator
     path.write_text(path.read_text(encoding="utf-8") + "- [ ] Send the reading list\n", encoding="utf-8")
     assert notes.open_action_items(ref)[-1] == "Send the reading list"
+
+
+def test_a_second_action_items_section_the_coach_adds_counts_after_the_first(
+    notes: MarkdownNotes, tmp_path: Path
+) -> None:
+    """Items under a second "## Action items" heading the coach writes at the end of the note
+    come after the first section's, in note order."""
+    ref = notes.ensure(make_request())
+    path = tmp_path / ref.locator
+    extra = "\n## Follow-up ideas\n- [ ] Not an action item\n## Action items\n- [ ] Share the reading list\n"
+    path.write_text(path.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    assert notes.open_action_items(ref) == [ITEM_FOLLOWUP, ITEM_START, "Share the reading list"]
 
 
 def test_missing_note_is_a_clear_non_retryable_error(notes: MarkdownNotes, tmp_path: Path) -> None:

@@ -19,13 +19,13 @@ from syncd.rendering import (
     action_items,
     client_span,
     client_view,
-    format_span,
     multi_line,
     next_steps,
     note_fields,
     talking_points,
 )
 from syncd.templating import Renderer, check_template_file
+from syncd.timefmt import format_span
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # 10:00 in Berlin, 04:00 in New York
 NOW = START - timedelta(days=1)

@@ -4,7 +4,8 @@ Reads use `events.list` with `singleEvents` (one entry per instance of a series)
 `showDeleted` (deletions come back as cancelled stubs); the sync token of the last page is
 the cursor. Writes are `events.patch` guarded by `If-Match`, with `sendUpdates=none` so the
 client is never mailed about syncd's edits, and skipped entirely when the event already
-carries the annotation, so syncd's own write does not come back as work to do.
+carries the annotation, so syncd's own write does not come back as work to do. What an item
+means and what a patch holds is decided, without I/O, in `syncd.calendars.google_items`.
 
 Failures leave this module only as syncd errors with one line naming the calendar and event.
 This module is imported only when a Google calendar is configured (the registry imports it
@@ -17,12 +18,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from googleapiclient.errors import HttpError
 
+from syncd.calendars.google_items import annotation_patch, event_from_item, rfc3339, self_addresses
 from syncd.errors import (
     BackendError,
     CursorExpired,
@@ -45,9 +47,7 @@ from syncd.google.transport import (
     lazy_factory,
 )
 from syncd.google.transport import http_error as generic_http_error
-from syncd.linkblock import BEGIN, apply_block, strip_block
-from syncd.model import Annotation, Attendee, CalendarEvent, ChangeSet
-from syncd.zones import zone_or_utc
+from syncd.model import Annotation, CalendarEvent, ChangeSet
 
 if TYPE_CHECKING:
     from syncd.config import CoachConfig, GoogleCalendarConfig, Settings
@@ -56,15 +56,6 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 2500  # the most Google allows: fewest round trips
 MAX_PAGES = 10_000  # a guard against a server that never stops paging
-MAX_OVERRIDES = 5  # Google refuses more reminder overrides than this
-MAX_REMINDER_MINUTES = 40_320
-MAX_ATTACHMENTS = 25  # Google refuses more attachments on one event
-
-# Keys in the event's private extended properties (visible only on the coach's copy).
-PROP_BOOKING = "syncdBooking"
-PROP_NOTE = "syncdNote"
-PROP_REMINDER = "syncdReminder"  # the popup syncd added, so it is replaced, never duplicated
-MAX_PROP_VALUE = 1024
 
 
 class GoogleCalendar:
@@ -140,7 +131,7 @@ class GoogleCalendar:
         operator chose (shared with the daemon's account, a group calendar): not checked."""
         if not self._owner or self.calendar_id != "primary":
             return
-        for stranger in sorted(_self_addresses(items) - self._owner - self._warned):
+        for stranger in sorted(self_addresses(items) - self._owner - self._warned):
             self._warned.add(stranger)
             log.warning(
                 "%s belongs to %s, not to the coach's address: if the Google token was made signed "
@@ -211,7 +202,7 @@ class GoogleCalendar:
             # Google refuses timeMin (and other filters) next to a sync token.
             params["syncToken"] = cursor
         else:
-            params["timeMin"] = _rfc3339(since)
+            params["timeMin"] = rfc3339(since)
         if page_token:
             params["pageToken"] = page_token
         what = "incremental sync" if cursor else "reading events"
@@ -335,203 +326,3 @@ def http_error(exc: HttpError, where: str, *, writing: bool = False) -> SyncdErr
     if status == 412:
         return PreconditionFailed(f"{error_text(exc, where)}; the event changed meanwhile")
     return generic_http_error(exc, where)
-
-
-# --- reading events ---------------------------------------------------------------------------
-
-
-def _self_addresses(items: list[dict[str, Any]]) -> set[str]:
-    """The addresses Google marks as the calendar's own (`self`) on these events."""
-    people = [p for item in items for p in (item.get("attendees") or [])]
-    people += [item.get(role) or {} for item in items for role in ("organizer", "creator")]
-    return {str(p["email"]).lower() for p in people if p.get("self") and p.get("email")}
-
-
-def event_from_item(item: Mapping[str, Any], calendar_zone: str = "") -> CalendarEvent:
-    """A `CalendarEvent` from an events resource (a cancelled stub may hold only `id`)."""
-    start, all_day, zone = _when(item.get("start"), calendar_zone)
-    end, _, _ = _when(item.get("end"), calendar_zone)
-    organizer = item.get("organizer") or {}
-    attendees = [_attendee(a) for a in item.get("attendees") or () if a.get("email")]
-    if organizer.get("email") and organizer["email"].lower() not in {a.email for a in attendees}:
-        # Booking tools often organise without being an attendee; detection wants them listed.
-        attendees.append(_attendee({**organizer, "organizer": True}))
-    return CalendarEvent(
-        id=str(item["id"]),
-        status=str(item.get("status") or "confirmed"),
-        summary=str(item.get("summary") or ""),
-        description=str(item.get("description") or ""),
-        start=start,
-        end=end,
-        all_day=all_day,
-        timezone=zone,
-        organizer=str(organizer.get("email") or "").lower(),
-        attendees=tuple(attendees),
-        etag=str(item.get("etag") or ""),
-    )
-
-
-def _attendee(item: Mapping[str, Any]) -> Attendee:
-    return Attendee(
-        email=str(item["email"]).lower(),
-        name=str(item.get("displayName") or ""),
-        is_self=bool(item.get("self")),
-        organizer=bool(item.get("organizer")),
-        response=str(item.get("responseStatus") or ""),
-    )
-
-
-def _when(value: Mapping[str, Any] | None, calendar_zone: str) -> tuple[datetime | None, bool, str]:
-    """(aware UTC datetime, all-day?, zone name) for a start/end; all-day days start at 00:00 UTC."""
-    if not value:
-        return None, False, ""
-    zone = str(value.get("timeZone") or calendar_zone or "")
-    try:
-        if value.get("dateTime"):
-            moment = datetime.fromisoformat(str(value["dateTime"]).replace("Z", "+00:00"))
-            if moment.tzinfo is None:  # Google adds an offset; be safe if one is missing
-                moment = moment.replace(tzinfo=zone_or_utc(zone))
-            return moment.astimezone(UTC), False, zone
-        if value.get("date"):
-            day = date.fromisoformat(str(value["date"]))
-            return datetime(day.year, day.month, day.day, tzinfo=UTC), True, zone
-    except ValueError:
-        log.warning("unreadable event time %r; treating it as unknown", value)
-    return None, False, zone
-
-
-def _rfc3339(moment: datetime) -> str:
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# --- writing the annotation -------------------------------------------------------------------
-
-
-def annotation_patch(
-    raw: Mapping[str, Any],
-    annotation: Annotation,
-    placement: str,
-    default_reminders: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The patch body that puts `annotation` into event `raw`; empty when it is already there.
-
-    Only changed top-level fields are sent. Arrays replace in a patch, so `reminders` carries
-    the full override list; `extendedProperties.private` carries every existing key too, so
-    the result is the same whether Google merges or replaces that map.
-    """
-    body: dict[str, Any] = {}
-    description = str(raw.get("description") or "")
-    wanted_description = _wanted_description(description, annotation, placement)
-    if wanted_description != description:
-        body["description"] = wanted_description
-    private = dict(((raw.get("extendedProperties") or {}).get("private")) or {})
-    reminders, own = _wanted_reminders(
-        raw, annotation.reminder, private.get(PROP_REMINDER), default_reminders
-    )
-    wanted_private = _wanted_private(private, annotation, placement, own)
-    if wanted_private != private:
-        body["extendedProperties"] = {"private": wanted_private}
-    if reminders is not None and not _same_reminders(raw.get("reminders") or {}, reminders):
-        body["reminders"] = reminders
-    attachments = _wanted_attachments(raw, annotation, placement)
-    if attachments is not None:
-        body["attachments"] = attachments
-    return body
-
-
-def _wanted_attachments(
-    raw: Mapping[str, Any], annotation: Annotation, placement: str
-) -> list[dict[str, Any]] | None:
-    """The event's attachments with the note added, or its title brought up to date after the
-    note was renamed (a reschedule); None: nothing to change.
-
-    Arrays replace in a patch, so the coach's own attachments are sent along. Attachments are
-    shared fields that guests see (they cannot open the note: it is never shared), so with
-    the `private` placement the note is not attached.
-    """
-    if annotation.attachment is None or placement == "private":
-        return None
-    url, title, mime_type = annotation.attachment
-    current = [dict(a) for a in raw.get("attachments") or () if isinstance(a, Mapping)]
-    if any(a.get("fileUrl") == url for a in current):
-        if all(a.get("title") == title for a in current if a.get("fileUrl") == url):
-            return None
-        return [{**a, "title": title} if a.get("fileUrl") == url else a for a in current]
-    if len(current) >= MAX_ATTACHMENTS:
-        log.warning(
-            "event %s already has %d attachments; the note is not attached", raw.get("id"), len(current)
-        )
-        return None
-    return [*current, {"fileUrl": url, "title": title, "mimeType": mime_type}]
-
-
-def _wanted_description(description: str, annotation: Annotation, placement: str) -> str:
-    if placement in ("description", "both"):
-        return apply_block(description, annotation)
-    # Private only: remove a block left from an earlier placement, since guests can read it.
-    return strip_block(description) if BEGIN in description else description
-
-
-def _wanted_private(
-    private: dict[str, Any], annotation: Annotation, placement: str, own_reminder: str | None
-) -> dict[str, Any]:
-    wanted = dict(private)
-    if placement in ("private", "both"):
-        # Google truncates longer values silently; truncating here keeps re-annotation a no-op.
-        wanted[PROP_BOOKING] = annotation.booking_id[:MAX_PROP_VALUE]
-        wanted[PROP_NOTE] = annotation.note_url[:MAX_PROP_VALUE]
-    if own_reminder is not None:
-        wanted[PROP_REMINDER] = own_reminder
-    return wanted
-
-
-def _wanted_reminders(
-    raw: Mapping[str, Any],
-    reminder: timedelta | None,
-    previous_own: str | None,
-    default_reminders: list[dict[str, Any]] | None,
-) -> tuple[dict[str, Any] | None, str | None]:
-    """(the reminders to set or None for no change, the PROP_REMINDER value to record or None).
-
-    syncd's popup goes first, then the coach's own overrides (the calendar's defaults when
-    the event used them), at most five in all; syncd's earlier popup is replaced.
-    """
-    current = raw.get("reminders") or {}
-    existing = (
-        list(default_reminders or []) if current.get("useDefault") else list(current.get("overrides") or [])
-    )
-    others = _without_popup(existing, previous_own)
-    if reminder is None:
-        if not previous_own:
-            return None, None
-        return {"useDefault": False, "overrides": others}, ""
-    minutes = max(0, min(MAX_REMINDER_MINUTES, int(reminder.total_seconds() // 60)))
-    ours = {"method": "popup", "minutes": minutes}
-    if ours in others:  # the coach already has exactly this reminder: do not claim it
-        return {"useDefault": False, "overrides": others[:MAX_OVERRIDES]}, "" if previous_own else None
-    overrides = [ours, *others]
-    if len(overrides) > MAX_OVERRIDES:
-        log.warning("event has more than %d reminders; dropping %s", MAX_OVERRIDES, overrides[MAX_OVERRIDES:])
-    return {"useDefault": False, "overrides": overrides[:MAX_OVERRIDES]}, str(minutes)
-
-
-def _without_popup(overrides: list[dict[str, Any]], minutes: str | None) -> list[dict[str, Any]]:
-    """`overrides` without syncd's earlier popup (one entry of `minutes`)."""
-    result = [dict(o) for o in overrides]
-    if minutes:
-        for index, override in enumerate(result):
-            if override.get("method") == "popup" and str(override.get("minutes")) == minutes:
-                del result[index]
-                break
-    return result
-
-
-def _same_reminders(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
-    # Compared as sets: Google may hand the overrides back in another order.
-    def key(reminders: Mapping[str, Any]) -> tuple[bool, list[tuple[str, int]]]:
-        overrides = reminders.get("overrides") or []
-        pairs = sorted((str(o.get("method")), int(o.get("minutes", 0))) for o in overrides)
-        return bool(reminders.get("useDefault")), pairs
-
-    return key(current) == key(wanted)

@@ -23,9 +23,11 @@ A note is made in one of two ways:
 The line syncd owns is the Doc's first `Session: <date> · <time, coach's zone> · status:
 scheduled|cancelled` paragraph; reschedules and cancellations rewrite that line (replacing its
 exact old text, so nothing the coach typed is touched, even if they type at the same moment)
-and the Doc's name. Action items are the lines starting with `☐ ` (or `[ ] `, `- [ ] `) in the
-section under an "Action items" heading, up to the next heading; a line the coach checked off
-(`☑`, `☒`, `[x]`, or deleted) no longer counts.
+and the Doc's name. Action items are the lines starting with `☐ ` (or `[ ] `, `- [ ] `) in
+every section under an "Action items" heading, by the rule all backends share
+(`syncd.notes.action_items`); a line the coach checked off (`☑`, `☒`, `[x]`, or deleted) no
+longer counts. The Doc's content and the requests that write it are built in
+`syncd.notes.docs_requests`, without I/O.
 
 Requests per new note: 3 (look-up, create or copy, batchUpdate; copy mode reads the copy once
 more, 4), plus the folder look-up (and its creation, the very first time) once per process.
@@ -35,10 +37,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -60,9 +60,16 @@ from syncd.google.transport import (
     lazy_factory,
 )
 from syncd.model import DRIVE_LOCATOR_PREFIX, GOOGLE_DOC_MIME, NoteHeader, NoteRef, NoteRequest
-from syncd.rendering import format_span
+from syncd.notes.docs_requests import (
+    Document,
+    body_requests,
+    document_from,
+    header_line,
+    header_requests,
+    open_items,
+    placeholder_requests,
+)
 from syncd.text import one_line
-from syncd.zones import zone_or_utc
 
 if TYPE_CHECKING:
     from syncd.config import CoachConfig, GoogleDocsNotesConfig, Settings
@@ -73,44 +80,6 @@ FOLDER_MIME = "application/vnd.google-apps.folder"
 PROP_FOLDER = "syncdFolder"
 PROP_BOOKING = "syncdBooking"
 FILE_FIELDS = "id,name,webViewLink,trashed"
-OPEN_BOX = "☐ "
-DONE_BOX = "☑ "
-HEADER_PREFIX = "Session: "
-_HEADER = re.compile(r"^Session: .* · status: (?:scheduled|cancelled)$")
-_OPEN_ITEM = re.compile(r"^\s*(?:☐|[-*+]?\s*\[ \])\s*(.*?)\s*$")
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)[\s#]*$")
-_MD_ITEM = re.compile(r"^\s*[-*+]\s+\[([ xX])\]\s+(.*)$")
-_MD_QUOTE = re.compile(r"^>\s?(?:\[!\w+\]\s*)?(.*)$")
-_MD_EMPHASIS = re.compile(r"(?<!\w)_(\S(?:.*?\S)?)_(?!\w)")
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    """One paragraph of a Doc as `documents.get` reports it (text without its newline)."""
-
-    text: str
-    style: str = "NORMAL_TEXT"
-
-
-@dataclass(frozen=True)
-class Document:
-    """What syncd reads of a Doc: its title and paragraphs."""
-
-    title: str
-    paragraphs: tuple[Paragraph, ...]
-
-    @property
-    def empty(self) -> bool:
-        return all(not p.text for p in self.paragraphs)
-
-    @property
-    def header_line(self) -> str | None:
-        """The text of syncd's `Session: ...` line, or None when the coach removed it."""
-        return next((p.text for p in self.paragraphs if _HEADER.match(p.text)), None)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(p.text for p in self.paragraphs)
 
 
 class GoogleDocsNotes:
@@ -175,7 +144,7 @@ class GoogleDocsNotes:
             )
 
     def open_action_items(self, ref: NoteRef) -> list[str]:
-        """The unchecked items of the Doc's Action items section, without their box."""
+        """The unchecked items of the Doc's Action items sections, without their box."""
         return open_items(self._read(_file_id(ref)).paragraphs)
 
     # --- finding -------------------------------------------------------------------------------
@@ -383,138 +352,3 @@ def _file_id(ref: NoteRef) -> str:
     if not ref.drive_file_id:
         raise Rejected(f"notes: {ref.locator!r} is not a Google Doc")
     return ref.drive_file_id
-
-
-# --- the document's content -------------------------------------------------------------------
-
-
-def header_line(header: NoteHeader) -> str:
-    """`Session: 2026-12-01 · Tue 1 Dec 2026, 10:00-10:30 CET · status: scheduled` (times joined
-    by an en dash, as `format_span` writes them)."""
-    zone = zone_or_utc(header.timezone)
-    day = header.start.astimezone(zone).date().isoformat()
-    status = "cancelled" if header.cancelled else "scheduled"
-    return f"{HEADER_PREFIX}{day} · {format_span(header.start, header.end, zone)} · status: {status}"
-
-
-def header_requests(document: Document, line: str) -> list[dict[str, Any]]:
-    """What sets syncd's line to `line`: its exact old text replaced (no indices, so a coach
-    typing meanwhile is safe), or the line put back at the top when it was removed."""
-    current = document.header_line
-    if current == line:
-        return []
-    if current is None:
-        return [_insert_at_start(line + "\n")]
-    return [_replace_all(current, line)]
-
-
-def placeholder_requests(fields: dict[str, str]) -> list[dict[str, Any]]:
-    """`{{key}}` → value for every field; action items become `☐` lines."""
-    values = dict(fields)
-    if "action_items" in values:
-        values["action_items"] = "\n".join(OPEN_BOX + i for i in values["action_items"].splitlines() if i)
-    return [_replace_all(f"{{{{{key}}}}}", value) for key, value in values.items()]
-
-
-def body_requests(line: str, body: str) -> list[dict[str, Any]]:
-    """Fill an empty Doc: syncd's line, then the Markdown `body` as paragraphs, headings styled."""
-    paragraphs = [Paragraph(line), *markdown_paragraphs(body)]
-    while len(paragraphs) > 1 and not paragraphs[-1].text:
-        paragraphs.pop()  # the Doc's own last paragraph ends the text
-    requests = [_insert_at_start("\n".join(p.text for p in paragraphs))]
-    index = 1  # Docs count UTF-16 code units, from 1
-    for paragraph in paragraphs:
-        length = _utf16(paragraph.text)
-        if paragraph.style != "NORMAL_TEXT" and length:
-            requests.append(_paragraph_style(index, index + length, paragraph.style))
-        index += length + 1
-    return requests
-
-
-def markdown_paragraphs(body: str) -> list[Paragraph]:
-    """The note's Markdown as plain Docs paragraphs (see the module docstring)."""
-    out: list[Paragraph] = []
-    for line in body.replace("\r\n", "\n").split("\n"):
-        heading = _MD_HEADING.match(line)
-        item = _MD_ITEM.match(line)
-        quote = _MD_QUOTE.match(line)
-        if heading:
-            out.append(Paragraph(_plain(heading.group(2)), f"HEADING_{len(heading.group(1))}"))
-        elif item:
-            box = OPEN_BOX if item.group(1) == " " else DONE_BOX
-            out.append(Paragraph(box + _plain(item.group(2))))
-        else:
-            out.append(Paragraph(_plain(quote.group(1) if quote else line)))
-    return out
-
-
-def _plain(text: str) -> str:
-    return _MD_EMPHASIS.sub(r"\1", text.replace("**", "")).rstrip()
-
-
-def open_items(paragraphs: Iterable[Paragraph]) -> list[str]:
-    """The open items of the first "Action items" section, up to the next heading of the
-    same or a higher level (any heading, when the section title is plain text)."""
-    items: list[str] = []
-    level = 0
-    for paragraph in paragraphs:
-        heading = _heading_level(paragraph)
-        if level and heading and heading <= level:
-            break
-        if not level and _is_action_heading(paragraph.text):
-            level = heading or 7
-            continue
-        match = _OPEN_ITEM.match(paragraph.text) if level else None
-        if match and match.group(1):
-            items.append(match.group(1))
-    return items
-
-
-def _heading_level(paragraph: Paragraph) -> int:
-    if paragraph.style.startswith("HEADING_"):
-        return int(paragraph.style.removeprefix("HEADING_"))
-    if paragraph.style == "TITLE":
-        return 1
-    heading = _MD_HEADING.match(paragraph.text)
-    return len(heading.group(1)) if heading else 0
-
-
-def _is_action_heading(text: str) -> bool:
-    return text.strip().lstrip("#").strip().rstrip(":").strip().lower() == "action items"
-
-
-def document_from(raw: dict[str, Any]) -> Document:
-    """A `Document` from a `documents.get` answer (tables and other elements are skipped)."""
-    paragraphs = []
-    for element in (raw.get("body") or {}).get("content") or []:
-        paragraph = element.get("paragraph")
-        if paragraph is None:
-            continue
-        text = "".join(
-            (run.get("textRun") or {}).get("content", "") for run in paragraph.get("elements") or []
-        )
-        style = str((paragraph.get("paragraphStyle") or {}).get("namedStyleType") or "NORMAL_TEXT")
-        paragraphs.append(Paragraph(text.rstrip("\n"), style))
-    return Document(str(raw.get("title") or ""), tuple(paragraphs))
-
-
-def _utf16(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _insert_at_start(text: str) -> dict[str, Any]:
-    return {"insertText": {"location": {"index": 1}, "text": text}}
-
-
-def _replace_all(find: str, replacement: str) -> dict[str, Any]:
-    return {"replaceAllText": {"containsText": {"text": find, "matchCase": True}, "replaceText": replacement}}
-
-
-def _paragraph_style(start: int, end: int, style: str) -> dict[str, Any]:
-    return {
-        "updateParagraphStyle": {
-            "range": {"startIndex": start, "endIndex": end},
-            "paragraphStyle": {"namedStyleType": style},
-            "fields": "namedStyleType",
-        }
-    }

@@ -25,8 +25,10 @@ from syncd.config import CoachConfig, MarkdownNotesConfig, Settings
 from syncd.errors import BackendError, NoteMissing, Rejected
 from syncd.files import atomic_write, remove_stale_temp_files
 from syncd.model import NoteHeader, NoteRef, NoteRequest
-from syncd.rendering import format_span, their_span
+from syncd.notes.action_items import open_items_in_text
+from syncd.rendering import their_span
 from syncd.text import one_line
+from syncd.timefmt import format_date, format_span
 from syncd.zones import zone_or_utc
 
 BANNER = "> **Cancelled** — this session was cancelled."
@@ -39,9 +41,6 @@ MAX_SAME_NAME = 1000  # notes of one name and date before giving up
 _ILLEGAL = re.compile(r'[/\\:*?"<>|#^\[\]]')
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 _BOOKING_LINE = re.compile(r"^syncd_booking:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
-_ACTION_HEADING = re.compile(r"^(#{1,6})[ \t]+action items[ \t#]*$", re.IGNORECASE)
-_HEADING = re.compile(r"^(#{1,6})[ \t]")
-_OPEN_ITEM = re.compile(r"^[ \t]*[-*+][ \t]+\[ \][ \t]+(.*?)[ \t]*$")
 
 
 def safe_file_name(name: str) -> str:
@@ -174,23 +173,10 @@ def _front_times(front: str, keys: tuple[str, str], zone_name: str) -> tuple[dat
 
 
 def open_items(text: str) -> list[str]:
-    """The unchecked `- [ ]` items under the `## Action items` heading, until the next heading
-    of the same or a higher level."""
+    """The open action items of a note's text, its front matter left out (the rule is
+    `syncd.notes.action_items`: every "Action items" section counts, in order)."""
     _, body = split_front_matter(text)
-    items: list[str] = []
-    level = 0
-    for line in body.splitlines():
-        heading = _HEADING.match(line)
-        if heading and level and len(heading.group(1)) <= level:
-            level = 0
-        action = _ACTION_HEADING.match(line)
-        if action and not level:
-            level = len(action.group(1))
-            continue
-        item = _OPEN_ITEM.match(line) if level else None
-        if item and item.group(1):
-            items.append(item.group(1))
-    return items
+    return open_items_in_text(body)
 
 
 class MarkdownNotes:
@@ -230,14 +216,14 @@ class MarkdownNotes:
             raise BackendError(f"notes: {path}: {exc.strerror or exc}") from exc
 
     def open_action_items(self, ref: NoteRef) -> list[str]:
-        """The `- [ ]` lines of the note's `## Action items` section, without the box."""
+        """The note's open action items (every `## Action items` section), without the box."""
         return open_items(self._read_owned(self._path(ref)))
 
     # --- finding -------------------------------------------------------------------------------
 
     def _candidates(self, header: NoteHeader) -> list[Path]:
         """The deterministic names a note of this client and date may have, the free one last."""
-        day = _local(header.start, header.timezone).date().isoformat()
+        day = format_date(header.start, zone_or_utc(header.timezone))
         stem = f"{day} {safe_file_name(header.client_name)}"
         paths = []
         for number in range(1, MAX_SAME_NAME + 1):
