@@ -31,7 +31,7 @@ from syncd.errors import (
     StateUnwritable,
     SyncdError,
 )
-from syncd.followup import build_draft
+from syncd.followup import address_problem, build_draft
 from syncd.lifecycle import (
     REBOOK_WINDOW,
     Booking,
@@ -428,6 +428,8 @@ class CoachPass:
             )
         elif decision is Decision.SEND and not booking.client.email:
             self._skip(booking, event, "the booking has no client email address")
+        elif decision is Decision.SEND and (problem := address_problem(booking.client.email)):
+            self._skip(booking, event, f"unusable client email: {problem}")
         elif decision is Decision.SEND:
             self._queue_draft(booking, event)
 

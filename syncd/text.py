@@ -15,6 +15,11 @@ def one_line(text: str, limit: int = 200) -> str:
     return cut(" ".join(_CONTROL.sub(" ", text).split()), limit)
 
 
+def has_controls(text: str) -> bool:
+    """True when `text` holds a character `one_line` would fold (controls, line breaks, bidi)."""
+    return _CONTROL.search(text) is not None
+
+
 def without_controls(text: str, keep: str = "") -> str:
     """`text` without the characters `one_line` folds, except those in `keep` (say "\n\t")."""
     return _CONTROL.sub(lambda match: "".join(c for c in match.group() if c in keep), text)
