@@ -68,9 +68,9 @@ def address_problem(email: str) -> str | None:
         return "an encoded word (=?) in it"
     local, _, domain = email.partition("@")
     if not local.isascii():
-        return "a non-ASCII (internationalised) local part"
+        return "a non-ASCII local part"
     if len(local) > MAX_LOCAL_PART:
-        return f"a local part longer than {MAX_LOCAL_PART} characters"
+        return f"a local part over {MAX_LOCAL_PART} characters"
     if not _LOCAL_PART.fullmatch(local):
         return "characters no plain address holds"
     if _ascii_domain(domain) is None:

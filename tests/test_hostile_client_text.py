@@ -1,0 +1,304 @@
+"""Hostile client text (issue 9): a name a client chose never steers a draft.
+
+Every hostile name goes through the real pipeline: written into an .ics event the way a booking
+tool would carry it (ATTENDEE CN, a booking-form `Name:` answer, a title capture), one
+`syncd once` for all of them, then each draft is parsed back with the stdlib's modern and
+compat32 parsers: exactly one To address, the client's, and the coach's From.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage, Message
+from email.utils import getaddresses
+from pathlib import Path
+
+import pytest
+
+from syncd.followup import address_header, address_problem, display_name, parses_to, plain_address
+from tests.support import COACH, Workspace
+
+EVIL = "evil@attacker.example"
+
+
+def _b64(text: str) -> str:
+    return "=?utf-8?b?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+HOSTILE_NAMES: dict[str, str] = {
+    "q-word address": "=?utf-8?q?evil=40attacker.example?=",
+    "q-word angle address": "=?utf-8?q?Eve_=3Cevil=40attacker.example=3E?=",
+    "b-word angle address": _b64(f"Eve <{EVIL}>"),
+    "b-word two addresses": _b64(f"{EVIL}, other@attacker.example"),
+    "q-word comma": "=?utf-8?q?a=2C_evil=40attacker.example?=",
+    "upper-case q-word": "=?UTF-8?Q?evil=40attacker.example?=",
+    "latin-1 q-word": "=?iso-8859-1?q?evil=40attacker.example?=",
+    "split encoded words": "=?utf-8?q?evil?= =?utf-8?q?=40attacker.example?=",
+    "name then b-word": "Jane " + _b64(f"<{EVIL}>"),
+    "encoded word in quotes": '"=?utf-8?q?evil=40attacker.example?="',
+    "last, first": "Doe, Jane",
+    "comma and address": f"Jane, {EVIL}",
+    "semicolon and address": f"Jane; {EVIL}",
+    "group syntax": f"x: {EVIL};",
+    "group of two": f"undisclosed: {EVIL}, other@attacker.example;",
+    "angle address": f"Jane <{EVIL}>",
+    "angle only": f"<{EVIL}>",
+    "address as name": EVIL,
+    "quoted address": f'Jane "{EVIL}" Doe',
+    "unbalanced quote": f'"Jane <{EVIL}>',
+    "backslash quote": f'Jane \\" <{EVIL}>',
+    "trailing backslash": "Jane Doe\\",
+    "comment address": f"Jane ({EVIL}) Doe",
+    "unbalanced comment": f"Jane ({EVIL}",
+    "nested comments": f"((a)b) {EVIL}",
+    "domain literal": f"Jane [{EVIL}]",
+    "long with specials": "Jane, " + "(x), a: b; " * 10 + EVIL,
+    "long over 70 with commas": "Very long name with, commas, and (parentheses) and: colons that go on and on beyond",
+    "very long plain": "A" * 300,
+    "long then address": "x" * 75 + f", {EVIL}",
+    "crlf bcc": f"Jane\r\nBcc: {EVIL}",
+    "lf to": f"Jane\nTo: {EVIL}",
+    "cr cc": f"Jane\rCc: {EVIL}",
+    "nul": f"Jane\x00{EVIL}",
+    "ansi escape": "Jane \x1b[31mRed\x1b[0m",
+    "line separator": f"Jane\u2028Bcc: {EVIL}",
+    "bidi override": "Jane \u202eelpmaxe.rekcatta@live\u202c",
+    "bidi isolate": f"\u2066{EVIL}\u2069",
+    "emoji": "Jane 😀 Doe 🎉",
+    "emoji and address": f"😀, {EVIL}",
+    "long non-ascii": "Zoë Ünal-Şahin 山田 " * 6,
+    "fullwidth look-alikes": "Jane \uff1cevil\uff20attacker.example\uff1e",
+    "tab": "Jane\tDoe",
+    "zero width": "Ja\u200bne",
+    "only specials": ',;:<>()[]\\"@',
+    "template syntax": "{{ coach.email }} {% raw %}",
+    "html": "<script>alert(1)</script>",
+    "mailto": f"mailto:{EVIL}",
+    "lone encoded-word opener": "Jane =? Doe",
+    "suffix after comma": "Ravi Sharma, PhD",
+}
+
+# How a booking tool hands syncd the client's name.
+ROUTES = ("cn", "answer", "title")
+TITLE_RULE = r"(?is)^intro(?: with (?P<client>.+))?"
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _param(value: str) -> str:
+    """`value` as a quoted iCalendar parameter (RFC 6868 escapes for ^, line breaks and ")."""
+    text = value.replace("^", "^^").replace("\r\n", "^n").replace("\r", "^n").replace("\n", "^n")
+    return '"' + text.replace('"', "^'") + '"'
+
+
+def _put(ws: Workspace, uid: str, name: str, route: str, client_email: str, start: datetime) -> None:
+    if route == "cn":
+        # `client=` (not `extra=`, which is split into lines, U+2028 too): put quotes the CN.
+        ws.put(uid, "Intro session", start, client=(_param(name)[1:-1], client_email))
+    elif route == "answer":
+        answers = f"Name: {name}\nEmail: {client_email}\n"
+        ws.put(uid, "Intro session", start, client=None, description=answers)
+    else:
+        attendee = f'ATTENDEE;CN="";PARTSTAT=ACCEPTED:mailto:{client_email}'
+        ws.put(uid, f"Intro with {name.replace(chr(13), chr(10))}", start, client=None, extra=attendee)
+
+
+CASES = [(case, route) for case in HOSTILE_NAMES for route in ROUTES]
+
+
+def _uid(index: int) -> str:
+    return f"hostile-{index}"
+
+
+def _client(index: int) -> str:
+    return f"client{index}@client.example"
+
+
+@pytest.fixture(scope="module")
+def hostile_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Workspace, dict[str, bytes], str]]:
+    """One workspace with every hostile booking and a canary, after one `syncd once`: the
+    drafts by event uid, and the run's log."""
+    ws = Workspace(tmp_path_factory.mktemp("hostile"), extra_coach=f"    match: {{title: '{TITLE_RULE}'}}\n")
+    start = now() - timedelta(hours=2)
+    for index, (case, route) in enumerate(CASES):
+        _put(ws, _uid(index), HOSTILE_NAMES[case], route, _client(index), start)
+    ws.put("canary", "Intro session", start, client=("Jane Client", "jane@client.example"))
+    result = ws.run("once")
+    drafts = {}
+    for path in ws.draft_files():
+        raw = path.read_bytes()
+        booking = str(email.message_from_bytes(raw).get("X-Syncd-Booking", ""))
+        drafts[booking.rpartition("/")[2]] = raw
+    yield ws, drafts, result.stderr
+
+
+def _modern(raw: bytes) -> EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _legacy(raw: bytes) -> Message:
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def assert_one_recipient(raw: bytes, client_email: str) -> None:
+    """The draft is to `client_email` alone and from the coach, whichever parser reads it."""
+    modern, legacy = _modern(raw), _legacy(raw)
+    to = modern["To"]
+    assert [a.addr_spec for a in to.addresses] == [client_email]
+    assert [a.addr_spec for a in modern["From"].addresses] == [COACH]
+    assert all("@" not in a.display_name and "<" not in a.display_name for a in to.addresses)
+    assert [addr for _, addr in getaddresses(legacy.get_all("To", []))] == [client_email]
+    assert [addr for _, addr in getaddresses(legacy.get_all("From", []))] == [COACH]
+    for header in ("Cc", "Bcc", "Reply-To", "Sender"):
+        assert header not in modern
+    assert len(legacy.get_all("To", [])) == 1
+
+
+@pytest.mark.parametrize(("index", "case", "route"), [(i, c, r) for i, (c, r) in enumerate(CASES)])
+def test_hostile_name_draft_goes_to_the_client_alone(
+    hostile_run: tuple[Workspace, dict[str, bytes], str], index: int, case: str, route: str
+) -> None:
+    """Whatever the name (through CN, a `Name:` answer or a title capture), the draft parses
+    back, with both stdlib parsers, to one To address, the client's, and the coach's From."""
+    _, drafts, log = hostile_run
+    assert _uid(index) in drafts, f"no draft for {case!r} via {route}; log:\n{log}"
+    assert_one_recipient(drafts[_uid(index)], _client(index))
+
+
+def test_canary_beside_hostile_bookings_gets_its_draft(
+    hostile_run: tuple[Workspace, dict[str, bytes], str],
+) -> None:
+    """An ordinary booking in the same pass keeps its name and gets its draft."""
+    _, drafts, _ = hostile_run
+    assert_one_recipient(drafts["canary"], "jane@client.example")
+    [to] = _modern(drafts["canary"])["To"].addresses
+    assert to.display_name == "Jane Client"
+
+
+def test_hostile_run_logs_no_error_and_one_line_per_message(
+    hostile_run: tuple[Workspace, dict[str, bytes], str],
+) -> None:
+    """No booking failed, and no name forged a log line: each line starts with a timestamp."""
+    _, drafts, log = hostile_run
+    assert len(drafts) == len(CASES) + 1
+    assert " ERROR " not in log
+    assert "Traceback" not in log
+    for line in log.splitlines():
+        assert line[:4].isdigit() and line[4] == "-", f"forged or broken log line: {line!r}"
+
+
+# --- the address header, unit by unit ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", HOSTILE_NAMES, ids=list(HOSTILE_NAMES))
+@pytest.mark.parametrize("header", ["To", "From"])
+def test_address_header_parses_back_to_exactly_the_address(case: str, header: str) -> None:
+    """`address_header` holds one address, the given one, for every hostile name, and is
+    ASCII with lines of at most 78 characters before the address."""
+    value = address_header(header, HOSTILE_NAMES[case], "jane@client.example")
+    assert value.isascii()
+    assert parses_to(header, value, "jane@client.example")
+    assert "=?" not in display_name(HOSTILE_NAMES[case])
+
+
+def test_a_plain_name_is_kept_quoted() -> None:
+    assert address_header("To", "Jane Doe", "jane@client.example") == '"Jane Doe" <jane@client.example>'
+
+
+def test_a_name_with_nothing_left_gives_the_bare_address() -> None:
+    assert address_header("To", ',;:<>()"@', "jane@client.example") == "jane@client.example"
+
+
+def test_parses_to_refuses_a_header_with_two_addresses() -> None:
+    """The check itself can fail: the old unquoted folding is caught."""
+    assert not parses_to("To", f"{EVIL} <jane@client.example>", "jane@client.example")
+    assert not parses_to("To", "Eve <evil@x.example> <jane@client.example>", "jane@client.example")
+    assert not parses_to("To", '"a" <jane@client.example>, b@x.example', "jane@client.example")
+
+
+UNUSABLE = {
+    "empty": "",
+    "no at": "jane.client.example",
+    "two ats": "jane@client@example.com",
+    "two addresses": f"jane@client.example,{EVIL}",
+    "semicolon list": f"jane@client.example;{EVIL}",
+    "angle": f"jane@client.example<{EVIL}>",
+    "space": "jane doe@client.example",
+    "newline": "jane@client.example\nBcc: x@y.example",
+    "nul": "jane\x00@client.example",
+    "bidi": "jane\u202e@client.example",
+    "overlong": "a" * 60 + "@" + ("b" * 60 + ".") * 4 + "example",
+    "overlong local part": "a" * 65 + "@client.example",
+    "non-ascii local part": "jöhn@client.example",
+    "quoted local part": '"jane doe"@client.example',
+    "leading dot": ".jane@client.example",
+    "encoded word": "=?utf-8?q?x?=@client.example",
+    "bad domain": "jane@-client.example",
+    "single label domain": "jane@localhost",
+}
+
+
+@pytest.mark.parametrize("case", UNUSABLE, ids=list(UNUSABLE))
+def test_address_problem_names_unusable_addresses(case: str) -> None:
+    """Each unusable address gets a short reason (shown in `syncd status`)."""
+    problem = address_problem(UNUSABLE[case])
+    assert problem
+    assert len(f"unusable client email: {problem}") <= 60
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("jane@client.example", "jane@client.example"),
+        ("Jane.O'Brien+intro@Client.Example", "Jane.O'Brien+intro@client.example"),
+        ("jane@bücher.example", "jane@xn--bcher-kva.example"),
+    ],
+)
+def test_usable_addresses_are_sent_as_plain_ascii(given: str, sent: str) -> None:
+    """Ordinary addresses pass; an internationalised domain is written in IDNA form."""
+    assert address_problem(given) is None
+    assert plain_address(given) == sent
+
+
+# --- unusable addresses through the pipeline -----------------------------------------------------
+
+
+def test_unusable_client_address_is_skipped_once_with_a_reason(tmp_path: Path) -> None:
+    """A client address no draft can carry: the follow-up is skipped once, the reason is in
+    `syncd status`, the next pass says nothing about it, and the canary gets its draft."""
+    ws = Workspace(tmp_path)
+    start = now() - timedelta(hours=2)
+    ws.put("intl", "Intro session", start, client=("Jöhn Doe", "jöhn@client.example"))
+    ws.put("long", "Intro session", start, client=("Lon Gname", "a" * 250 + "@client.example"))
+    ws.put("canary", "Intro session", start, client=("Jane Client", "jane@client.example"))
+    first = ws.run("once")
+    assert " ERROR " not in first.stderr
+    assert first.stderr.count("follow-up skipped: unusable client email") == 2
+    drafts = ws.drafts_parsed()
+    assert [[a.addr_spec for a in d["To"].addresses] for d in drafts] == [["jane@client.example"]]
+    status = ws.run("status").stdout
+    assert "non-ASCII local part" in status
+    assert "longer than 254 characters" in status
+    second = ws.run("once")
+    assert "unusable" not in second.stderr
+    assert " ERROR " not in second.stderr
+    assert len(ws.draft_files()) == 1
+
+
+def test_internationalised_domain_gets_a_draft_in_idna_form(tmp_path: Path) -> None:
+    """Send what can be sent: a Unicode domain is written as punycode."""
+    ws = Workspace(tmp_path)
+    ws.put("idn", "Intro session", now() - timedelta(hours=2), client=("Jane Doe", "jane@bücher.example"))
+    ws.run("once")
+    [draft] = ws.drafts_parsed()
+    assert [a.addr_spec for a in draft["To"].addresses] == ["jane@xn--bcher-kva.example"]
