@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
@@ -19,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from syncd import logs
+from syncd.calendars.ics_events import load_calendar
+from syncd.errors import BadEvent
 from syncd.followup import address_header, address_problem, display_name, parses_to, plain_address
 from tests.support import COACH, Workspace
 
@@ -302,3 +307,117 @@ def test_internationalised_domain_gets_a_draft_in_idna_form(tmp_path: Path) -> N
     ws.run("once")
     [draft] = ws.drafts_parsed()
     assert [a.addr_spec for a in draft["To"].addresses] == ["jane@xn--bcher-kva.example"]
+
+
+# --- log lines -----------------------------------------------------------------------------------
+
+FORGE = "\n2026-12-01 09:00:00 ERROR forged line\r\x1b[31mred\x1b[0m \u202eevil"
+
+
+def _log_line(message: str, *args: object) -> str:
+    record = logging.LogRecord("syncd.test", logging.WARNING, __file__, 1, message, args, None)
+    assert logs.RedactingFilter().filter(record)
+    return logs.make_formatter("text", journal=False).format(record)
+
+
+@pytest.mark.parametrize("where", ["uid", "name", "file line"])
+def test_outside_values_give_one_log_line_with_visible_escapes(where: str) -> None:
+    """A UID, a name or a file's line holding line breaks, ANSI escapes or bidi controls is
+    written on the message's one line, escaped (`\\n`, `\\x1b`, `\\u202e`), whatever the call
+    site did with it."""
+    line = _log_line(f"coach a@b.example: {where} %s: skipped", FORGE)
+    assert len(line.splitlines()) == 1
+    assert "\x1b" not in line and "\r" not in line and "\u202e" not in line
+    assert "\\n2026-12-01 09:00:00 ERROR forged line\\r\\x1b[31m" in line
+    assert "\\u202eevil" in line
+
+
+def test_json_log_lines_stay_one_object_per_message() -> None:
+    record = logging.LogRecord("syncd.test", logging.INFO, __file__, 1, "event %s", (FORGE,), None)
+    assert logs.RedactingFilter().filter(record)
+    output = logs.make_formatter("json", journal=False).format(record)
+    assert len(output.splitlines()) == 1
+    assert "\x1b" not in json.loads(output)["msg"]
+
+
+LEAKS = {
+    "compact json": ('{"access_token":"eyJhbGciOi.payload.sig"}', "eyJhbGciOi"),
+    "spaced json": ('{"access_token" : "eyJhbGciOi.payload.sig"}', "eyJhbGciOi"),
+    "escaped json": ('body: {\\"refresh_token\\":\\"r3fresh-me\\"}', "r3fresh-me"),
+    "camel case": ('{"refreshToken":"r3fresh-me"}', "r3fresh-me"),
+    "kebab case": ("client-secret: s3cr3t-val", "s3cr3t-val"),
+    "form": ("grant_type=refresh_token&refresh_token=r3fresh-me", "r3fresh-me"),
+    "query": ("GET /cb?state=x&code=4/0Afcode&scope=y", "4/0Afcode"),
+    "bearer": ("Authorization: Bearer eyJhbGciOi.payload", "eyJhbGciOi"),
+    "bearer colon": ("authorization:Bearer eyJhbGciOi.payload", "eyJhbGciOi"),
+    "raw authorization": ("Authorization: eyJhbGciOi.payload", "eyJhbGciOi"),
+    "quoted token key": ("{'token': 'eyJhbGciOi.payload'}", "eyJhbGciOi"),
+    "token form": ("token=eyJhbGciOi.payload&x=1", "eyJhbGciOi"),
+    "password": ("password = hunter2hunter2", "hunter2"),
+    "api key": ("api_key=k3y-k3y-k3y", "k3y-k3y"),
+    "split by line breaks": ("access_token\n:\n s3cr3t-val", "s3cr3t-val"),
+}
+
+
+@pytest.mark.parametrize("case", LEAKS, ids=list(LEAKS))
+def test_secret_variants_are_masked_in_log_lines(case: str) -> None:
+    """The redaction catches a secret however the key is spelt or spaced."""
+    text, secret = LEAKS[case]
+    line = _log_line("failed: %s", text)
+    assert secret not in line
+    assert "***" in line
+
+
+def test_ordinary_words_about_tokens_are_not_masked() -> None:
+    text = "the Google token: expired; syncToken=abc123 kept; event 1//x at 10:00"
+    assert logs.redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "hunter2-the-long-password-nobody-may-read\n",
+        '{"installed": {"client_secret": "s3cr3t-s3cr3t-s3cr3t"}}\n',
+        "root:x:0:0:secret-gecos-field:/root:/bin/bash\n",
+        'BEGIN:VCALENDAR\nX-A;B="hunter2-the-long-password\n' + "END:VCALENDAR\n",
+    ],
+)
+def test_a_bad_calendar_file_is_quoted_only_as_a_short_excerpt(content: str) -> None:
+    """The parser's error quotes the line it read; syncd keeps at most 12 characters of it."""
+    with pytest.raises(BadEvent) as caught:
+        load_calendar(content)
+    message = str(caught.value)
+    assert "\n" not in message
+    for secret in ("the-long-password", "s3cr3t-s3cr3t", "secret-gecos", "/bin/bash"):
+        assert secret not in message
+
+
+def test_symlinked_secret_and_forged_uid_reach_the_log_as_one_escaped_line_each(tmp_path: Path) -> None:
+    """Through the pipeline: a calendar file that is a symlink to a secret, a file name and a
+    UID holding a line break. Each message is one log line, the secret is not in the log, and
+    the canary still gets its draft."""
+    ws = Workspace(tmp_path)
+    secret = tmp_path / "token.json"
+    secret.write_text('{"refresh_token":"s3cr3t-r3fresh-value"}\r\x1b[2J\nsecond line\n', encoding="utf-8")
+    (ws.calendar / "linked.ics").symlink_to(secret)
+    (ws.calendar / "evil\n2026-12-01 09:00:00 ERROR forged.ics").write_text("garbage\n", encoding="utf-8")
+    start = now() - timedelta(hours=2)
+    ws.put("forged", "Intro session", start, client=("Bo^nINFO forged", "bo@client.example"))
+    (ws.calendar / "forged.ics").write_text(
+        (ws.calendar / "forged.ics")
+        .read_text(encoding="utf-8")
+        .replace("UID:forged", "UID:forged\\n2026-12-01 09:00:00 ERROR forged uid\x1b[31m"),
+        encoding="utf-8",
+    )
+    ws.put("canary", "Intro session", start, client=("Jane Client", "jane@client.example"))
+    log = ws.run("once").stderr
+    for line in log.splitlines():
+        assert line[:4].isdigit() and line[4] == "-", f"forged or broken log line: {line!r}"
+    assert "s3cr3t-r3fresh-value" not in log
+    assert "second line" not in log
+    assert "\x1b" not in log
+    assert "event forged\\n2026-12-01 09:00:00 ERROR forged uid" in log  # escaped, not folded
+    # (A UID with a line break is not found again by the vdir source, so that booking gets no
+    # draft: a vdir matter, reported apart. The canary is unharmed.)
+    to = [a.addr_spec for d in ws.drafts_parsed() for a in d["To"].addresses]
+    assert to == ["jane@client.example"], log
