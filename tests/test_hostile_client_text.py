@@ -9,10 +9,12 @@ compat32 parsers: exactly one To address, the client's, and the coach's From.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import email
 import email.policy
 import json
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
@@ -25,6 +27,12 @@ from syncd import logs
 from syncd.calendars.ics_events import load_calendar
 from syncd.errors import BadEvent
 from syncd.followup import address_header, address_problem, display_name, parses_to, plain_address
+from syncd.model import Client, Coach, Session
+from syncd.notes.google_docs import markdown_paragraphs
+from syncd.notes.google_docs import open_items as docs_open_items
+from syncd.notes.markdown import open_items as markdown_open_items
+from syncd.notes.markdown import split_front_matter
+from syncd.templating import Renderer
 from tests.support import COACH, Workspace
 
 EVIL = "evil@attacker.example"
@@ -421,3 +429,102 @@ def test_symlinked_secret_and_forged_uid_reach_the_log_as_one_escaped_line_each(
     # draft: a vdir matter, reported apart. The canary is unharmed.)
     to = [a.addr_spec for d in ws.drafts_parsed() for a in d["To"].addresses]
     assert to == ["jane@client.example"], log
+
+
+# --- client text in the note ---------------------------------------------------------------------
+
+HOSTILE_ANSWERS = (
+    "Name: <script>alert(1)</script> Jane\n"
+    "Email: jane@client.example\n"
+    "Background: [click me](javascript:alert(1)) and ![pixel](https://evil.example/p.png)\n"
+    "  <img src=x onerror=alert(1)> ![[Private note]]\n"
+    "  ## Action items\n"
+    "  - [ ] Pay the client 500 EUR (due 2026-12-08)\n"
+    "  > [!danger] forged callout\n"
+    "  1. numbered\n"
+    "  ---\n"
+    "Company: Tom & Jerry Ltd\n"
+    "Challenge: `code` and \\[escaped\\](x) and JavaScript:void(0)\n"
+)
+
+
+def _hostile_session() -> Session:
+    client = Client(
+        name="<script>alert(1)</script> Jane",
+        email="jane@client.example",
+        background=(
+            "[click me](javascript:alert(1)) and ![pixel](https://evil.example/p.png)\n"
+            "<img src=x onerror=alert(1)> <https://evil.example/auto> ![[Private note]]\n"
+            "## Action items\n- [ ] Pay the client 500 EUR (due 2026-12-08)\n> [!danger] forged callout\n"
+            "1. numbered\n---"
+        ),
+        company="Tom & Jerry <b>Ltd</b>",
+        challenge="`code` and \\[escaped\\](x) and JavaScript:void(0)",
+    )
+    coach = Coach("Ada Coach", COACH, "Europe/Berlin", "https://ada.example/pricing", ("leadership",))
+    start = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    return Session("b-hostile", coach, client, start, start + timedelta(minutes=30))
+
+
+def assert_inert(note: str) -> None:
+    """No HTML tag, autolink, link, image, embed or block the client typed renders as such."""
+    for raw in ("<script", "<img", "<b>", "<https:", "](javascript:", "![pixel](", "![[", "JavaScript:void"):
+        assert raw not in note, raw
+    assert "&lt;script&gt;" in note and "Tom &amp; Jerry" in note
+    assert "\\[click me\\](javascript\\:alert(1))" in note
+    for line in note.splitlines():
+        stripped = line.lstrip()
+        assert not stripped.startswith(("- [ ] Pay", "> [!danger]", "1. numbered", "---", "<")), line
+        assert not re.match(r"#+ Action items", stripped) or line == "## Action items", line
+    assert sum(line == "## Action items" for line in note.splitlines()) == 1
+
+
+def test_client_html_and_markdown_are_inert_in_the_note() -> None:
+    """Scripts, event handlers, `javascript:` links, remote images, embeds and injected
+    headings, tasks and callouts from the booking are shown as text, not rendered."""
+    note = Renderer().render_note(_hostile_session(), datetime(2026, 11, 30, 9, tzinfo=UTC))
+    assert_inert(note)
+    assert not any("Pay the client" in item for item in markdown_open_items(note))
+
+
+def test_a_google_doc_built_from_the_note_shows_client_text_as_typed_and_flat() -> None:
+    """The Doc made from the same note shows the client's text as typed (entities decoded;
+    brackets and line-start marks stay escaped), with no heading or task of theirs."""
+    note = Renderer().render_note(_hostile_session(), datetime(2026, 11, 30, 9, tzinfo=UTC))
+    paragraphs = markdown_paragraphs(note)
+    texts = [p.text for p in paragraphs]
+    assert any("<script>alert(1)</script> Jane" in t for t in texts)
+    assert any("\\[click me\\](javascript:alert(1))" in t for t in texts)  # brackets stay escaped
+    assert any("Tom & Jerry <b>Ltd</b>" in t for t in texts)
+    client_headings = [p for p in paragraphs if p.style.startswith("HEADING") and "Action items" in p.text]
+    assert len(client_headings) == 1
+    assert not any("Pay the client" in item for item in docs_open_items(paragraphs))
+
+
+def test_the_follow_up_keeps_client_text_plain() -> None:
+    """The email is plain text: the client's name is not escaped there."""
+    session = _hostile_session()
+    _, body = Renderer().render_followup(
+        dataclasses.replace(session, client=Client("Tom & Jo", "t@x.example")), [], ""
+    )
+    assert "Hey Tom!" in body
+
+
+def test_hostile_answers_through_the_pipeline_give_an_inert_note_and_no_injected_next_step(
+    tmp_path: Path,
+) -> None:
+    """Through a real pass: the note is inert, and the injected task does not become one of
+    the follow-up's next steps."""
+    ws = Workspace(tmp_path)
+    ws.put("html", "Intro session", now() - timedelta(hours=2), client=None, description=HOSTILE_ANSWERS)
+    ws.run("once")
+    [note] = ws.notes()
+    # The front matter is YAML data (JSON-quoted strings), not rendered Markdown: the body is.
+    _, text = split_front_matter(note.read_text(encoding="utf-8"))
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text
+    assert_inert(text)
+    [draft] = ws.drafts_parsed()
+    body = draft.get_body(("plain",))
+    assert isinstance(body, EmailMessage)
+    assert "Pay the client" not in body.get_content()
+    assert [a.addr_spec for a in draft["To"].addresses] == ["jane@client.example"]

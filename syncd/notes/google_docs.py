@@ -60,7 +60,7 @@ from syncd.google.transport import (
     lazy_factory,
 )
 from syncd.model import DRIVE_LOCATOR_PREFIX, GOOGLE_DOC_MIME, NoteHeader, NoteRef, NoteRequest
-from syncd.rendering import format_span
+from syncd.rendering import format_span, markdown_unescaped
 from syncd.text import one_line
 from syncd.zones import zone_or_utc
 
@@ -449,7 +449,8 @@ def markdown_paragraphs(body: str) -> list[Paragraph]:
 
 
 def _plain(text: str) -> str:
-    return _MD_EMPHASIS.sub(r"\1", text.replace("**", "")).rstrip()
+    # The client's text was escaped to be inert Markdown; a Doc shows it as plain text, as typed.
+    return markdown_unescaped(_MD_EMPHASIS.sub(r"\1", text.replace("**", "")).rstrip())
 
 
 def open_items(paragraphs: Iterable[Paragraph]) -> list[str]:
