@@ -94,7 +94,7 @@ def _ascii_domain(domain: str) -> str | None:
     except UnicodeError:
         return None
     labels = ascii_domain.split(".")
-    if len(labels) < 2 or len(ascii_domain) > 253 or not all(_LABEL.fullmatch(x) for x in labels):
+    if len(ascii_domain) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
         return None
     return ascii_domain
 

@@ -86,10 +86,11 @@ class RedactingFilter(logging.Filter):
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
+        # A traceback keeps its lines; a CR or a terminal escape in an exception's text does not.
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = escaped(redact(record.exc_text), keep="\n")
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = escaped(redact(record.stack_info), keep="\n")
         return True
 
 

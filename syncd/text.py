@@ -30,14 +30,17 @@ def without_controls(text: str, keep: str = "") -> str:
     return _CONTROL.sub(lambda match: "".join(c for c in match.group() if c in keep), text)
 
 
-def escaped(text: str) -> str:
+def escaped(text: str, keep: str = "") -> str:
     """`text` with each character `one_line` would fold written as a visible escape, as `repr`
-    does (`\\n`, `\\r`, `\\x1b`, `\\u202e`): it stays on one line, and shows what it held."""
-    return _ONE_CONTROL.sub(_escape, text)
+    does (`\\n`, `\\r`, `\\x1b`, `\\u202e`): it stays on one line, and shows what it held.
+    Characters in `keep` (say "\\n" for a traceback) are left as they are."""
+    return _ONE_CONTROL.sub(lambda match: _escape(match, keep), text)
 
 
-def _escape(match: re.Match[str]) -> str:
+def _escape(match: re.Match[str], keep: str) -> str:
     char = match.group()
+    if char in keep:
+        return char
     if char in _ESCAPES:
         return _ESCAPES[char]
     return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
