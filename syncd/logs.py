@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
+from syncd.text import escaped
+
 # syslog priorities (RFC 5424) for Python's levels; journald understands the `<N>` prefix.
 _PRIORITY = {
     logging.CRITICAL: 2,
@@ -34,17 +36,34 @@ _MASK = "***"
 
 # What credentials look like when they leak into a message or a traceback: Google access tokens
 # (ya29.), refresh tokens (1//), client secrets (GOCSPX-), bearer headers, and key/value pairs in
-# JSON, Python reprs, YAML and form or query strings.
-_SECRET_KEYS = r"access_token|refresh_token|id_token|client_secret|password|assertion|code_verifier"  # noqa: S105 (names of secrets, not one)
+# JSON (compact or spaced, or itself escaped inside a string), Python reprs, YAML and form or query
+# strings, the key in snake_case, kebab-case or camelCase.
+# (Names of secrets, not one.)
+_SECRET_KEYS = r"access[_-]?token|refresh[_-]?token|id[_-]?token|client[_-]?secret|password|passwd"  # noqa: S105
+_SECRET_KEYS += r"|api[_-]?key|assertion|code[_-]?verifier|authorization"
+_QUOTE = r"(?:\\?[\"'])"  # a quote, or an escaped one (JSON inside a string)
+# A secret's value: an escaped-quoted, quoted or bare string.
+_SECRET_VALUE = r"(\\\"(?:[^\"\\]|\\[^\"])*\\\"|\"[^\"]*\"|'[^']*'|[^\s,;&}\]]+)"  # noqa: S105 (a pattern, not a secret)
 _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bya29\.[\w.\-]+"), "ya29." + _MASK),
     (re.compile(r"(?<![\w/])1//[\w.\-]{8,}"), "1//" + _MASK),
     (re.compile(r"\bGOCSPX-[\w\-]+"), "GOCSPX-" + _MASK),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=\-]+"), r"\1 " + _MASK),
+    (re.compile(r"(?i)\b(bearer|basic)(\s+|\s*[:=]\s*)[\w.~+/=\-]+"), r"\1\2" + _MASK),
     # The OAuth authorization code in the consent redirect's request line (`GET /?code=...`).
     (re.compile(r"([?&]code=)[^&\s\"']+"), r"\1" + _MASK),
+    # A bare "token" or "secret" key only when quoted (JSON, reprs) or in a form (`token=`):
+    # "token: expired" in a sentence is no secret.
     (
-        re.compile(rf"(?i)([\"']?\b(?:{_SECRET_KEYS})\b[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&}}\]]+)"),
+        re.compile(
+            rf"(?i)({_QUOTE}(?:token|secret){_QUOTE}\s*[:=]\s*|(?<![\w-])(?:token|secret)=)"
+            rf"(?!(?:bearer|basic)\s){_SECRET_VALUE}"
+        ),
+        r"\1" + _MASK,
+    ),
+    (
+        re.compile(
+            rf"(?i)({_QUOTE}?\b(?:{_SECRET_KEYS})\b{_QUOTE}?\s*[:=]\s*)(?!(?:bearer|basic)\s){_SECRET_VALUE}"
+        ),
         r"\1" + _MASK,
     ),
 ]
@@ -58,17 +77,20 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets in the message, its arguments and its traceback, before any formatter."""
+    """Masks secrets in the message, its arguments and its traceback, before any formatter,
+    and escapes line breaks and control characters in the message (`escaped`): whatever a
+    UID, a name or a file held, one message is one log line, with no terminal escapes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        record.msg = escaped(redact(record.getMessage()))
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
+        # A traceback keeps its lines; a CR or a terminal escape in an exception's text does not.
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = escaped(redact(record.exc_text), keep="\n")
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = escaped(redact(record.stack_info), keep="\n")
         return True
 
 

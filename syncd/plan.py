@@ -20,6 +20,7 @@ from syncd.client_zones import client_zone
 from syncd.detection import Verdict
 from syncd.durations import format_duration
 from syncd.errors import BadEvent
+from syncd.followup import address_problem
 from syncd.lifecycle import (
     Booking,
     Decision,
@@ -267,6 +268,8 @@ def plan_followup(
         skip = f"{format_duration(late - late % timedelta(minutes=1))} overdue, more than max_lateness"
     elif decision is Decision.SEND and not booking.client.email:
         skip = "the booking has no client email address"
+    elif decision is Decision.SEND and (problem := address_problem(booking.client.email)):
+        skip = f"unusable client email: {problem}"
     if skip:
         booking = followup_skipped(booking, skip)
         steps += [SkipFollowup(booking), Say(f"{who(booking)}: follow-up skipped: {skip}", warning=True)]

@@ -4,11 +4,13 @@ The context is built by pure functions from the `Session` dataclass, reading no 
 the coach's zone (and the client's, when the booking gives a different one), talking points,
 the six focus areas of an intro session and the action items with their due dates. Booking
 values are data: they are cleaned (single-line fields lose control characters and line breaks,
-long values are cut) and are never evaluated as template code.
+long values are cut) and are never evaluated as template code. In the note's context they are
+also made inert Markdown (`inert_markdown`): no HTML, link, image or block a client could inject.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
@@ -63,6 +65,44 @@ def multi_line(value: str, limit: int = MAX_TEXT) -> str:
     text = without_controls(text, keep="\n\t")
     lines = [line.rstrip() for line in text.split("\n")]
     return cut("\n".join(lines).strip("\n"), limit)
+
+
+# --- client text in a Markdown note ------------------------------------------------------------
+
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MD_INLINE = re.compile(r"[\\\[\]&<>]")
+_MD_SCRIPT_SCHEME = re.compile(r"(?i)\b(javascript|vbscript)(\s*):")
+# What makes a line a heading, list item, quote, fence, table row or rule (or a Setext underline).
+_MD_LINE_MARK = re.compile(r"^([ \t]*)([#\-*+=|`~_])", re.MULTILINE)
+_MD_LINE_NUMBER = re.compile(r"^([ \t]*\d+)([.)])", re.MULTILINE)
+# A backslash escape a plain-text reader may drop: not one before a bracket or a line's first
+# mark, which a Google Doc's reader would take for a task box, heading or list item.
+_MD_ESCAPE = re.compile(r"(^[ \t]*\d*\\[#\-*+=|`~_.)]|\\[\[\]])|\\([!-/:-@\[-`{-~])", re.MULTILINE)
+
+
+def inert_markdown(text: str) -> str:
+    """Client text made inert in a Markdown note: shown as typed, never rendered as HTML, a
+    link, an image or an embed, a heading, list item, task or quote.
+
+    `&`, `<` and `>` become entities (no tag, no autolink `<http...>`, no quote), `\\`, `[` and
+    `]` are backslash-escaped (no link, image, wiki link or embed), as are the marks that
+    would start a block at a line's start and the colon of a `javascript:` scheme.
+    """
+    text = _MD_INLINE.sub(lambda match: _MD_ENTITIES.get(match.group(), "\\" + match.group()), text)
+    text = _MD_SCRIPT_SCHEME.sub(r"\1\2\\:", text)
+    text = _MD_LINE_MARK.sub(r"\1\\\2", text)
+    return _MD_LINE_NUMBER.sub(r"\1\\\2", text)
+
+
+def markdown_unescaped(text: str) -> str:
+    """`text` for a backend that shows the note's Markdown as plain text (a Google Doc):
+    entities decoded and backslash escapes dropped, except before brackets and a line's first
+    mark, so that the client's text is not read back as a heading, list item or task box."""
+    return html.unescape(_MD_ESCAPE.sub(lambda match: match.group(1) or match.group(2), text))
+
+
+def _inert_values(view: dict[str, Any]) -> dict[str, Any]:
+    return {key: inert_markdown(value) if isinstance(value, str) else value for key, value in view.items()}
 
 
 # --- times -------------------------------------------------------------------------------------
@@ -250,9 +290,10 @@ def note_context(session: Session, now: datetime) -> dict[str, Any]:
     zone = coach_zone(session.coach)
     return {
         "coach": coach_view(session.coach),
-        "client": client_view(session.client),
+        # The client typed these: inert in the note (and in a Doc made from it).
+        "client": _inert_values(client_view(session.client)),
         "session": session_view(session),
-        "talking_points": talking_points(session.coach, session.client),
+        "talking_points": [inert_markdown(point) for point in talking_points(session.coach, session.client)],
         "focus_areas": [{"title": title, "prompt": prompt} for title, prompt in FOCUS_AREAS],
         "action_items": action_items(session),
         "prepared": format_moment(now, zone),

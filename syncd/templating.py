@@ -2,7 +2,9 @@
 
 Templates use `trim_blocks` and `lstrip_blocks`, so a `{% ... %}` tag on its own line leaves no
 blank line behind. A template's problem is a `ConfigError` (or, from the checks the config
-runs, a `ValueError`) naming the file and line. What a template sees is `syncd.rendering`'s.
+runs, a `ValueError`) naming the file and line. What a template sees is `syncd.rendering`'s:
+in the note's context the client's values are already inert Markdown (`inert_markdown`), in the
+follow-up's (plain text) they are plain.
 This module must not import `syncd.config` (config imports it).
 """
 

@@ -238,7 +238,8 @@ def test_multi_line_fields_keep_lines_but_lose_control_characters() -> None:
 
 def test_client_name_in_note_heading_is_one_line() -> None:
     note = Renderer().render_note(make_session(Client("Ada\n## Action items\n- [ ] pay me")), NOW)
-    assert note.splitlines()[0] == "# 💼 Intro: Ada ## Action items - [ ] pay me — Tue 1 Dec 2026"
+    # One line, and its brackets escaped: no task box (client text is inert Markdown).
+    assert note.splitlines()[0] == "# 💼 Intro: Ada ## Action items - \\[ \\] pay me — Tue 1 Dec 2026"
 
 
 # --- follow-up ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 from syncd.calendars.ics_carriers import OVERRIDE_MARK, is_carrier, series_start_of
 from syncd.errors import BadEvent
 from syncd.model import Attendee, CalendarEvent
-from syncd.text import error_line
+from syncd.text import error_line, without_quoted_content
 
 Moment = date | datetime
 _INSTANCE_ID = re.compile(r"^(?P<uid>.+)/(?P<stamp>\d{8}(?:T\d{6}Z)?)$")
@@ -66,12 +66,16 @@ def load_calendar(text: str) -> Calendar:
     try:
         calendar = Calendar.from_ical(_CONTROL.sub("", text))
     except ValueError as exc:
-        raise BadEvent(f"not a valid iCalendar file: {error_line(exc)}") from None
+        # The parser quotes the line it choked on: of a file that is no calendar (a symlink to
+        # a secret), the log shows no more than a short excerpt.
+        raise BadEvent(
+            f"not a valid iCalendar file: {error_line(without_quoted_content(str(exc)))}"
+        ) from None
     for event in vevents(calendar):
         if event.errors:
             name, problem = event.errors[0]
             what = f"bad {name} property" if name else "unreadable line"
-            raise BadEvent(f"{what}: {error_line(problem)}")
+            raise BadEvent(f"{what}: {error_line(without_quoted_content(str(problem)))}")
         if not event.get("UID") or event.get("DTSTART") is None:
             raise BadEvent("a VEVENT has no UID or no DTSTART")
     return calendar

@@ -13,6 +13,7 @@ from typing import Any
 
 from syncd.model import NoteHeader
 from syncd.notes import action_items
+from syncd.rendering import markdown_unescaped
 from syncd.timefmt import format_date, format_span
 from syncd.zones import zone_or_utc
 
@@ -117,7 +118,8 @@ def markdown_paragraphs(body: str) -> list[Paragraph]:
 
 
 def _plain(text: str) -> str:
-    return _MD_EMPHASIS.sub(r"\1", text.replace("**", "")).rstrip()
+    # The client's text was escaped to be inert Markdown; a Doc shows it as plain text, as typed.
+    return markdown_unescaped(_MD_EMPHASIS.sub(r"\1", text.replace("**", "")).rstrip())
 
 
 def open_items(paragraphs: Iterable[Paragraph]) -> list[str]:
