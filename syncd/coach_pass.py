@@ -444,7 +444,9 @@ class CoachPass:
         session = self._session(booking)
         subject, body = self.parts.renderer.render_followup(session, items or [], booking.note.url)
         draft = build_draft(session, subject, body)
-        interrupted = booking.effect == "draft"
+        # Look first when an attempt was begun, or when the follow-up fell due before this state
+        # existed (a state lost: an earlier install may have drafted it).
+        interrupted = booking.effect == "draft" or booking.followup_due < self.state.created()
         booking = self._record(dataclasses.replace(booking, effect="draft"))
         recipient = one_line(booking.client.email, 120)
         draft_id = self._effect(

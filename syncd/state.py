@@ -130,6 +130,8 @@ class StateStore:
                 raise ConfigError(
                     f"{self.path}: state was written by a newer syncd (schema {version}); upgrade syncd"
                 )
+            if self.get_meta("created") is None:
+                self._put_meta("created", _utc(datetime.now(UTC)))
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -163,6 +165,15 @@ class StateStore:
 
     def _put_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def created(self) -> datetime:
+        """When this state was begun (or first opened by a syncd that records it). Whatever is
+        older may have been done by an install whose state was lost: look before creating it."""
+        text = self.get_meta("created")
+        try:
+            return _parse(text or "")
+        except ValueError:
+            return datetime.now(UTC)
 
     # --- cursors --------------------------------------------------------------------------
 

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from syncd.drafts.maildir import MaildirDrafts
+from syncd.state import StateStore
+from tests.draft_contract import make_draft
 from tests.support import Workspace
 
 MAIL_CLIENT_NAME = "1764590000.M20P7.laptop:2,DS"  # what a mail client renames a draft to
@@ -83,3 +86,60 @@ def test_sent_folder_must_exist_and_differ_from_drafts(tmp_path: Path) -> None:
     ws.config.write_text(config.replace("path: Mail/Drafts,", "path: Mail/Drafts, sent: Mail/Drafts,"))
     same = ws.run("check-config", check=False)
     assert same.returncode == 2 and "drafts folder itself" in same.stderr
+
+
+# --- the parts, one at a time -----------------------------------------------------------------
+
+
+def test_a_draft_whose_message_id_a_client_rewrote_is_found_by_its_booking_header(tmp_path: Path) -> None:
+    """Some clients give a draft a new Message-ID when they save it; X-Syncd-Booking stays."""
+    maildir = MaildirDrafts(tmp_path / "Drafts")
+    first = make_draft()
+    name = maildir.ensure(first)
+    [stored] = (tmp_path / "Drafts" / "cur").iterdir()
+    rewritten = stored.read_bytes().replace(first.message_id.encode(), b"<edited-1@client.example>")
+    stored.unlink()
+    (tmp_path / "Drafts" / "new" / "1764590000.M3P1.laptop").write_bytes(rewritten)
+    fresh = MaildirDrafts(tmp_path / "Drafts")  # a new process: nothing remembered
+    assert fresh.ensure(make_draft(), maybe_exists=False) == "1764590000.M3P1.laptop" != name
+    assert len(list((tmp_path / "Drafts" / "cur").iterdir())) == 0
+
+
+def test_only_the_same_bookings_sent_message_counts(tmp_path: Path) -> None:
+    sent = tmp_path / "Sent"
+    for sub in ("cur", "new", "tmp"):
+        (sent / sub).mkdir(parents=True)
+    (sent / "cur" / "1.M1.laptop:2,S").write_bytes(make_draft("booking-1").raw)
+    maildir = MaildirDrafts(tmp_path / "Drafts", sent)
+    assert maildir.ensure(make_draft("booking-1"), maybe_exists=False) == "1.M1.laptop"
+    other = maildir.ensure(make_draft("booking-2"), maybe_exists=False)
+    assert [p.name.split(":")[0] for p in (tmp_path / "Drafts" / "cur").iterdir()] == [other]
+
+
+def test_a_note_in_a_hidden_folder_is_not_taken_for_the_booking(tmp_path: Path) -> None:
+    """An app's trash inside the collection holds deleted notes: not found, a new one is made."""
+    ws = Workspace(tmp_path)
+    session_just_over(ws)
+    ws.run("once")
+    [note] = ws.notes()
+    trash = ws.collection / ".trash"
+    trash.mkdir()
+    note.rename(trash / note.name)
+    wipe_state(ws)
+    ws.run("once")
+    assert [p.name for p in ws.notes()] == [note.name]
+
+
+def test_the_state_remembers_when_it_was_begun(tmp_path: Path) -> None:
+    """A follow-up due before the state was begun may have been drafted by an install whose
+    state was lost: the pass asks the drafts sink to look first (`maybe_exists`)."""
+    before = datetime.now(UTC)
+    state = StateStore.in_dir(tmp_path / "state")
+    created = state.created()
+    state.close()
+    assert before <= created <= datetime.now(UTC)
+    again = StateStore.in_dir(tmp_path / "state")
+    try:
+        assert again.created() == created
+    finally:
+        again.close()
