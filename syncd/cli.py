@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         "upcoming ones and any still waiting on syncd are always shown",
     )
     commands.add_parser("check-config", help="validate the config file and templates")
+    doctor = commands.add_parser("doctor", help="list state records that cannot be read")
+    doctor.add_argument(
+        "--quarantine",
+        action="store_true",
+        help="move them to the state's quarantine table (kept, not deleted)",
+    )
     auth = commands.add_parser("auth", help="authorise access to an account")
     auth.add_argument("service", choices=["google"], help="the account to authorise")
     demo = commands.add_parser("demo", help="run one pass on a throw-away sample calendar")
@@ -93,13 +99,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         from syncd.daemon import run_daemon
 
         return run_daemon(path)
-    settings = load_settings(path, check_folders=args.command != "status")
+    settings = load_settings(path, check_folders=args.command not in ("status", "doctor"))
     setup_logging(settings.log_format, logging.DEBUG if args.verbose else logging.INFO)
     if args.command == "once":
         return run_once(settings, dry_run=args.dry_run)
     if args.command == "status":
         show_status(settings, datetime.now(UTC), since=None if args.all else args.since)
         return EXIT_OK
+    if args.command == "doctor":
+        from syncd.doctor import run_doctor
+
+        return run_doctor(settings, quarantine=args.quarantine)
     if args.command == "check-config":
         return check_config(path, settings)
     if args.command == "auth":

@@ -401,7 +401,9 @@ class CoachPass:
         session = self._session(booking)
         subject, body = self.parts.renderer.render_followup(session, items or [], booking.note.url)
         draft = build_draft(session, subject, body, now=self.now)
-        interrupted = booking.effect is Effect.DRAFT
+        # Look first when an attempt was begun, or when the follow-up fell due before this state
+        # existed (a state lost: an earlier install may have drafted it).
+        interrupted = booking.effect is Effect.DRAFT or booking.followup_due < self.state.created()
         booking = self._record(begun(booking, Effect.DRAFT))
         draft_id = self._effect(
             booking, describe(step), self.parts.drafts.ensure, draft, maybe_exists=interrupted

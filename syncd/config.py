@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -212,8 +213,17 @@ NotesConfig = Annotated[MarkdownNotesConfig | GoogleDocsNotesConfig, Field(discr
 class MaildirDraftsConfig(Strict):
     type: Literal["maildir"]
     path: NewPath
+    # The Maildir the coach's mail client keeps sent mail in: a follow-up already sent is
+    # found there after the state was lost, and not drafted again.
+    sent: DirPath | None = None
     delay: Duration = timedelta(minutes=15)
     template: FollowupTemplatePath | None = None
+
+    @model_validator(mode="after")
+    def _sent_is_not_drafts(self) -> MaildirDraftsConfig:
+        if self.sent is not None and self.sent.resolve() == self.path.resolve():
+            raise ValueError(f"sent: {self.sent} is the drafts folder itself")
+        return self
 
 
 class GmailDraftsConfig(Strict):

@@ -10,6 +10,10 @@ The main loop owns three promises to systemd:
 SIGHUP reloads the config between passes; a bad new config is logged and the old one kept.
 Everything a pass raises is caught and logged in one line (`schedule` would otherwise rerun a
 failed job in a tight loop), and the outcome is recorded as the daemon's health in the state.
+
+The wall clock decides nothing about the cadence: the wait between passes is measured on the
+monotonic clock, so a clock stepped back (or a DST fall-back) does not hold the passes up, and
+each pass is handed a `TrustedClock` time, so a forward jump corrected later skips nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Protocol
@@ -30,6 +34,7 @@ from typing import Protocol
 import schedule
 
 from syncd import health as healthmod
+from syncd.clock import TrustedClock
 from syncd.config import Settings, load_settings
 from syncd.durations import format_duration
 from syncd.errors import SyncdError
@@ -43,6 +48,9 @@ log = logging.getLogger(__name__)
 MAX_SLICE = 0.5
 # How long a stop may wait for a step that is stuck in a network request (SIGTERM: 5 s promised).
 STOP_DEADLINE = 4.0
+# How long a forward jump of the wall clock must hold before passes believe it (at least this,
+# and three poll intervals): NTP and operators correct a wrong clock well within it.
+CONFIRM_JUMP = timedelta(minutes=15)
 
 
 class EngineLike(Protocol):
@@ -140,8 +148,12 @@ def _configure_logging(settings: Settings) -> None:
     setup_logging(settings.log_format, root.level if root.handlers else logging.INFO)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+def _pause(seconds: float) -> None:
+    """Sleep `seconds`. Not time.sleep: since Python 3.11 it waits with an absolute
+    clock_nanosleep on CLOCK_MONOTONIC, which libfaketime (used to test clock steps) refuses
+    with EINVAL when told to leave the monotonic clock alone; a timed wait on a lock is the
+    same relative, monotonic wait and works under it."""
+    threading.Event().wait(seconds)
 
 
 class Daemon:
@@ -153,15 +165,21 @@ class Daemon:
         settings: Settings,
         opener: EngineOpener,
         flags: Flags,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
         self.flags = flags
         self._opener = opener
-        self._clock = clock
+        confirm = max(CONFIRM_JUMP, 3 * settings.poll_interval)
+        self._clock = clock or TrustedClock(confirm).now
         self._engine = opener(settings)
+        # `schedule` holds the pass job, but the loop decides when it is due and runs the
+        # job: schedule's own `run_pending`/`idle_seconds` compare naive local wall time
+        # (`datetime.now()`, no clock can be given), so a clock stepped back an hour, or a DST
+        # fall-back, held the next pass for that hour while the watchdog was still pinged.
         self._scheduler = schedule.Scheduler()
+        self._next_due: float | None = None  # time.monotonic() of the next pass
         self._watchdog = Watchdog()
         self._stopping_sent = False
         self._last_health: healthmod.Health | None = None
@@ -180,17 +198,19 @@ class Daemon:
         while not self.flags.stop:
             if self.flags.reload:
                 self._reload()
-            self._scheduler.run_pending()
+            if self._next_due is not None and time.monotonic() >= self._next_due:
+                # Not run_all: it calls time.sleep(0), which fails under libfaketime (see _pause).
+                for job in list(self._scheduler.jobs):
+                    job.run()  # type: ignore[no-untyped-call]  # schedule leaves it unannotated
             self._watchdog.ping()
-            time.sleep(self._slice())
+            _pause(self._slice())
         return self._shutdown()
 
     def _slice(self) -> float:
         """Sleep until the next pass, the next watchdog ping or MAX_SLICE, whichever is first."""
         limits = [MAX_SLICE, self._watchdog.interval or MAX_SLICE]
-        idle = self._scheduler.idle_seconds
-        if idle is not None:
-            limits.append(idle)
+        if self._next_due is not None:
+            limits.append(self._next_due - time.monotonic())
         return max(0.0, min(limits))
 
     def _should_stop(self) -> bool:
@@ -211,11 +231,22 @@ class Daemon:
         """Run a pass now; the next one comes `poll_interval` after it ends."""
         self._run_pass()
         self._scheduler.clear()
-        seconds = max(1, round(self.settings.poll_interval.total_seconds()))
-        self._scheduler.every(seconds).seconds.do(self._run_pass)
+        self._scheduler.every(self._interval()).seconds.do(self._run_pass)
+
+    def _interval(self) -> int:
+        """Seconds between the end of a pass and the start of the next (schedule counts whole
+        seconds)."""
+        return max(1, round(self.settings.poll_interval.total_seconds()))
 
     def _run_pass(self) -> None:
-        """One pass; never raises (a job that raises is rerun at once by schedule)."""
+        """One pass; never raises (a job that raises is rerun at once by schedule). The next
+        one is due `poll_interval` after it ends, on the monotonic clock."""
+        try:
+            self._pass()
+        finally:
+            self._next_due = time.monotonic() + self._interval()
+
+    def _pass(self) -> None:
         started = self._clock()
         try:
             report = self._engine.run_pass(started, should_stop=self._should_stop)
@@ -274,6 +305,7 @@ class Daemon:
     def _shutdown(self) -> int:
         self._announce_stopping()
         self._scheduler.clear()
+        self._next_due = None
         if self._last_health is not None and self._last_health.next_pass is not None:
             # No pass is coming: `syncd status` should say stopped, not "overdue".
             self._record(replace(self._last_health, next_pass=None))

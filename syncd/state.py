@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import pwd
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
-from syncd.errors import ConfigError, StateUnwritable
+from syncd.errors import ConfigError, StateCorrupt, StateUnwritable
 from syncd.lifecycle import Booking, Effect
 from syncd.model import Client, Followup, NoteRef, Phase
+from syncd.text import one_line
+
+log = logging.getLogger("syncd")
 
 SCHEMA_VERSION = 1
 
@@ -49,6 +54,12 @@ CREATE TABLE IF NOT EXISTS bookings (
 CREATE INDEX IF NOT EXISTS bookings_due ON bookings (followup, followup_due);
 CREATE INDEX IF NOT EXISTS bookings_client ON bookings (coach, client_email);
 CREATE INDEX IF NOT EXISTS bookings_event ON bookings (coach, event_id);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id, coach, event_id, phase, client, client_email, start, end, fingerprint, followup,
+    followup_due, note_locator, note_url, header, annotated, draft_id, reason, effect, updated,
+    problem TEXT NOT NULL,
+    quarantined TEXT NOT NULL
+);
 """
 
 _COLUMNS = (
@@ -56,6 +67,24 @@ _COLUMNS = (
     "followup_due, note_locator, note_url, header, annotated, draft_id, reason, effect, updated"
 )
 _PLACEHOLDERS = ", ".join("?" for _ in _COLUMNS.split(","))
+# Every read selects the rowid too: a row whose id is not valid UTF-8 can only be named by it.
+_SELECT = f"SELECT rowid, {_COLUMNS} FROM bookings"
+
+# Bad rows already logged by this process (database path, rowid): one line each, not every pass.
+_REPORTED: set[tuple[str, int]] = set()
+
+
+@dataclasses.dataclass(frozen=True)
+class BadRow:
+    """A bookings row that cannot be read: its rowid, its id (escaped) and what is wrong."""
+
+    rowid: int
+    booking: str
+    problem: str
+
+    def describe(self) -> str:
+        """One line naming the row, e.g. `booking 'ada/e1' (row 7): unknown phase 'lost'`."""
+        return f"booking {self.booking!r} (row {self.rowid}): {self.problem}"
 
 
 class StateStore:
@@ -66,12 +95,14 @@ class StateStore:
         self._coaches: frozenset[str] | None = None
         if scratch:
             self._db = _scratch_copy(path)
+            self._db.text_factory = _decode_text
             self._migrate()
             return
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _create_private(path)
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.text_factory = _decode_text
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
@@ -99,6 +130,8 @@ class StateStore:
                 raise ConfigError(
                     f"{self.path}: state was written by a newer syncd (schema {version}); upgrade syncd"
                 )
+            if self.get_meta("created") is None:
+                self._put_meta("created", _utc(datetime.now(UTC)))
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -133,6 +166,15 @@ class StateStore:
     def _put_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    def created(self) -> datetime:
+        """When this state was begun (or first opened by a syncd that records it). Whatever is
+        older may have been done by an install whose state was lost: look before creating it."""
+        text = self.get_meta("created")
+        try:
+            return _parse(text or "")
+        except ValueError:
+            return datetime.now(UTC)
+
     # --- cursors --------------------------------------------------------------------------
 
     def cursor(self, coach: str) -> str | None:
@@ -149,60 +191,61 @@ class StateStore:
     # --- bookings -------------------------------------------------------------------------
 
     def save(self, booking: Booking, now: datetime) -> None:
-        """Insert or replace `booking`, committed before returning."""
+        """Insert or replace `booking`, committed before returning. A row of the same id that
+        cannot be read is moved to the quarantine table first, not overwritten."""
         with self._transaction():
+            row = self._db.execute(f"{_SELECT} WHERE id = ?", (booking.id,)).fetchone()
+            bad = None if row is None else _bad_row(row)
+            if bad is not None:
+                self._quarantine(bad, now)
             self._db.execute(
                 f"INSERT OR REPLACE INTO bookings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
                 _to_row(booking, now),
             )
 
     def get(self, booking_id: str) -> Booking | None:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM bookings WHERE id = ?", (booking_id,)).fetchone()
-        return None if row is None else _from_row(row)
+        return self._first(self._db.execute(f"{_SELECT} WHERE id = ?", (booking_id,)))
 
     def by_event(self, coach: str, event_id: str) -> Booking | None:
         """The booking of `coach` that follows event `event_id` (its id names the event it was
         found as: after its series moved, a booking follows another event)."""
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM bookings WHERE coach = ? AND event_id = ? ORDER BY updated DESC LIMIT 1",
-            (coach, event_id),
-        ).fetchone()
-        return None if row is None else _from_row(row)
+        rows = self._db.execute(
+            f"{_SELECT} WHERE coach = ? AND event_id = ? ORDER BY updated DESC", (coach, event_id)
+        )
+        return self._first(rows)
 
     def bookings(self, coach: str | None = None) -> list[Booking]:
         """All bookings (of one coach), earliest session first."""
         where, args = ("WHERE coach = ?", (coach,)) if coach else ("", ())
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM bookings {where} ORDER BY start", args)
-        return [_from_row(row) for row in rows]
+        return self._readable(self._db.execute(f"{_SELECT} {where} ORDER BY start", args))
 
     def bookings_to_check(self, coach: str, since: datetime) -> list[Booking]:
         """The bookings of `coach` whose session ends after `since`, whose record changed after
         it, or that are on and still have no note; earliest session first."""
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM bookings WHERE coach = ? AND (end >= ? OR updated >= ?"
+            f"{_SELECT} WHERE coach = ? AND (end >= ? OR updated >= ?"
             " OR (note_locator IS NULL AND phase != ?)) ORDER BY start",
             (coach, _utc(since), _utc(since), Phase.CANCELLED.value),
         )
-        return [_from_row(row) for row in rows]
+        return self._readable(rows)
 
     def due_followups(self, coach: str, now: datetime) -> list[Booking]:
         """Active bookings of `coach` whose follow-up is pending and due by `now`."""
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM bookings WHERE coach = ? AND followup = ? AND followup_due <= ?"
+            f"{_SELECT} WHERE coach = ? AND followup = ? AND followup_due <= ?"
             " AND phase != ? ORDER BY followup_due",
             (coach, Followup.PENDING.value, _utc(now), Phase.CANCELLED.value),
         )
-        return [_from_row(row) for row in rows]
+        return self._readable(rows)
 
     def pending_followups(self) -> list[tuple[str, str, datetime]]:
         """(coach, client name, due) of every follow-up still to be drafted, for the coaches
         set by `only_coaches` (all when none was set)."""
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM bookings WHERE followup = ? AND phase != ?",
-            (Followup.PENDING.value, Phase.CANCELLED.value),
+            f"{_SELECT} WHERE followup = ? AND phase != ?", (Followup.PENDING.value, Phase.CANCELLED.value)
         )
         return [
-            (b.coach, b.client.name, b.followup_due) for b in map(_from_row, rows) if self._shown(b.coach)
+            (b.coach, b.client.name, b.followup_due) for b in self._readable(rows) if self._shown(b.coach)
         ]
 
     def only_coaches(self, coaches: frozenset[str]) -> None:
@@ -217,12 +260,65 @@ class StateStore:
         """The client's most recent cancelled booking with a note, cancelled after `since`."""
         if not client_email:
             return None
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM bookings WHERE coach = ? AND client_email = ? AND phase = ?"
-            " AND note_locator IS NOT NULL AND updated >= ? ORDER BY updated DESC LIMIT 1",
+        rows = self._db.execute(
+            f"{_SELECT} WHERE coach = ? AND client_email = ? AND phase = ?"
+            " AND note_locator IS NOT NULL AND updated >= ? ORDER BY updated DESC",
             (coach, client_email.lower(), Phase.CANCELLED.value, _utc(since)),
-        ).fetchone()
-        return None if row is None else _from_row(row)
+        )
+        return self._first(rows)
+
+    # --- rows that cannot be read ----------------------------------------------------------
+
+    def _readable(self, rows: Iterable[tuple[object, ...]]) -> list[Booking]:
+        """The bookings of `rows`; a row that cannot be read is logged (once) and left out."""
+        out = []
+        for row in rows:
+            try:
+                out.append(_from_row(row))
+            except StateCorrupt as exc:
+                self._report(int(str(row[0])), exc)
+        return out
+
+    def _first(self, rows: Iterable[tuple[object, ...]]) -> Booking | None:
+        """The first booking of `rows` that can be read (a bad row does not hide the next)."""
+        for row in rows:
+            found = self._readable([row])
+            if found:
+                return found[0]
+        return None
+
+    def _report(self, rowid: int, exc: StateCorrupt) -> None:
+        if (str(self.path), rowid) not in _REPORTED:
+            _REPORTED.add((str(self.path), rowid))
+            log.error("%s: %s; skipped (`syncd doctor` lists such rows)", self.path, exc)
+
+    def bad_rows(self) -> list[BadRow]:
+        """Every bookings row that cannot be read, in row order (a full scan: for tooling)."""
+        rows = self._db.execute(f"{_SELECT} ORDER BY rowid")
+        return [bad for bad in map(_bad_row, rows) if bad is not None]
+
+    def quarantine(self, now: datetime) -> list[BadRow]:
+        """Move every row that cannot be read to the quarantine table (kept as it was, with
+        the problem and the time); returns what was moved."""
+        with self._transaction():
+            moved = self.bad_rows()
+            for bad in moved:
+                self._quarantine(bad, now)
+        return moved
+
+    def _quarantine(self, bad: BadRow, now: datetime) -> None:
+        # Copied by SQL, not through Python: the bytes that could not be read are kept as they are.
+        self._db.execute(
+            f"INSERT INTO quarantine ({_COLUMNS}, problem, quarantined)"
+            f" SELECT {_COLUMNS}, ?, ? FROM bookings WHERE rowid = ?",
+            (bad.problem, _utc(now), bad.rowid),
+        )
+        self._db.execute("DELETE FROM bookings WHERE rowid = ?", (bad.rowid,))
+        log.warning("%s: %s: moved to the quarantine table", self.path, bad.describe())
+
+    def quarantined(self) -> int:
+        """How many rows the quarantine table holds."""
+        return int(self._db.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0])
 
     def count(self) -> int:
         """How many bookings are tracked (for the coaches set by `only_coaches`)."""
@@ -282,7 +378,55 @@ def _utc(moment: datetime) -> str:
 def _parse(text: str) -> datetime:
     # fromisoformat reads `_utc`'s strings (the Z too) 40 times faster than strptime, which
     # was most of what reading a few thousand bookings cost.
-    return datetime.fromisoformat(text).astimezone(UTC)
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError("no time zone")
+    return moment.astimezone(UTC)
+
+
+def _decode_text(raw: bytes) -> str:
+    """SQLite text as str. Bytes that are not UTF-8 are kept as surrogates instead of failing
+    the whole query (sqlite3's default), so the one row holding them can be named and skipped."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _escaped(value: object, limit: int = 120) -> str:
+    """A stored value fit for one log line: bytes that are not UTF-8 as `\\xNN`."""
+    if isinstance(value, bytes):
+        text = value.decode("utf-8", "backslashreplace")
+    else:
+        text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return one_line(text, limit)
+
+
+def _text(column: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise StateCorrupt(f"{column} is not text: {_escaped(value)!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StateCorrupt(f"{column} is not valid UTF-8: {_escaped(value)!r}") from None
+    return value
+
+
+T = TypeVar("T")
+
+
+def _field(column: str, value: object, convert: Callable[[str], T]) -> T:
+    text = _text(column, value)
+    try:
+        return convert(text)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StateCorrupt(f"bad {column} {_escaped(text)!r} ({_escaped(exc, 80)})") from None
+
+
+def _bad_row(row: tuple[object, ...]) -> BadRow | None:
+    """What is wrong with `row` (a `_SELECT` row), or None if it reads."""
+    try:
+        _booking(row[1:])
+    except StateCorrupt as exc:
+        return BadRow(int(str(row[0])), _escaped(row[1]), str(exc))
+    return None
 
 
 def _to_row(b: Booking, now: datetime) -> tuple[object, ...]:
@@ -311,24 +455,41 @@ def _to_row(b: Booking, now: datetime) -> tuple[object, ...]:
 
 
 def _from_row(row: tuple[object, ...]) -> Booking:
+    """The booking in a `_SELECT` row. Raises StateCorrupt naming the row (its booking id,
+    escaped, and rowid) when a column cannot be read: bad UTF-8, an unknown phase or
+    follow-up state, a bad timestamp or client record."""
+    try:
+        return _booking(row[1:])
+    except StateCorrupt as exc:
+        raise StateCorrupt(f"booking {_escaped(row[1])!r} (row {row[0]}): {exc}") from None
+
+
+def _booking(row: tuple[object, ...]) -> Booking:
     (bid, coach, event_id, phase, client, _email, start, end, fp, followup, due, locator, url) = row[:13]
     header, annotated, draft_id, reason, effect, _updated = row[13:]
-    note = NoteRef(str(locator), str(url)) if locator is not None else None
+    note = NoteRef(_text("note_locator", locator), _text("note_url", url)) if locator is not None else None
     return Booking(
-        id=str(bid),
-        coach=str(coach),
-        event_id=str(event_id),
-        phase=Phase(str(phase)),
-        client=Client(**json.loads(str(client))),
-        start=_parse(str(start)),
-        end=_parse(str(end)),
-        fingerprint=str(fp),
-        followup=Followup(str(followup)),
-        followup_due=_parse(str(due)),
+        id=_text("id", bid),
+        coach=_text("coach", coach),
+        event_id=_text("event_id", event_id),
+        phase=_field("phase", phase, Phase),
+        client=_field("client", client, _client),
+        start=_field("start", start, _parse),
+        end=_field("end", end, _parse),
+        fingerprint=_text("fingerprint", fp),
+        followup=_field("followup", followup, Followup),
+        followup_due=_field("followup_due", due, _parse),
         note=note,
-        header=str(header),
-        annotated=str(annotated),
-        draft_id=str(draft_id),
-        reason=str(reason),
-        effect=Effect(str(effect)),
+        header=_text("header", header),
+        annotated=_text("annotated", annotated),
+        draft_id=_text("draft_id", draft_id),
+        reason=_text("reason", reason),
+        effect=_field("effect", effect, Effect),
     )
+
+
+def _client(text: str) -> Client:
+    fields = json.loads(text)
+    if not isinstance(fields, dict):
+        raise ValueError("not a JSON object")
+    return Client(**fields)

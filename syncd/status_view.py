@@ -33,6 +33,7 @@ def show_status(settings: Settings, now: datetime, since: timedelta | None = DEF
     several = len(zones) > 1
     try:
         bookings = state.bookings()
+        bad_rows = len(state.bad_rows())
         # Health times in the coaches' zone when they share one; else in UTC.
         shared_zone = next(iter(zones.values())) if len(set(zones.values())) == 1 else None
         health_lines = status_lines(state, tz=shared_zone, with_coach=several)
@@ -53,6 +54,11 @@ def show_status(settings: Settings, now: datetime, since: timedelta | None = DEF
     if others:
         kept = counted(others, "booking")
         print(f"({kept} of coaches no longer in the config kept in the state, not shown)")
+    if bad_rows:
+        print(
+            f"{counted(bad_rows, 'state record')} cannot be read and {'is' if bad_rows == 1 else 'are'} "
+            "skipped; `syncd doctor` lists them."
+        )
     for line in health_lines:
         print(line)
 

@@ -248,9 +248,14 @@ class MarkdownNotes:
         return indexed
 
     def _indexed(self, *, rescan: bool) -> dict[str, Path]:
+        """booking id -> note, by the `syncd_booking` front matter of every note in the
+        collection, whatever its name, and in its subfolders (a coach who files notes away
+        by month or client); hidden folders (an app's trash) are not looked in."""
         if self._index is None or rescan:
             self._index = {}
-            for path in sorted(self.folder.glob("*.md")):
+            for path in sorted(self.folder.rglob("*.md")):
+                if any(part.startswith(".") for part in path.relative_to(self.folder).parts[:-1]):
+                    continue
                 found = booking_of(_head(path)) if path.is_file() else None
                 if found is not None:
                     self._index.setdefault(found, path)
