@@ -261,27 +261,30 @@ def test_open_items_follow_the_box_convention_inside_the_section_only() -> None:
     ]
 
 
-def test_a_plain_text_action_items_title_ends_at_any_heading() -> None:
+def test_a_plain_text_action_items_line_is_no_title() -> None:
+    """A client's answer pasted into a Doc is plain paragraphs: "Action items:" and a box among
+    them must not become the follow-up's next steps."""
     paragraphs = [
         Paragraph("Action items:"),
         Paragraph("☐ one"),
         Paragraph("Later", "HEADING_4"),
         Paragraph("☐ x"),
     ]
-    assert open_items(paragraphs) == ["one"]
+    assert open_items(paragraphs) == []
 
 
-def test_a_second_action_items_section_typed_into_the_doc_counts_after_the_first(
+def test_a_plain_action_items_line_typed_into_the_doc_is_no_section(
     tmp_path: Path, fake: FakeGoogle
 ) -> None:
-    """In a note copied from a template Doc, the coach types a plain "Action items" title and
-    an item under Notes: it is returned after the template's own section, not dropped."""
+    """In a note copied from a template Doc, text reading "Action items" and a box lands under
+    Notes as plain paragraphs (as a client's answer filled into a placeholder would): only the
+    template's own heading makes a section, so the extra box is not a next step."""
     store = make_docs_notes(tmp_path, fake, template_doc=seed_template(fake))
     ref = store.ensure(templated())
     fake.docs.edit(
         doc_id(ref), "Coach's standing", "Action items\n☐ Book the workshop room\nCoach's standing"
     )
-    assert store.open_action_items(ref) == [ITEM_FOLLOWUP, ITEM_START, "Book the workshop room"]
+    assert store.open_action_items(ref) == [ITEM_FOLLOWUP, ITEM_START]
 
 
 # --- template Docs ----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from syncd.calendars.ics_events import load_calendar
 from syncd.errors import BadEvent
 from syncd.followup import address_header, address_problem, display_name, parses_to, plain_address
 from syncd.model import Client, Coach, Session
-from syncd.notes.google_docs import markdown_paragraphs
+from syncd.notes.docs_requests import markdown_paragraphs
 from syncd.notes.google_docs import open_items as docs_open_items
 from syncd.notes.markdown import open_items as markdown_open_items
 from syncd.notes.markdown import split_front_matter
@@ -446,6 +446,8 @@ HOSTILE_ANSWERS = (
     "  ---\n"
     "Company: Tom & Jerry Ltd\n"
     "Challenge: `code` and \\[escaped\\](x) and JavaScript:void(0)\n"
+    "  Action items:\n"
+    "  ☐ Wire the client 900 EUR\n"
 )
 
 
@@ -528,6 +530,7 @@ def test_hostile_answers_through_the_pipeline_give_an_inert_note_and_no_injected
     body = draft.get_body(("plain",))
     assert isinstance(body, EmailMessage)
     assert "Pay the client" not in body.get_content()
+    assert "Wire the client" not in body.get_content()
     assert [a.addr_spec for a in draft["To"].addresses] == ["jane@client.example"]
 
 

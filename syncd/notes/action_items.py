@@ -3,10 +3,12 @@
 A note's open action items are its unchecked items in every section titled "Action items", in
 the order they appear in the note:
 
-- a title is a heading (any level) or a line of its own reading "Action items" (case and a
-  trailing colon do not matter), since a Doc the coach edits may have it as plain text;
-- a section runs up to the next heading of the same or a higher level (a plain-text title's
-  section, up to the next heading of any level), so sub-headings inside it do not end it;
+- a title is a heading (any level) reading "Action items" (case and a trailing colon do not
+  matter). Never a plain line: the note holds the client's answers, and a client who typed
+  "Action items" and a box on lines of their own would otherwise choose the follow-up's next
+  steps;
+- a section runs up to the next heading of the same or a higher level, so sub-headings inside
+  it do not end it;
 - an unchecked item is a line starting with `☐` or `[ ]` (after an optional `-`, `*` or `+`
   bullet); a checked one (`[x]`, `☑`, `☒`), an empty one or a deleted one does not count.
 
@@ -19,8 +21,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-
-PLAIN_TITLE = 7  # the level of a plain-text title: deeper than any heading, so any heading ends it
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+\S")
 _TITLE = re.compile(r"^[ \t]*(?:#{1,6}[ \t]+)?action items[ \t]*:?[ \t#]*$", re.IGNORECASE)
@@ -45,8 +45,8 @@ def open_items(lines: Iterable[tuple[str, int]]) -> list[str]:
         heading = heading_level(text, styled)
         if level and heading and heading <= level:
             level = 0
-        if not level and _TITLE.match(text):
-            level = heading or PLAIN_TITLE
+        if not level and heading and _TITLE.match(text):
+            level = heading
             continue
         item = _OPEN_ITEM.match(text) if level else None
         if item and item.group(1):
