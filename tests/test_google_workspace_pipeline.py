@@ -128,8 +128,8 @@ def test_reschedule_updates_the_doc_header_and_the_draft_lists_the_docs_open_ite
     fake.calendar.put_event(booking("intro0001", now() + timedelta(hours=3)))
     ws.run("once")
     doc = the_doc(fake)["id"]
-    fake.docs.edit(doc, f"☐ {START_DATE}", f"☑ {START_DATE}")
-    fake.docs.edit(doc, "Action items\n", "Action items\n☐ Share the reading list\n")
+    # Checked off, and one more typed on a line of its own under the Action items heading.
+    fake.docs.edit(doc, f"☐ {START_DATE}", f"☑ {START_DATE}\n☐ Share the reading list")
     fake.docs.edit(doc, "Notes\n", "Notes\nWants a weekly rhythm.\n")
     moved = now() - timedelta(hours=2)
     fake.calendar.modify(

@@ -425,11 +425,10 @@ def test_symlinked_secret_and_forged_uid_reach_the_log_as_one_escaped_line_each(
     assert "s3cr3t-r3fresh-value" not in log
     assert "second line" not in log
     assert "\x1b" not in log
-    assert "event forged\\n2026-12-01 09:00:00 ERROR forged uid" in log  # escaped, not folded
-    # (A UID with a line break is not found again by the vdir source, so that booking gets no
-    # draft: a vdir matter, reported apart. The canary is unharmed.)
-    to = [a.addr_spec for d in ws.drafts_parsed() for a in d["To"].addresses]
-    assert to == ["jane@client.example"], log
+    assert "forged 2026-12-01 09:00:00 ERROR forged uid" in log  # folded into its line
+    # The UID with a line break is found again, so that booking gets its draft too.
+    to = sorted(a.addr_spec for d in ws.drafts_parsed() for a in d["To"].addresses)
+    assert to == ["bo@client.example", "jane@client.example"], log
 
 
 # --- client text in the note ---------------------------------------------------------------------

@@ -354,7 +354,7 @@ def test_reschedule_moves_the_follow_up_and_writes_the_new_time() -> None:
     header, annotate = only(plan, UpdateNoteHeader), only(plan, Annotate)
     assert isinstance(header, UpdateNoteHeader) and header.header.start == later and header.relocate
     assert isinstance(annotate, Annotate) and annotate.annotation == plan.annotation
-    assert "03 Dec 2026" in annotate.annotation.status_line
+    assert "3 Dec 2026" in annotate.annotation.status_line
 
 
 def test_cancel_marks_the_note_without_looking_for_it_and_strikes_the_events_block() -> None:

@@ -56,6 +56,12 @@ class Occurrence:
     replaces: Event | None = None
 
 
+def without_controls(text: str) -> str:
+    """`text` without the control characters `load_calendar` drops (see there), so that a
+    search of the raw text matches what the parser read."""
+    return _CONTROL.sub("", text)
+
+
 def load_calendar(text: str) -> Calendar:
     """Parse `text`. Raises `BadEvent` naming the problem when it is not usable.
 
@@ -64,7 +70,7 @@ def load_calendar(text: str) -> Calendar:
     the whole booking.
     """
     try:
-        calendar = Calendar.from_ical(_CONTROL.sub("", text))
+        calendar = Calendar.from_ical(without_controls(text))
     except ValueError as exc:
         # The parser quotes the line it choked on: of a file that is no calendar (a symlink to
         # a secret), the log shows no more than a short excerpt.

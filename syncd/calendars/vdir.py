@@ -61,6 +61,7 @@ from syncd.calendars.ics_events import (
     stamp,
     to_event,
     vevents,
+    without_controls,
 )
 from syncd.calendars.ics_text import component_spans, line_ending, split_lines, unescape_text
 from syncd.calendars.vdir_folder import list_event_files, read_event_file
@@ -529,7 +530,7 @@ def _stub(event_id: str) -> CalendarEvent:
 
 def _may_hold(text: str, uid: str) -> bool:
     """A cheap test before parsing: False when `text` surely holds no event with UID `uid`."""
-    unfolded = _unfolded(text)
+    unfolded = without_controls(_unfolded(text))
     # A UID with `,` `;` `\` or a newline is written escaped.
     return uid in unfolded or uid in unescape_text(unfolded)
 
