@@ -273,9 +273,7 @@ def test_a_plain_text_action_items_line_is_no_title() -> None:
     assert open_items(paragraphs) == []
 
 
-def test_a_plain_action_items_line_typed_into_the_doc_is_no_section(
-    tmp_path: Path, fake: FakeGoogle
-) -> None:
+def test_a_plain_action_items_line_typed_into_the_doc_is_no_section(tmp_path: Path, fake: FakeGoogle) -> None:
     """In a note copied from a template Doc, text reading "Action items" and a box lands under
     Notes as plain paragraphs (as a client's answer filled into a placeholder would): only the
     template's own heading makes a section, so the extra box is not a next step."""
