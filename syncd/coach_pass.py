@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar, assert_never
 
@@ -28,6 +28,7 @@ from syncd.errors import (
     Rejected,
     StateUnwritable,
     SyncdError,
+    Unavailable,
 )
 from syncd.followup import build_draft
 from syncd.lifecycle import (
@@ -94,6 +95,10 @@ class CoachParts:
     notes: NoteStore
     drafts: DraftSink
     renderer: Renderer
+    told: dict[str, str] = field(default_factory=dict)
+    """Per event id, the problem that may pass (`Unavailable`) last logged for it. Kept with the
+    backends between a daemon's passes, so a folder made read-only for a day is one line per
+    event when it starts and one when it is over, not one per event every pass."""
 
 
 @dataclass
@@ -450,6 +455,13 @@ class CoachPass:
             if not self._told_read_only:
                 self._told_read_only = True
                 self._fail(f"coach {self.cfg.email}: {exc}; nothing more is written there this pass")
+        except Unavailable as exc:  # retried every pass; said when it starts or changes
+            self._failed.add(label)
+            self.tally.errors += 1
+            text = f"coach {self.cfg.email}: event {one_line(label, 80)}: {exc}"
+            if self.parts.told.get(label) != text:
+                self.parts.told[label] = text
+                log.error("%s (retried every pass; said again only when it changes)", text)
         except SyncdError as exc:
             self._failed.add(label)
             self._fail(f"coach {self.cfg.email}: event {one_line(label, 80)}: {exc}")
@@ -457,6 +469,13 @@ class CoachPass:
             self._failed.add(label)
             log.exception("coach %s: event %s: internal error (please report)", self.cfg.email, label)
             self.tally.errors += 1
+        else:
+            if self.parts.told.pop(label, None) is not None:
+                log.info(
+                    "coach %s: event %s: done now; the problem logged before is over",
+                    self.cfg.email,
+                    one_line(label, 80),
+                )
 
     def _fail(self, message: str) -> None:
         log.error("%s", message)
