@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -29,7 +29,7 @@ from icalendar import Calendar, Event
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from syncd.calendars.ics_carriers import OVERRIDE_MARK, is_carrier, series_start_of
-from syncd.calendars.ics_rules import Deadline, series_zone, unwall, wall, walls
+from syncd.calendars.ics_rules import Deadline, Recurrence, unwall, wall
 from syncd.errors import BadEvent
 from syncd.model import Attendee, CalendarEvent
 from syncd.text import error_line, one_line
@@ -197,7 +197,6 @@ def stamp(value: Moment, zone: ZoneInfo) -> str:
 # --- recurrence -------------------------------------------------------------------------------
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SECOND = timedelta(seconds=1)
 
 
 def _series(
@@ -210,16 +209,23 @@ def _series(
 ) -> list[Occurrence]:
     """The series' occurrences in `window`, at most `limits.instances` of them (the earliest).
 
-    With `around`, the rule is walked only at that instant (one instance is wanted); `window`
-    still bounds the overrides the series does not produce."""
+    With `around`, the series is asked only for the instance starting then (one is wanted);
+    `window` still bounds the overrides the series does not produce."""
     master = next((c for c in components if recurrence_id(c) is None), None)
     overrides = {stamp(o, zone): c for c in components if (o := recurrence_id(c)) is not None}
     if master is not None and not _is_recurring(master):
         return [_occurrence(uid, master, zone)]
-    deadline = Deadline(limits.seconds, one_line(uid))
-    moves = {} if master is None else _moved_carriers(master, overrides, zone, deadline)
-    walked = window if around is None else (around - _SECOND, around + _SECOND)
-    found = [] if master is None else _expanded(uid, master, overrides, moves, walked, zone, limits, deadline)
+    found: list[Occurrence] = []
+    if master is not None:
+        deadline = Deadline(limits.seconds, one_line(uid))
+        recurrence = Recurrence(master, zone)
+        moves = _moved_carriers(master, recurrence, overrides, zone, deadline)
+        originals: Iterable[Moment]
+        if around is None:
+            originals = _expand(master, recurrence, window, zone, limits.instances + 1, deadline)
+        else:
+            originals = _at(master, recurrence, around, deadline)
+        found = _expanded(uid, master, overrides, moves, originals, zone)
     # What is left are overrides of starts the series does not produce in the window: an
     # instance moved into it from elsewhere, or an instance we were sent without its series.
     for key, override in overrides.items():
@@ -246,15 +252,13 @@ def _expanded(
     master: Event,
     overrides: dict[str, Event],
     moves: dict[str, tuple[str, Event]],
-    window: tuple[datetime, datetime],
+    originals: Iterable[Moment],
     zone: ZoneInfo,
-    limits: Limits,
-    deadline: Deadline,
 ) -> list[Occurrence]:
-    """The series' instances in `window` (one more than the cap at most); the overrides used
-    are popped from `overrides`."""
+    """The series' instances that start at `originals`; the overrides used are popped from
+    `overrides`."""
     found: list[Occurrence] = []
-    for original in _expand(master, window, zone, limits.instances + 1, deadline):
+    for original in originals:
         key = stamp(original, zone)
         override = overrides.pop(key, None)
         if override is not None:
@@ -269,7 +273,7 @@ def _expanded(
 
 
 def _moved_carriers(
-    master: Event, overrides: dict[str, Event], zone: ZoneInfo, deadline: Deadline
+    master: Event, recurrence: Recurrence, overrides: dict[str, Event], zone: ZoneInfo, deadline: Deadline
 ) -> dict[str, tuple[str, Event]]:
     """Carriers whose instance the series no longer has, taken out of `overrides` (they are not
     events), by the key of the instance the series' move shifted each to (when it has one
@@ -277,11 +281,15 @@ def _moved_carriers(
     moves: dict[str, tuple[str, Event]] = {}
     if not any(OVERRIDE_MARK in override for override in overrides.values()):
         return moves  # the common case: no rule set to build
-    series = series_zone(master, zone)
+    series = recurrence.zone
     first: Moment = master.start
     for key, override in list(overrides.items()):
         original = recurrence_id(override)
-        if original is None or not is_carrier(override) or _generates(master, original, zone, deadline):
+        if (
+            original is None
+            or not is_carrier(override)
+            or recurrence.generates(wall(original, series), deadline)
+        ):
             continue
         del overrides[key]
         was = _moment(series_start_of(override))
@@ -289,14 +297,9 @@ def _moved_carriers(
             continue
         moved = wall(original, series) + (wall(first, series) - wall(was, series))
         target = stamp(unwall(moved, first), zone)
-        if target not in overrides and target not in moves and _generates(master, moved, zone, deadline):
+        if target not in overrides and target not in moves and recurrence.generates(moved, deadline):
             moves[target] = (key, override)
     return moves
-
-
-def _generates(master: Event, moment: Moment, zone: ZoneInfo, deadline: Deadline) -> bool:
-    at = wall(moment, series_zone(master, zone))
-    return next(walls(master, zone, (at - _SECOND, at + _SECOND), deadline), None) is not None
 
 
 def _moment(value: str) -> Moment | None:
@@ -331,19 +334,30 @@ def _instance(event_id: str, master: Event, original: Moment, zone: ZoneInfo) ->
     return Occurrence(event_id, master, start, start + master.duration, all_day, original)
 
 
+def _at(master: Event, recurrence: Recurrence, around: datetime, deadline: Deadline) -> list[Moment]:
+    """The original start `around` names, when the series has an instance there."""
+    at = wall(around, recurrence.zone)
+    return [unwall(at, master.start)] if recurrence.generates(at, deadline) else []
+
+
 def _expand(
-    master: Event, window: tuple[datetime, datetime], zone: ZoneInfo, most: int, deadline: Deadline
+    master: Event,
+    recurrence: Recurrence,
+    window: tuple[datetime, datetime],
+    zone: ZoneInfo,
+    most: int,
+    deadline: Deadline,
 ) -> Iterator[Moment]:
     """The original starts of `master`'s instances that overlap `window`, the first `most`."""
     first: Moment = master.start
-    series = series_zone(master, zone)
+    series = recurrence.zone
     duration = max(master.duration, timedelta(0))  # a DTEND before DTSTART: taken as no length
     span = (
         wall(window[0] - duration - timedelta(days=1), series),
         wall(window[1] + timedelta(days=1), series),
     )
     taken = 0
-    for moment in walls(master, zone, span, deadline):
+    for moment in recurrence.walls(span, deadline):
         start = unwall(moment, first)
         if to_utc(start, zone) + duration > window[0] and to_utc(start, zone) < window[1]:
             yield start

@@ -17,6 +17,7 @@ across a DST change, as RFC 5545 wants, and EXDATEs compare equal to the generat
 from __future__ import annotations
 
 import time as clock
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -54,20 +55,47 @@ def series_zone(master: Event, zone: tzinfo) -> tzinfo:
     return first.tzinfo if isinstance(first, datetime) and first.tzinfo else zone
 
 
-def walls(
-    master: Event, zone: tzinfo, span: tuple[datetime, datetime], deadline: Deadline
-) -> Iterator[datetime]:
-    """The wall times of `master`'s instances within `span` (naive wall times, both ends
-    included), in order, lazily. Raises `BadEvent` for a rule syncd refuses or when `deadline`
-    passes."""
-    low, high = span
-    rules = _rule_set(master, series_zone(master, zone), span, deadline)
-    for wall in rules:
-        deadline.check()
-        if wall > high:
-            return
-        if wall >= low:
-            yield wall
+class Recurrence:
+    """A series' recurrence, read once: its rules, RDATEs and EXDATEs in wall times.
+
+    Raises `BadEvent` for a rule syncd refuses (more frequent than daily)."""
+
+    def __init__(self, master: Event, zone: tzinfo) -> None:
+        self.zone = series_zone(master, zone)
+        self.first = wall(master.start, self.zone)
+        self.rules = [_params(recur, self.zone) for recur in master.rrules]
+        self.rdates = sorted(wall(rdate, self.zone) for rdate, _period_end in master.rdates)
+        self.exdates = sorted(wall(exdate, self.zone) for exdate in master.exdates)
+
+    def walls(self, span: tuple[datetime, datetime], deadline: Deadline) -> Iterator[datetime]:
+        """The wall times of the instances within `span` (both ends included), in order,
+        lazily. Raises `BadEvent` when `deadline` passes."""
+        low, high = span
+        for moment in self._rule_set(span, deadline):
+            deadline.check()
+            if moment > high:
+                return
+            if moment >= low:
+                yield moment
+
+    def generates(self, at: datetime, deadline: Deadline) -> bool:
+        """Whether the series has an instance at wall time `at`."""
+        return next(self.walls((at, at), deadline), None) is not None
+
+    def _rule_set(self, span: tuple[datetime, datetime], deadline: Deadline) -> rruleset:
+        rules = rruleset()
+        if span[0] <= self.first <= span[1]:
+            rules.rdate(self.first)  # DTSTART is always the first instance
+        for params in self.rules:
+            deadline.check()
+            rule = _rule(params, self.first, span, deadline)
+            if rule is not None:
+                rules.rrule(rule)
+        for rdate in _within(self.rdates, span):
+            rules.rdate(rdate)
+        for exdate in _within(self.exdates, span):
+            rules.exdate(exdate)
+        return rules
 
 
 def wall(value: Moment, zone: tzinfo) -> datetime:
@@ -84,52 +112,113 @@ def unwall(value: datetime, first: Moment) -> Moment:
     return value.replace(tzinfo=first.tzinfo)
 
 
-def _rule_set(master: Event, zone: tzinfo, span: tuple[datetime, datetime], deadline: Deadline) -> rruleset:
-    low, high = span
-    first = wall(master.start, zone)
-    rules = rruleset()
-    if low <= first <= high:
-        rules.rdate(first)  # DTSTART is always the first instance
-    for recur in master.rrules:
-        deadline.check()
-        rule = _rule(recur, first, low, zone, deadline)
-        if rule is not None:
-            rules.rrule(rule)
-    for rdate, _period_end in master.rdates:
-        if low <= (moment := wall(rdate, zone)) <= high:
-            rules.rdate(moment)
-    for exdate in master.exdates:
-        if low <= (moment := wall(exdate, zone)) <= high:
-            rules.exdate(moment)
-    return rules
+def _within(moments: list[datetime], span: tuple[datetime, datetime]) -> list[datetime]:
+    return moments[bisect_left(moments, span[0]) : bisect_right(moments, span[1])]
 
 
-def _rule(recur: vRecur, first: datetime, low: datetime, zone: tzinfo, deadline: Deadline) -> Any:
-    """The rule restarted at its last period before `low` (as it is when that cannot be done
-    exactly); None when its COUNT runs out before `low`."""
+def _params(recur: vRecur, zone: tzinfo) -> dict[str, Any]:
     params = dict(recur)
     frequency = str(_first(params.get("FREQ")) or "").upper()
     if frequency in _SUB_DAILY:
         raise BadEvent(f"recurrence FREQ={frequency} is not supported (an intro is never more than daily)")
     if "UNTIL" in params:
         params["UNTIL"] = [_until(until, zone) for until in params["UNTIL"]]
+    return params
+
+
+def _rule(
+    params: dict[str, Any], first: datetime, span: tuple[datetime, datetime], deadline: Deadline
+) -> Any:
+    """The rule restarted at its last period before `span`, bounded by its end; None when it
+    has no instance there. A counted rule whose periods differ is walked from DTSTART."""
+    frequency = str(_first(params.get("FREQ")) or "").upper()
     interval = max(1, int(_first(params.get("INTERVAL")) or 1))
     wkst = _WEEKDAYS.index(str(_first(params.get("WKST")) or "MO").upper())
-    periods = _periods_between(frequency, interval, wkst, first, low)
-    if periods < 2:  # DTSTART is close enough: nothing to skip
-        return _build(params, first)
     explicit = _with_defaults(params, first)
-    count = _first(params.get("COUNT"))
-    if count is not None:
-        per_period = _per_period(frequency, explicit)
-        if per_period is None:
+    ends: list[datetime] = list(explicit.pop("UNTIL", []))
+    if explicit.pop("COUNT", None) is not None:
+        last = _last_counted(frequency, interval, wkst, params, explicit, first, deadline)
+        if last is None:
             return _build(params, first)  # walked from DTSTART, under the deadline
-        start_of_second = _period_start(frequency, interval, wkst, first, 1)
-        used = _count_before(explicit, first, start_of_second, deadline) + per_period * (periods - 1)
-        if int(count) <= used:
-            return None
-        explicit["COUNT"] = [int(count) - used]
-    return _build(explicit, _period_start(frequency, interval, wkst, first, periods))
+        ends.append(last)
+    end = min([*ends, span[1]])
+    if end < span[0]:
+        return None
+    narrowed = _narrowed(explicit, span)
+    if narrowed is None:
+        return None
+    narrowed["UNTIL"] = [end]
+    periods = _periods_between(frequency, interval, wkst, first, span[0])
+    return _build(
+        narrowed, first if periods < 2 else _period_start(frequency, interval, wkst, first, periods)
+    )
+
+
+def _last_counted(
+    frequency: str,
+    interval: int,
+    wkst: int,
+    params: dict[str, Any],
+    explicit: dict[str, Any],
+    first: datetime,
+    deadline: Deadline,
+) -> datetime | None:
+    """A COUNT rule's last instance, worked out without walking to it when every period holds
+    the same instances (None otherwise; `datetime.max` when it lies past year 9999)."""
+    per_period = _per_period(frequency, explicit)
+    if per_period is None:
+        return None
+    count = int(_first(params["COUNT"]))
+    second_period = _period_start(frequency, interval, wkst, first, 1)
+    in_first = list(_walk(explicit, first, second_period, deadline))
+    if count <= len(in_first):
+        return in_first[count - 1] if count > 0 else first - timedelta(seconds=1)
+    left = count - len(in_first) - 1  # instances before the last one, from the second period on
+    times = sorted(
+        time(hour, minute, second)
+        for hour in set(explicit["BYHOUR"])
+        for minute in set(explicit["BYMINUTE"])
+        for second in set(explicit["BYSECOND"])
+    )
+    offsets = [0]
+    if frequency == "WEEKLY":
+        days = {_WEEKDAYS.index(str(day).upper()[-2:]) for day in explicit["BYDAY"]}
+        offsets = sorted((day - wkst) % 7 for day in days)
+    period, position = divmod(left, per_period)
+    try:
+        start = _period_start(frequency, interval, wkst, first, 1 + period)
+        day = start.date() + timedelta(days=offsets[position // len(times)])
+    except OverflowError:
+        return datetime.max
+    return datetime.combine(day, times[position % len(times)])
+
+
+def _narrowed(explicit: dict[str, Any], span: tuple[datetime, datetime]) -> dict[str, Any] | None:
+    """The rule's times of day cut to those `span` can hold, when it lies within one day (one
+    instance is looked for); None when none is left. Not with BYSETPOS, which counts them."""
+    low, high = span
+    if "BYSETPOS" in explicit or low.date() != high.date():
+        return explicit
+    narrowed = dict(explicit)
+    narrowed["BYHOUR"] = [h for h in set(explicit["BYHOUR"]) if low.hour <= int(h) <= high.hour]
+    if low.hour == high.hour:
+        narrowed["BYMINUTE"] = [m for m in set(explicit["BYMINUTE"]) if low.minute <= int(m) <= high.minute]
+        if low.minute == high.minute:
+            narrowed["BYSECOND"] = [
+                s for s in set(explicit["BYSECOND"]) if low.second <= int(s) <= high.second
+            ]
+    if not all(narrowed[key] for key in ("BYHOUR", "BYMINUTE", "BYSECOND")):
+        return None
+    return narrowed
+
+
+def _walk(explicit: dict[str, Any], first: datetime, end: datetime, deadline: Deadline) -> Iterator[datetime]:
+    """The open rule's instances from DTSTART up to `end` (excluded)."""
+    for moment in _build(explicit, first):
+        deadline.check()
+        if moment >= end:
+            return
+        yield moment
 
 
 def _build(params: dict[str, Any], start: datetime) -> Any:
@@ -166,18 +255,6 @@ def _per_period(frequency: str, explicit: dict[str, Any]) -> int | None:
         # dateutil ignores a weekly rule's ordinals ("2TU" is every Tuesday).
         return times * len({str(day).upper()[-2:] for day in explicit["BYDAY"]})
     return None
-
-
-def _count_before(explicit: dict[str, Any], first: datetime, end: datetime, deadline: Deadline) -> int:
-    """How many instances the rule has from DTSTART up to `end` (the first, partial period)."""
-    uncounted = {key: value for key, value in explicit.items() if key not in ("COUNT", "UNTIL")}
-    used = 0
-    for moment in _build(uncounted, first):
-        deadline.check()
-        if moment >= end:
-            break
-        used += 1
-    return used
 
 
 def _periods_between(frequency: str, interval: int, wkst: int, first: datetime, low: datetime) -> int:
