@@ -16,6 +16,7 @@ years), and every other booking waits while one is expanded.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import sys
@@ -48,7 +49,7 @@ class Limits:
     """How much of one series an expansion takes: the first `instances` instances in the
     window, within `seconds` of work (else the series is skipped with `BadEvent`)."""
 
-    instances: int = 100
+    instances: int = 50
     seconds: float = 2.0
 
 
@@ -75,12 +76,16 @@ class Occurrence:
     replaces: Event | None = None
 
 
+@functools.lru_cache(maxsize=2)
 def load_calendar(text: str) -> Calendar:
     """Parse `text`. Raises `BadEvent` naming the problem when it is not usable.
 
     Control characters (other than tab and line ends) are dropped first: RFC 5545 allows
     them nowhere, they mean nothing, and one typed into a booking form must not cost the coach
     the whole booking.
+
+    The last texts parsed are remembered (a booking's file is read to find the booking and
+    again to annotate it): the calendar returned is shared, and must not be changed.
     """
     try:
         calendar = Calendar.from_ical(_CONTROL.sub("", text))
@@ -285,10 +290,11 @@ def _moved_carriers(
     first: Moment = master.start
     for key, override in list(overrides.items()):
         original = recurrence_id(override)
+        # The cheap question first: whether the series still has the instance (it usually has).
         if (
             original is None
-            or not is_carrier(override)
             or recurrence.generates(wall(original, series), deadline)
+            or not is_carrier(override)
         ):
             continue
         del overrides[key]

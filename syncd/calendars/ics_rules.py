@@ -33,6 +33,9 @@ _SUB_DAILY = {"SECONDLY", "MINUTELY", "HOURLY"}
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 # Filters that make one period hold more instances than another (a month without a 31st).
 _UNEVEN = ("BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYSETPOS")
+_ANSWERS: dict[tuple[Any, ...], dict[datetime, bool]] = {}  # oldest first
+_MOST_SERIES = 32
+_MOST_ANSWERS = 10_000
 
 
 class Deadline:
@@ -66,6 +69,10 @@ class Recurrence:
         self.rules = [_params(recur, self.zone) for recur in master.rrules]
         self.rdates = sorted(wall(rdate, self.zone) for rdate, _period_end in master.rdates)
         self.exdates = sorted(wall(exdate, self.zone) for exdate in master.exdates)
+        rules = tuple(tuple(sorted((key, str(value)) for key, value in rule.items())) for rule in self.rules)
+        # Every lookup of an instance re-reads the file and asks again about each instance
+        # syncd annotated (see `ics_carriers`): the answers are kept per series content.
+        self._answers = _answers((str(self.zone), self.first, rules, tuple(self.rdates), tuple(self.exdates)))
 
     def walls(self, span: tuple[datetime, datetime], deadline: Deadline) -> Iterator[datetime]:
         """The wall times of the instances within `span` (both ends included), in order,
@@ -80,7 +87,10 @@ class Recurrence:
 
     def generates(self, at: datetime, deadline: Deadline) -> bool:
         """Whether the series has an instance at wall time `at`."""
-        return next(self.walls((at, at), deadline), None) is not None
+        answer = self._answers.get(at)
+        if answer is None:
+            answer = self._answers[at] = next(self.walls((at, at), deadline), None) is not None
+        return answer
 
     def _rule_set(self, span: tuple[datetime, datetime], deadline: Deadline) -> rruleset:
         rules = rruleset()
@@ -96,6 +106,17 @@ class Recurrence:
         for exdate in _within(self.exdates, span):
             rules.exdate(exdate)
         return rules
+
+
+def _answers(key: tuple[Any, ...]) -> dict[datetime, bool]:
+    """The answers kept for the series `key` names (the last few series asked about)."""
+    answers = _ANSWERS.pop(key, None)
+    if answers is None or len(answers) > _MOST_ANSWERS:
+        answers = {}
+    _ANSWERS[key] = answers
+    while len(_ANSWERS) > _MOST_SERIES:
+        del _ANSWERS[next(iter(_ANSWERS))]
+    return answers
 
 
 def wall(value: Moment, zone: tzinfo) -> datetime:
