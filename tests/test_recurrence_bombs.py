@@ -213,21 +213,33 @@ def test_exdate_flood_is_honoured_in_the_window(ws: Workspace) -> None:
     assert bomb_notes(ws) == 5
 
 
-def test_override_flood_of_past_instances_costs_little(ws: Workspace) -> None:
-    """3000 RECURRENCE-ID overrides of past instances: only the window's instances count."""
+def test_override_flood_is_skipped_with_one_warning(ws: Workspace) -> None:
+    """3000 RECURRENCE-ID overrides (each read of the file would parse them all, once per
+    instance): the series is skipped, with one line naming its file and the limit."""
     start = daily_from_1900()
     today = now().replace(hour=10, minute=0)
     flood = [override(today - timedelta(days=day), today - timedelta(days=day)) for day in range(10, 3010)]
+    _, stderr = run_with_bomb(ws, bomb_ics(start, ["RRULE:FREQ=DAILY;INTERVAL=2"], flood))
+    assert bomb_notes(ws) == 0
+    [line] = [line for line in stderr.splitlines() if "bomb.ics" in line]
+    assert f"3000 overrides (RECURRENCE-ID), more than {Limits().overrides}" in line
+
+
+def test_hundreds_of_past_overrides_cost_little(ws: Workspace) -> None:
+    """200 overrides of past instances (under the limit): only the window's instances count."""
+    start = daily_from_1900()
+    today = now().replace(hour=10, minute=0)
+    flood = [override(today - timedelta(days=day), today - timedelta(days=day)) for day in range(10, 410, 2)]
     run_with_bomb(ws, bomb_ics(start, ["RRULE:FREQ=DAILY;INTERVAL=2"], flood))
     assert 29 <= bomb_notes(ws) <= 33
 
 
 def test_override_flood_moved_into_the_window_is_capped(ws: Workspace) -> None:
-    """2000 overrides whose instances lie years back, all moved into the coming days: at most
+    """150 overrides whose instances lie years back, all moved into the coming days: at most
     `CAP` of them are taken, with one warning."""
     start = daily_from_1900()
     soon = now() + timedelta(days=2)
-    flood = [override(start + timedelta(days=day), soon + timedelta(minutes=30 * day)) for day in range(2000)]
+    flood = [override(start + timedelta(days=day), soon + timedelta(minutes=30 * day)) for day in range(150)]
     _, stderr = run_with_bomb(ws, bomb_ics(start, ["RRULE:FREQ=DAILY;COUNT=3000"], flood))
     assert 0 < bomb_notes(ws) <= CAP
     assert f"more than {CAP} instances" in stderr
