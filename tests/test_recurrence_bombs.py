@@ -346,6 +346,31 @@ def test_count_ending_inside_the_window_ends_on_the_same_instance() -> None:
     assert got[0] == SPAN[0] + timedelta(hours=10) and got[-1] == datetime(2027, 1, 15, 10, 0)
 
 
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=WEEKLY;BYMONTH=4;BYMONTHDAY=31",
+        "FREQ=DAILY;INTERVAL=7;BYDAY=MO",
+    ],
+)
+def test_rules_no_day_meets_are_dropped_without_a_walk(rule: str) -> None:
+    """30 February, 31 April, every 7th day from a Tuesday on Mondays: dateutil would look for
+    a next instance up to year 9999 (seconds); they are known to have none at once."""
+    [master] = _master(rule, datetime(1900, 1, 2, 10, 0)).walk("VEVENT")
+    began = time.monotonic()
+    recurrence = Recurrence(master, BERLIN)
+    assert list(recurrence.walls(SPAN, Deadline(5, "x"))) == []
+    assert recurrence.rules == [] and time.monotonic() - began < 0.5
+
+
+def test_a_rare_day_is_still_found() -> None:
+    """29 February is rare, not impossible: the rule is kept and gives it."""
+    [master] = _master("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29", datetime(1900, 1, 2, 10, 0)).walk("VEVENT")
+    span = (datetime(2028, 1, 1), datetime(2028, 12, 31))
+    assert list(Recurrence(master, BERLIN).walls(span, Deadline(5, "x"))) == [datetime(2028, 2, 29, 10, 0)]
+
+
 def test_expiring_deadline_skips_the_series_with_bad_event() -> None:
     """With no time at all left the series is refused by name, not half expanded."""
     calendar = load_calendar(bomb_ics(daily_from_1900(), ["RRULE:FREQ=DAILY"]))

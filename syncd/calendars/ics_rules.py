@@ -33,6 +33,9 @@ _SUB_DAILY = {"SECONDLY", "MINUTELY", "HOURLY"}
 _WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 # Filters that make one period hold more instances than another (a month without a 31st).
 _UNEVEN = ("BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYSETPOS")
+# Day filters a day may never meet, and the first year of the last whole 400-year cycle.
+_DAY_FILTERS = ("BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")
+_LAST_CYCLE = datetime(9600, 1, 1)
 _ANSWERS: dict[tuple[Any, ...], dict[datetime, bool]] = {}  # oldest first
 _MOST_SERIES = 32
 _MOST_ANSWERS = 10_000
@@ -66,7 +69,8 @@ class Recurrence:
     def __init__(self, master: Event, zone: tzinfo) -> None:
         self.zone = series_zone(master, zone)
         self.first = wall(master.start, self.zone)
-        self.rules = [_params(recur, self.zone) for recur in master.rrules]
+        read = [_params(recur, self.zone) for recur in master.rrules]
+        self.rules = [params for params in read if not _never_matches(params, self.first)]
         self.rdates = sorted(wall(rdate, self.zone) for rdate, _period_end in master.rdates)
         self.exdates = sorted(wall(exdate, self.zone) for exdate in master.exdates)
         rules = tuple(tuple(sorted((key, str(value)) for key, value in rule.items())) for rule in self.rules)
@@ -145,6 +149,27 @@ def _params(recur: vRecur, zone: tzinfo) -> dict[str, Any]:
     if "UNTIL" in params:
         params["UNTIL"] = [_until(until, zone) for until in params["UNTIL"]]
     return params
+
+
+def _never_matches(params: dict[str, Any], first: datetime) -> bool:
+    """True for a daily or weekly rule that no day meets (30 February; every 7th day from a
+    Tuesday, on Mondays): dateutil would look for its next instance up to year 9999."""
+    frequency = str(_first(params.get("FREQ")) or "").upper()
+    if frequency not in ("DAILY", "WEEKLY"):
+        return False  # months and years: dateutil gives up on those soon enough
+    weekdays = sorted({str(day).upper()[-2:] for day in params.get("BYDAY", [])})
+    interval = max(1, int(_first(params.get("INTERVAL")) or 1))
+    if frequency == "DAILY" and interval % 7 == 0 and weekdays and _WEEKDAYS[first.weekday()] not in weekdays:
+        return True
+    if not any(key in params for key in _DAY_FILTERS):
+        return False
+    # The same day filters as a yearly rule over the last Gregorian cycle dateutil can reach:
+    # 400 years, every date and weekday pattern there is, walked in a few milliseconds.
+    probe = {key: value for key, value in params.items() if key in (*_DAY_FILTERS, "BYMONTH", "WKST")}
+    if weekdays:
+        probe["BYDAY"] = weekdays
+    probe |= {"FREQ": ["YEARLY"], "BYHOUR": [0], "BYMINUTE": [0], "BYSECOND": [0]}
+    return next(iter(_build(probe, _LAST_CYCLE)), None) is None
 
 
 def _rule(
