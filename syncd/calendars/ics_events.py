@@ -48,7 +48,8 @@ _ADDRESS = re.compile(r"^[^@\s<>,;:\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 class Limits:
     """How much of one series an expansion takes: the first `instances` instances in the
     window, within `seconds` of work; a series with more than `overrides` RECURRENCE-ID
-    overrides, or that takes longer, is skipped with `BadEvent`.
+    overrides or `dates` RDATE and EXDATE values, or that takes longer, is skipped with
+    `BadEvent`.
 
     Why so few: the vdir source reads and parses the whole file for every instance it finds
     or annotates, and the file grows by an override per annotated instance, so one pass over a
@@ -58,10 +59,11 @@ class Limits:
     instances: int = 50
     seconds: float = 2.0
     overrides: int = 500
+    dates: int = 5000  # RDATE and EXDATE values together
 
 
 # Finding one instance by its id: whatever the window holds, it is the one asked for.
-_UNCAPPED = Limits(instances=sys.maxsize, overrides=sys.maxsize)
+_UNCAPPED = Limits(instances=sys.maxsize, overrides=sys.maxsize, dates=sys.maxsize)
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,7 @@ def _series(
         )
     found: list[Occurrence] = []
     if master is not None:
+        _check_dates(uid, master, limits)
         deadline = Deadline(limits.seconds, one_line(uid))
         recurrence = Recurrence(master, zone)
         moves = _moved_carriers(master, recurrence, overrides, zone, deadline)
@@ -251,6 +254,15 @@ def _series(
         if occurrence.end > window[0] and occurrence.start < window[1]:
             found.append(occurrence)
     return _capped(uid, found, limits.instances)
+
+
+def _check_dates(uid: str, master: Event, limits: Limits) -> None:
+    dates = len(master.rdates) + len(master.exdates)
+    if dates > limits.dates:
+        raise BadEvent(
+            f"recurring event {one_line(uid)} lists {dates} RDATE and EXDATE dates, "
+            f"more than {limits.dates}; skipped"
+        )
 
 
 def _capped(uid: str, found: list[Occurrence], cap: int) -> list[Occurrence]:

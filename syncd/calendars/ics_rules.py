@@ -4,11 +4,16 @@ dateutil walks a rule from DTSTART one period at a time, so a daily series that 
 (or on 1 January of year 1) is walked for seconds before it reaches the window syncd looks at.
 Here each RRULE is restarted at the last period that begins before the window, with the values
 dateutil would have taken from DTSTART written out, so the rule yields the same instances from
-there on. A COUNT is carried over when every period holds the same number of instances (daily
-and weekly rules without day filters); other counted rules are walked from DTSTART, under the
-deadline. RDATEs and EXDATEs outside the window are left out before the walk.
+there on. A COUNT becomes the UNTIL of its last instance: worked out when every period holds
+the same instances (daily and weekly rules without day filters), else found by walking the
+rule from DTSTART once (at most `_MOST_WALKED` instances, remembered). RDATEs and EXDATEs
+outside the window are left out before the walk. When one instant is asked about, the rule's
+times of day are cut to it, so a rule with every minute of the day in BY* lists costs no more
+than a daily one; the answers are remembered per series content.
 
-A rule more frequent than daily is refused: an intro session is never booked every hour.
+A rule more frequent than daily is refused: an intro session is never booked every hour. A
+daily or weekly rule that no day meets is dropped when read (dateutil would look for its next
+instance up to year 9999). What remains is walked under a `Deadline`.
 
 dateutil works on naive wall times here: a weekly 10:00 meeting stays at 10:00 local time
 across a DST change, as RFC 5545 wants, and EXDATEs compare equal to the generated starts.
@@ -36,6 +41,9 @@ _UNEVEN = ("BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYSETPOS")
 # Day filters a day may never meet, and the first year of the last whole 400-year cycle.
 _DAY_FILTERS = ("BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")
 _LAST_CYCLE = datetime(9600, 1, 1)
+# How many instances of a counted rule may be walked through to learn where it ends.
+_MOST_WALKED = 100_000
+_WALKED: dict[tuple[Any, ...], tuple[datetime, bool]] = {}  # oldest first
 _ANSWERS: dict[tuple[Any, ...], dict[datetime, bool]] = {}  # oldest first
 _MOST_SERIES = 32
 _MOST_ANSWERS = 10_000
@@ -176,7 +184,7 @@ def _rule(
     params: dict[str, Any], first: datetime, span: tuple[datetime, datetime], deadline: Deadline
 ) -> Any:
     """The rule restarted at its last period before `span`, bounded by its end; None when it
-    has no instance there. A counted rule whose periods differ is walked from DTSTART."""
+    has no instance there. Raises `BadEvent` for a counted rule syncd cannot count through."""
     frequency = str(_first(params.get("FREQ")) or "").upper()
     interval = max(1, int(_first(params.get("INTERVAL")) or 1))
     wkst = _WEEKDAYS.index(str(_first(params.get("WKST")) or "MO").upper())
@@ -184,9 +192,7 @@ def _rule(
     ends: list[datetime] = list(explicit.pop("UNTIL", []))
     if explicit.pop("COUNT", None) is not None:
         last = _last_counted(frequency, interval, wkst, params, explicit, first, deadline)
-        if last is None:
-            return _build(params, first)  # walked from DTSTART, under the deadline
-        ends.append(last)
+        ends.append(last if last is not None else _walked_end(params, first, span, deadline))
     end = min([*ends, span[1]])
     if end < span[0]:
         return None
@@ -237,6 +243,37 @@ def _last_counted(
     except OverflowError:
         return datetime.max
     return datetime.combine(day, times[position % len(times)])
+
+
+def _walked_end(
+    params: dict[str, Any], first: datetime, span: tuple[datetime, datetime], deadline: Deadline
+) -> datetime:
+    """How far a counted rule whose periods differ reaches, by walking it from DTSTART (at
+    most `_MOST_WALKED` instances, remembered per rule): its last instance, or at least the
+    end of `span`. Raises `BadEvent` when the walk would have to go on to reach `span`."""
+    key = (first, tuple(sorted((name, str(value)) for name, value in params.items())))
+    known = _WALKED.pop(key, None) or _walk_count(params, first, deadline)
+    _WALKED[key] = known
+    while len(_WALKED) > _MOST_SERIES:
+        del _WALKED[next(iter(_WALKED))]
+    reached, finished = known
+    if finished or reached >= span[1]:
+        return reached
+    raise BadEvent(
+        f"recurring event {deadline.uid}: its COUNT takes more than {_MOST_WALKED} instances "
+        "to count up to the window syncd looks at; skipped"
+    )
+
+
+def _walk_count(params: dict[str, Any], first: datetime, deadline: Deadline) -> tuple[datetime, bool]:
+    """The last instance walked (before DTSTART when none), and whether the rule ended there."""
+    last = first - timedelta(seconds=1)
+    for number, moment in enumerate(_build(params, first), start=1):
+        deadline.check()
+        last = moment
+        if number >= _MOST_WALKED:
+            return last, False
+    return last, True
 
 
 def _narrowed(explicit: dict[str, Any], span: tuple[datetime, datetime]) -> dict[str, Any] | None:
