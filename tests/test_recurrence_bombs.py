@@ -24,7 +24,9 @@ from syncd.errors import BadEvent
 from tests.support import Workspace, event_ics, ics_time
 
 CAP = Limits().instances
-BOUND = 10.0  # seconds one pass may take with a bomb in the calendar (generous: shared CPUs)
+# Seconds one pass may take with a bomb in the calendar, interpreter start included: generous, as
+# the CPUs are shared (these passes take 1-8 s here; before the bounds, 1-2 minutes or more).
+BOUND = 20.0
 BOMB = ("Bo Bomb", "bo@bomb.example")
 CANARY = ("Cara Canary", "cara@canary.example")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -418,3 +420,27 @@ def test_an_instance_past_the_cap_is_still_found_by_id() -> None:
     wanted = f"bomb/{stamp(later)}"
     found = find_occurrence(calendar, wanted, BERLIN)
     assert found is not None and found.start == later
+
+
+# --- the horizon is a config key ----------------------------------------------------------------
+
+
+def _with_horizon(ws: Workspace, value: str) -> None:
+    text = ws.config.read_text()
+    ws.config.write_text(text.replace("lookback:", f"horizon: {value}\nlookback:", 1))
+
+
+def test_a_shorter_horizon_in_the_config_takes_fewer_instances(ws: Workspace) -> None:
+    """`horizon: 10d` makes syncd look 10 days ahead: an every-other-day series has 6 bookings
+    (2 days back, 10 ahead), not 31."""
+    _with_horizon(ws, "10d")
+    run_with_bomb(ws, bomb_ics(daily_from_1900(), ["RRULE:FREQ=DAILY;INTERVAL=2"]))
+    assert 5 <= bomb_notes(ws) <= 7
+
+
+def test_a_zero_horizon_is_a_config_error_naming_the_key(ws: Workspace) -> None:
+    """The horizon is validated like the other durations, and named in the one-line error."""
+    _with_horizon(ws, "0s")
+    result = ws.run("check-config", check=False)
+    assert result.returncode != 0
+    assert "horizon: must be longer than 0s" in result.stderr and "Traceback" not in result.stderr
