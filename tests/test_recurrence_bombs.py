@@ -403,7 +403,8 @@ def test_a_rare_day_is_still_found() -> None:
 def test_expiring_deadline_skips_the_series_with_bad_event() -> None:
     """With no time at all left the series is refused by name, not half expanded."""
     calendar = load_calendar(bomb_ics(daily_from_1900(), ["RRULE:FREQ=DAILY"]))
-    window = (now(), now() + timedelta(days=30))
+    midnight = now().replace(hour=0, minute=0)
+    window = (midnight, midnight + timedelta(days=30))  # 30 instances at 10:00, whatever the hour
     with pytest.raises(BadEvent, match="bomb took more than"):
         occurrences(calendar, window, BERLIN, Limits(seconds=0))
     assert len(occurrences(calendar, window, BERLIN)) == 30
