@@ -317,6 +317,7 @@ class Settings(BaseSettings):
     state_dir: StateDirPath = Path("~/.local/state/syncd")
     poll_interval: PositiveDuration = timedelta(seconds=60)
     lookback: Duration = timedelta(days=2)
+    horizon: PositiveDuration = timedelta(days=60)
     max_lateness: Duration = timedelta(days=7)
     log_format: Literal["text", "json"] = "text"
     google: GoogleAuthConfig = Field(default_factory=GoogleAuthConfig)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar, Event
 
-from syncd.calendars.vdir import VdirCalendar, from_config
+from syncd.calendars.vdir import HORIZON, VdirCalendar, from_config
 from syncd.config import CoachConfig, Settings
 from syncd.detection import client_attendee
 from syncd.errors import BackendError, CursorExpired, EventGone, NotPermitted, Unavailable
@@ -125,7 +125,10 @@ class VdirStore:
 
 
 def make_calendar(
-    folder: Path, placement: str = "both", clock: Callable[[], int] = time.time_ns
+    folder: Path,
+    placement: str = "both",
+    clock: Callable[[], int] = time.time_ns,
+    horizon: timedelta = timedelta(days=400),  # reaches the series these tests put in autumn 2030
 ) -> VdirCalendar:
     return VdirCalendar(
         folder,
@@ -133,6 +136,7 @@ def make_calendar(
         coach_timezone=COACH_ZONE,
         link_placement=placement,  # type: ignore[arg-type]
         clock=clock,
+        horizon=horizon,
     )
 
 
@@ -504,12 +508,14 @@ def test_cancelled_override_is_reported_on_incremental_sync(tmp_path: Path) -> N
     assert not found["series-1/20300603T080000Z"].cancelled
 
 
-def test_endless_series_is_expanded_over_400_days_from_since(tmp_path: Path) -> None:
-    VdirStore(tmp_path).put(EventSpec("daily", summary="Daily", rrule="FREQ=DAILY"))
-    found = make_calendar(tmp_path).changes(None, SINCE).events
+def test_endless_series_is_expanded_over_the_60_day_horizon(tmp_path: Path) -> None:
+    """The window ends `horizon` (60 days) after now, or after `since` when that is later."""
+    VdirStore(tmp_path).put(EventSpec("daily", summary="Daily", rrule="FREQ=DAILY;INTERVAL=2"))
+    found = make_calendar(tmp_path, horizon=HORIZON).changes(None, SINCE).events
     starts = sorted(event.start for event in found if event.start)
-    assert starts[0] == START and starts[-1] < SINCE + timedelta(days=400)
-    assert len(starts) == 399
+    assert timedelta(days=60) == HORIZON
+    assert starts[0] == START and starts[-1] < SINCE + timedelta(days=60)
+    assert len(starts) == 30  # every other day (a daily series would pass the cap of 50)
 
 
 def test_annotating_an_instance_creates_an_override_for_it_only(tmp_path: Path) -> None:

@@ -6,34 +6,64 @@ aware UTC datetime (floating times and all-day dates are taken in the coach's zo
 Ids: a single event's id is its UID; an instance of a recurring series is
 `UID/YYYYMMDDTHHMMSSZ` (its original start in UTC) or `UID/YYYYMMDD` for an all-day series,
 as Google Calendar names instances.
+
+A series is expanded only over the window asked for, at most `Limits.instances` instances of it
+and for at most `Limits.seconds` (see `ics_rules`): a booking calendar may hold a "recurrence
+bomb" (an endless daily series from 1900, a COUNT in the millions, an override per day for
+years), and every other booking waits while one is expanded.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import re
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rruleset, rrulestr
 from icalendar import Calendar, Event
-from icalendar.prop import vRecur
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from syncd.calendars.ics_carriers import OVERRIDE_MARK, is_carrier, series_start_of
+from syncd.calendars.ics_rules import Deadline, Recurrence, unwall, wall
 from syncd.errors import BadEvent
 from syncd.model import Attendee, CalendarEvent
-from syncd.text import error_line, without_quoted_content
+from syncd.text import error_line, one_line, without_quoted_content
+
+log = logging.getLogger(__name__)
 
 Moment = date | datetime
 _INSTANCE_ID = re.compile(r"^(?P<uid>.+)/(?P<stamp>\d{8}(?:T\d{6}Z)?)$")
-# dateutil walks a rule from DTSTART; these frequencies could take minutes to reach today.
-_TOO_FREQUENT = {"SECONDLY", "MINUTELY"}
 _RESPONSES = {"NEEDS-ACTION": "needsAction"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ADDRESS = re.compile(r"^[^@\s<>,;:\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of one series an expansion takes: the first `instances` instances in the
+    window, within `seconds` of work; a series with more than `overrides` RECURRENCE-ID
+    overrides or `dates` RDATE and EXDATE values, or that takes longer, is skipped with
+    `BadEvent`.
+
+    Why so few: the vdir source reads and parses the whole file for every instance it finds
+    or annotates, and the file grows by an override per annotated instance, so one pass over a
+    series costs about instances x file size (100 instances took ~15 s on a busy machine,
+    2000 overrides ~0.2 s per read)."""
+
+    instances: int = 50
+    seconds: float = 2.0
+    overrides: int = 500
+    dates: int = 5000  # RDATE and EXDATE values together
+
+
+# Finding one instance by its id: whatever the window holds, it is the one asked for.
+_UNCAPPED = Limits(instances=sys.maxsize, overrides=sys.maxsize, dates=sys.maxsize)
 
 
 @dataclass(frozen=True)
@@ -62,12 +92,16 @@ def without_controls(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+@functools.lru_cache(maxsize=2)
 def load_calendar(text: str) -> Calendar:
     """Parse `text`. Raises `BadEvent` naming the problem when it is not usable.
 
     Control characters (other than tab and line ends) are dropped first: RFC 5545 allows
     them nowhere, they mean nothing, and one typed into a booking form must not cost the coach
     the whole booking.
+
+    The last texts parsed are remembered (a booking's file is read to find the booking and
+    again to annotate it): the calendar returned is shared, and must not be changed.
     """
     try:
         calendar = Calendar.from_ical(without_controls(text))
@@ -92,14 +126,17 @@ def vevents(calendar: Calendar) -> list[Event]:
     return [comp for comp in calendar.subcomponents if isinstance(comp, Event)]
 
 
-def occurrences(calendar: Calendar, window: tuple[datetime, datetime], zone: ZoneInfo) -> list[Occurrence]:
-    """Every event of `calendar`; recurring series expanded to the instances in `window`."""
-    series: dict[str, list[Event]] = {}
-    for event in vevents(calendar):
-        series.setdefault(str(event["UID"]), []).append(event)
+def occurrences(
+    calendar: Calendar, window: tuple[datetime, datetime], zone: ZoneInfo, limits: Limits = Limits()
+) -> list[Occurrence]:
+    """Every event of `calendar`; recurring series expanded to the instances in `window`.
+
+    A series with more than `limits.instances` there gives its first ones, with one warning.
+    Raises `BadEvent` for a rule syncd refuses (more frequent than daily), a series with more
+    than `limits.overrides` overrides, or one that takes longer than `limits.seconds`."""
     found: list[Occurrence] = []
-    for uid, components in series.items():
-        found += _series(uid, components, window, zone)
+    for uid, components in _by_uid(calendar).items():
+        found += _series(uid, components, window, zone, limits)
     return found
 
 
@@ -108,7 +145,18 @@ def find_occurrence(calendar: Calendar, event_id: str, zone: ZoneInfo) -> Occurr
     around = instance_start(event_id, zone)
     # A plain UID names a single event, found whatever the window: expand no series for it.
     window = (around - timedelta(days=2), around + timedelta(days=2)) if around else (_EPOCH, _EPOCH)
-    return next((o for o in occurrences(calendar, window, zone) if o.id == event_id), None)
+    uid = event_id.rsplit("/", 1)[0] if around else event_id
+    components = _by_uid(calendar).get(uid)
+    # One instance is wanted, so no cap: the one asked for may lie past the first hundred.
+    found = _series(uid, components, window, zone, _UNCAPPED, around) if components else []
+    return next((o for o in found if o.id == event_id), None)
+
+
+def _by_uid(calendar: Calendar) -> dict[str, list[Event]]:
+    series: dict[str, list[Event]] = {}
+    for event in vevents(calendar):
+        series.setdefault(str(event["UID"]), []).append(event)
+    return series
 
 
 def instance_start(event_id: str, zone: ZoneInfo) -> datetime | None:
@@ -177,21 +225,66 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _series(
-    uid: str, components: list[Event], window: tuple[datetime, datetime], zone: ZoneInfo
+    uid: str,
+    components: list[Event],
+    window: tuple[datetime, datetime],
+    zone: ZoneInfo,
+    limits: Limits,
+    around: datetime | None = None,
 ) -> list[Occurrence]:
+    """The series' occurrences in `window`, at most `limits.instances` of them (the earliest).
+
+    With `around`, the series is asked only for the instance starting then (one is wanted);
+    `window` still bounds the overrides the series does not produce."""
     master = next((c for c in components if recurrence_id(c) is None), None)
     overrides = {stamp(o, zone): c for c in components if (o := recurrence_id(c)) is not None}
     if master is not None and not _is_recurring(master):
         return [_occurrence(uid, master, zone)]
-    moves = {} if master is None else _moved_carriers(master, overrides, zone)
-    found = [] if master is None else _expanded(uid, master, overrides, moves, window, zone)
+    if len(overrides) > limits.overrides:
+        raise BadEvent(
+            f"recurring event {one_line(uid)} has {len(overrides)} overrides (RECURRENCE-ID), "
+            f"more than {limits.overrides}; skipped"
+        )
+    found: list[Occurrence] = []
+    if master is not None:
+        _check_dates(uid, master, limits)
+        deadline = Deadline(limits.seconds, one_line(uid))
+        recurrence = Recurrence(master, zone)
+        moves = _moved_carriers(master, recurrence, overrides, zone, deadline)
+        originals: Iterable[Moment]
+        if around is None:
+            originals = _expand(master, recurrence, window, zone, limits.instances + 1, deadline)
+        else:
+            originals = _at(master, recurrence, around, deadline)
+        found = _expanded(uid, master, overrides, moves, originals, zone)
     # What is left are overrides of starts the series does not produce in the window: an
     # instance moved into it from elsewhere, or an instance we were sent without its series.
     for key, override in overrides.items():
         occurrence = _occurrence(f"{uid}/{key}", override, zone, recurrence_id(override))
         if occurrence.end > window[0] and occurrence.start < window[1]:
             found.append(occurrence)
-    return found
+    return _capped(uid, found, limits.instances)
+
+
+def _check_dates(uid: str, master: Event, limits: Limits) -> None:
+    dates = len(master.rdates) + len(master.exdates)
+    if dates > limits.dates:
+        raise BadEvent(
+            f"recurring event {one_line(uid)} lists {dates} RDATE and EXDATE dates, "
+            f"more than {limits.dates}; skipped"
+        )
+
+
+def _capped(uid: str, found: list[Occurrence], cap: int) -> list[Occurrence]:
+    if len(found) <= cap:
+        return found
+    log.warning(
+        "recurring event %s has more than %d instances in the window syncd looks at; only the first %d are taken",
+        one_line(uid),
+        cap,
+        cap,
+    )
+    return sorted(found, key=lambda occurrence: occurrence.start)[:cap]
 
 
 def _expanded(
@@ -199,12 +292,13 @@ def _expanded(
     master: Event,
     overrides: dict[str, Event],
     moves: dict[str, tuple[str, Event]],
-    window: tuple[datetime, datetime],
+    originals: Iterable[Moment],
     zone: ZoneInfo,
 ) -> list[Occurrence]:
-    """The series' instances in `window`; the overrides used are popped from `overrides`."""
+    """The series' instances that start at `originals`; the overrides used are popped from
+    `overrides`."""
     found: list[Occurrence] = []
-    for original in _expand(master, window, zone):
+    for original in originals:
         key = stamp(original, zone)
         override = overrides.pop(key, None)
         if override is not None:
@@ -219,7 +313,7 @@ def _expanded(
 
 
 def _moved_carriers(
-    master: Event, overrides: dict[str, Event], zone: ZoneInfo
+    master: Event, recurrence: Recurrence, overrides: dict[str, Event], zone: ZoneInfo, deadline: Deadline
 ) -> dict[str, tuple[str, Event]]:
     """Carriers whose instance the series no longer has, taken out of `overrides` (they are not
     events), by the key of the instance the series' move shifted each to (when it has one
@@ -227,26 +321,26 @@ def _moved_carriers(
     moves: dict[str, tuple[str, Event]] = {}
     if not any(OVERRIDE_MARK in override for override in overrides.values()):
         return moves  # the common case: no rule set to build
-    rules, series_zone = _rules(master, zone)
+    series = recurrence.zone
     first: Moment = master.start
     for key, override in list(overrides.items()):
         original = recurrence_id(override)
-        if original is None or not is_carrier(override) or _generates(rules, original, series_zone):
+        # The cheap question first: whether the series still has the instance (it usually has).
+        if (
+            original is None
+            or recurrence.generates(wall(original, series), deadline)
+            or not is_carrier(override)
+        ):
             continue
         del overrides[key]
         was = _moment(series_start_of(override))
         if was is None:
             continue
-        wall = _wall(original, series_zone) + (_wall(first, series_zone) - _wall(was, series_zone))
-        target = stamp(_unwall(wall, first), zone)
-        if target not in overrides and target not in moves and _generates(rules, wall, series_zone):
+        moved = wall(original, series) + (wall(first, series) - wall(was, series))
+        target = stamp(unwall(moved, first), zone)
+        if target not in overrides and target not in moves and recurrence.generates(moved, deadline):
             moves[target] = (key, override)
     return moves
-
-
-def _generates(rules: rruleset, moment: Moment, series_zone: tzinfo) -> bool:
-    wall = _wall(moment, series_zone)
-    return bool(rules.between(wall - timedelta(seconds=1), wall + timedelta(seconds=1), inc=True))
 
 
 def _moment(value: str) -> Moment | None:
@@ -281,66 +375,36 @@ def _instance(event_id: str, master: Event, original: Moment, zone: ZoneInfo) ->
     return Occurrence(event_id, master, start, start + master.duration, all_day, original)
 
 
-def _expand(master: Event, window: tuple[datetime, datetime], zone: ZoneInfo) -> list[Moment]:
-    """The original starts of `master`'s instances that overlap `window`.
+def _at(master: Event, recurrence: Recurrence, around: datetime, deadline: Deadline) -> list[Moment]:
+    """The original start `around` names, when the series has an instance there."""
+    at = wall(around, recurrence.zone)
+    return [unwall(at, master.start)] if recurrence.generates(at, deadline) else []
 
-    dateutil works on naive wall times here: a weekly 10:00 meeting stays at 10:00 local time
-    across a DST change, as RFC 5545 wants, and EXDATEs compare equal to the generated starts.
-    """
+
+def _expand(
+    master: Event,
+    recurrence: Recurrence,
+    window: tuple[datetime, datetime],
+    zone: ZoneInfo,
+    most: int,
+    deadline: Deadline,
+) -> Iterator[Moment]:
+    """The original starts of `master`'s instances that overlap `window`, the first `most`."""
     first: Moment = master.start
-    rules, zone_of_series = _rules(master, zone)
-    duration = master.duration
-    low = _wall(window[0] - duration - timedelta(days=1), zone_of_series)
-    high = _wall(window[1] + timedelta(days=1), zone_of_series)
-    starts = [_unwall(wall, first) for wall in rules.between(low, high, inc=True)]
-    return [s for s in starts if to_utc(s, zone) + duration > window[0] and to_utc(s, zone) < window[1]]
-
-
-def _rules(master: Event, zone: ZoneInfo) -> tuple[rruleset, tzinfo]:
-    """The rule set of `master`'s instances, over naive wall times in the series' zone."""
-    first: Moment = master.start
-    zone_of_series = first.tzinfo if isinstance(first, datetime) and first.tzinfo else zone
-    rules = rruleset()
-    rules.rdate(_wall(first, zone_of_series))  # DTSTART is always the first instance
-    for rule in master.rrules:
-        rules.rrule(_rule(rule, _wall(first, zone_of_series), zone_of_series))
-    for rdate, _period_end in master.rdates:
-        rules.rdate(_wall(rdate, zone_of_series))
-    for exdate in master.exdates:
-        rules.exdate(_wall(exdate, zone_of_series))
-    return rules, zone_of_series
-
-
-def _rule(rule: vRecur, start: datetime, zone: tzinfo) -> Any:
-    frequency = str(_first(rule.get("FREQ")) or "").upper()
-    if frequency in _TOO_FREQUENT:
-        raise BadEvent(f"recurrence FREQ={frequency} is not supported")
-    params = dict(rule)
-    if "UNTIL" in params:
-        params["UNTIL"] = [_until(until, zone) for until in params["UNTIL"]]
-    text = vRecur(params).to_ical()  # type: ignore[no-untyped-call]  # icalendar leaves it untyped
-    return rrulestr(text.decode(), dtstart=start)
-
-
-def _until(until: Moment, zone: tzinfo) -> datetime:
-    # A date UNTIL includes that whole day; a UTC UNTIL becomes the series' wall time.
-    if not isinstance(until, datetime):
-        return datetime.combine(until, time(23, 59, 59))
-    return _wall(until, zone)
-
-
-def _wall(value: Moment, zone: tzinfo) -> datetime:
-    """`value` as a naive wall time in `zone` (naive values are already wall times)."""
-    if not isinstance(value, datetime):
-        return datetime.combine(value, time())
-    return value.astimezone(zone).replace(tzinfo=None) if value.tzinfo else value
-
-
-def _unwall(wall: datetime, first: Moment) -> Moment:
-    """A generated wall time back in the type and zone of the series' DTSTART."""
-    if not isinstance(first, datetime):
-        return wall.date()
-    return wall.replace(tzinfo=first.tzinfo)
+    series = recurrence.zone
+    duration = max(master.duration, timedelta(0))  # a DTEND before DTSTART: taken as no length
+    span = (
+        wall(window[0] - duration - timedelta(days=1), series),
+        wall(window[1] + timedelta(days=1), series),
+    )
+    taken = 0
+    for moment in recurrence.walls(span, deadline):
+        start = unwall(moment, first)
+        if to_utc(start, zone) + duration > window[0] and to_utc(start, zone) < window[1]:
+            yield start
+            taken += 1
+            if taken >= most:
+                return
 
 
 # --- properties -------------------------------------------------------------------------------

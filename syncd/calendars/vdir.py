@@ -43,7 +43,7 @@ import stat
 import time
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -82,7 +82,7 @@ from syncd.text import error_line, one_line
 
 log = logging.getLogger(__name__)
 
-HORIZON = timedelta(days=400)
+HORIZON = timedelta(days=60)  # the config's `horizon` default
 CURSOR_VERSION = 2
 # How far a file's mtime may lag the moment it was written (FAT keeps 2 s): a file written less
 # than this before a scan may be rewritten after it without its stat changing.
@@ -130,8 +130,8 @@ class VdirCalendar:
 
     `coach_addresses` mark attendees as `is_self`; floating times and all-day dates are taken
     in `coach_timezone`; `link_placement` says where `annotate` writes the note link.
-    Recurring series are expanded over `[since, since + horizon]`. `clock` gives the wall
-    time in nanoseconds, against which a file's mtime says whether it has settled.
+    Recurring series are expanded over `[since, now + horizon]`. `clock` gives the wall
+    time in nanoseconds: now, and against it a file's mtime says whether it has settled.
     """
 
     # Calendar apps keep a cancelled meeting's file and show it struck through.
@@ -166,13 +166,13 @@ class VdirCalendar:
         An incremental pass reports every event of a new or changed file, cancelled ones and
         ones already over included (as Google's sync tokens do), plus a cancelled stub for each
         id a file no longer holds or that vanished with its file. Series are expanded over
-        `[since, since + horizon]`. Raises `CursorExpired` for a cursor this folder cannot use,
+        `[since, now + horizon]`. Raises `CursorExpired` for a cursor this folder cannot use,
         `BackendError` when the folder cannot be listed. A file that cannot be read is logged
         once (per stat) and skipped; so is an entry that is no event file (a link out of the
         folder, a loop, a fifo), and a UID several files hold (once per set of files).
         """
         previous = None if cursor is None else self._decode_cursor(cursor)
-        window = (since, since + self.horizon)
+        window = (since, max(since, _from_nanoseconds(self._clock())) + self.horizon)
         # Every pass, not only the first: a write interrupted an hour ago is as stale.
         remove_stale_temp_files(self.path)
         self._read_only = False  # a new pass tries the folder again
@@ -442,6 +442,7 @@ def from_config(section: VdirCalendarConfig, coach: CoachConfig, settings: Setti
         coach_addresses=coach.addresses,
         coach_timezone=coach.timezone,
         link_placement=section.link_placement,
+        horizon=settings.horizon,
     )
 
 
@@ -548,6 +549,10 @@ def _digest(data: bytes) -> str:
 
 def _nanoseconds(span: timedelta) -> int:
     return round(span.total_seconds() * 1e9)
+
+
+def _from_nanoseconds(stamp: int) -> datetime:
+    return datetime.fromtimestamp(stamp / 1e9, UTC)
 
 
 def _etag(mtime_ns: int, size: int) -> str:
