@@ -1,0 +1,28 @@
+"""Suite-wide pytest set-up: the slow tests (real processes) are started first, and test
+folders live on tmpfs when the machine has one.
+
+Under pytest-xdist (`-n`, set in pyproject's addopts) each worker takes tests in collection
+order; the slow ones, each many seconds of one worker's time, go first so the many short ones
+fill the gaps instead of leaving one worker busy with a long test at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first, each group in its collected order (a stable sort)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Test folders (tmp_path) on tmpfs where there is one: syncd fsyncs every note, draft,
+    event and state commit, and on a disk those waits were a good part of the suite's time.
+    An explicit PYTEST_DEBUG_TEMPROOT (pytest's own setting for this) or --basetemp wins."""
+    shm = Path("/dev/shm")
+    if "PYTEST_DEBUG_TEMPROOT" not in os.environ and shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(shm)
