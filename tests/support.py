@@ -251,12 +251,13 @@ def kill(process: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
     process.wait(timeout=10)
 
 
-def wait_for(predicate: object, timeout: float = 20.0) -> bool:
+def wait_for(predicate: object, timeout: float = 20.0, interval: float = 0.05) -> bool:
+    """True as soon as `predicate()` is, checked every `interval` seconds; False after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
             return True
-        time.sleep(0.05)
+        time.sleep(interval)
     return False
 
 
