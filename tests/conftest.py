@@ -1,9 +1,9 @@
 """Suite-wide pytest set-up: the slow tests (real processes) are started first, and test
 folders live on tmpfs when the machine has one.
 
-Under pytest-xdist (`-n`, set in pyproject's addopts) each worker takes tests in collection
-order; the slow ones, each many seconds of one worker's time, go first so the many short ones
-fill the gaps instead of leaving one worker busy with a long test at the end.
+Under pytest-xdist (`-n 2 --dist worksteal`, pyproject's addopts) the slow ones, each many
+seconds of one worker's time, are handed out first, so the many short ones fill the gaps
+instead of one worker being busy with a long test at the end.
 """
 
 from __future__ import annotations
