@@ -141,7 +141,7 @@ coaches:
         installs signal handlers and never returns by itself, in a real one).
 
         `timeout` applies to a real process only."""
-        if "run" in args:
+        if subcommand(args) == "run":
             return self.run_process(*args, check=check, timeout=timeout)
         result = run_in_process(self.command(*args)[3:], self.env)
         if check and result.returncode != 0:
@@ -189,6 +189,19 @@ coaches:
         """The event file's text with folded lines joined again (RFC 5545 section 3.1)."""
         raw = (self.calendar / f"{uid}.ics").read_bytes().decode("utf-8")
         return raw.replace("\r\n ", "").replace("\r\n\t", "").replace("\r\n", "\n")
+
+
+def subcommand(args: Sequence[str]) -> str | None:
+    """The COMMAND of `syncd [--config FILE] [-v] COMMAND ...`, None when there is none."""
+    after_config = False
+    for arg in args:
+        if after_config:
+            after_config = False
+        elif arg == "--config":
+            after_config = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 @contextlib.contextmanager

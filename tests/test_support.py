@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Workspace
+from tests.support import Workspace, subcommand
 
 
 def test_in_process_runs_log_each_line_once_and_leave_the_root_logger_as_it_was(tmp_path: Path) -> None:
@@ -43,3 +43,17 @@ def test_usage_errors_and_version_come_back_as_a_process_would_give_them(tmp_pat
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
     version = ws.run("--version")
     assert version.returncode == 0 and version.stdout.startswith("syncd ")
+
+
+@pytest.mark.parametrize(
+    ("args", "command"),
+    [
+        (("run",), "run"),
+        (("--config", "run", "once"), "once"),
+        (("-v", "status", "--all"), "status"),
+        ((), None),
+    ],
+)
+def test_the_command_is_told_apart_from_option_values(args: tuple[str, ...], command: str | None) -> None:
+    """Only `syncd run` (a daemon) needs a real process; a config file named "run" does not."""
+    assert subcommand(args) == command
