@@ -14,6 +14,15 @@ from pathlib import Path
 import pytest
 
 
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Without pytest-xdist (a venv installed before it joined the test extra, or
+    `-p no:xdist`), take its options from addopts and run in one process instead of refusing."""
+    if not pluginmanager.hasplugin("xdist"):
+        group = parser.getgroup("xdist", "pytest-xdist is not installed: its options are ignored")
+        group.addoption("--numprocesses", help="ignored without pytest-xdist")
+        group.addoption("--dist", help="ignored without pytest-xdist")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Slow tests first, each group in its collected order (a stable sort)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)

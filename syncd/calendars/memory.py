@@ -4,7 +4,8 @@ Tests act on it as the coach's other tools would (`put`, `delete`, `cancel`) and
 engine, which reads and annotates it through the `CalendarSource` methods. Every change gets
 the next revision number; a cursor is the revision it was taken at, so `changes` returns what
 changed since, deletions as cancelled stubs. `expire_cursors` makes every earlier cursor
-`CursorExpired`, as a service dropping its sync tokens does. Not a config type.
+`CursorExpired`, as a service dropping its sync tokens does. An annotation's attachment is not
+kept (no test double needs it yet). Not a config type.
 """
 
 from __future__ import annotations
