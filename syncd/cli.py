@@ -115,7 +115,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "auth":
         from syncd.google.auth import run_consent
 
-        run_consent(settings)
+        run_consent(settings, out=sys.stdout)  # now, not the default bound at import (tests swap it)
         return EXIT_OK
     raise AssertionError(args.command)
 

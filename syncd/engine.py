@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from syncd import registry
+from syncd.calendars.base import CalendarSource
 from syncd.coach_pass import CoachParts, CoachPass, Tally
 from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules
+from syncd.drafts.base import DraftSink
 from syncd.errors import AuthError, SyncdError
 from syncd.model import Coach
+from syncd.notes.base import NoteStore
 from syncd.state import StateStore
 from syncd.templating import Renderer
 from syncd.text import counted
@@ -56,12 +59,20 @@ class PassReport:
         return ", ".join(c for c in counts if c) + (" (stopped early)" if self.stopped_early else "")
 
 
-class Engine:
-    """The coaches' backends and the state store, kept open between passes."""
+PartsOpener = Callable[[CoachConfig, Settings], CoachParts]
 
-    def __init__(self, settings: Settings, state: StateStore) -> None:
+
+class Engine:
+    """The coaches' backends and the state store, kept open between passes.
+
+    `opener` opens a coach's backends (by default from the config's types); tests hand in
+    backends of their own, e.g. the in-memory ones.
+    """
+
+    def __init__(self, settings: Settings, state: StateStore, opener: PartsOpener | None = None) -> None:
         self.settings = settings
         self.state = state
+        self._opener = opener or open_parts
         self._parts: dict[str, CoachParts] = {}
 
     def run_pass(
@@ -92,7 +103,7 @@ class Engine:
     def _open(self, coach: CoachConfig) -> CoachParts:
         # Opened on first use and kept; a coach whose backend failed to open is retried next pass.
         if coach.key not in self._parts:
-            self._parts[coach.key] = open_parts(coach, self.settings)
+            self._parts[coach.key] = self._opener(coach, self.settings)
         return self._parts[coach.key]
 
     def close(self) -> None:
@@ -101,6 +112,19 @@ class Engine:
 
 def open_parts(coach: CoachConfig, settings: Settings) -> CoachParts:
     """Open the backends and compile the rules of one coach."""
+    return coach_parts(
+        coach,
+        settings,
+        source=registry.open_calendar(coach, settings),
+        notes=registry.open_notes(coach, settings),
+        drafts=registry.open_drafts(coach, settings),
+    )
+
+
+def coach_parts(
+    coach: CoachConfig, settings: Settings, *, source: CalendarSource, notes: NoteStore, drafts: DraftSink
+) -> CoachParts:
+    """One coach's parts on the backends given, its rules compiled."""
     return CoachParts(
         config=coach,
         coach=Coach(
@@ -111,9 +135,9 @@ def open_parts(coach: CoachConfig, settings: Settings) -> CoachParts:
             specialties=tuple(coach.specialties),
         ),
         rules=compile_rules(coach, settings),
-        source=registry.open_calendar(coach, settings),
-        notes=registry.open_notes(coach, settings),
-        drafts=registry.open_drafts(coach, settings),
+        source=source,
+        notes=notes,
+        drafts=drafts,
         renderer=Renderer(note_template=coach.notes.template, followup_template=coach.drafts.template),
     )
 

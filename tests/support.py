@@ -1,7 +1,10 @@
 """What the end-to-end tests share: a workspace on disk and the real `syncd` command.
 
-Events are written as .ics files the way calendar apps write them; syncd runs in a subprocess,
-exactly as a coach would run it.
+Events are written as .ics files the way calendar apps write them. `Workspace.run` calls
+`syncd.cli.main` in this process (the workspace's SYNCD_* environment applied for the call,
+stdout and stderr captured), which gives the same result as `python -m syncd` without starting
+an interpreter; `Workspace.start` and `Workspace.run_process` start a real process, for what
+only a process has (signals, SIGKILL, notify sockets, `syncd run`, closed pipes).
 """
 
 from __future__ import annotations
@@ -9,14 +12,17 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import io
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -131,6 +137,21 @@ coaches:
         return [sys.executable, "-m", "syncd", "--config", str(self.config), *args]
 
     def run(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`syncd --config CONFIG ARGS` to completion, in this process (`syncd run`, which
+        installs signal handlers and never returns by itself, in a real one).
+
+        `timeout` applies to a real process only."""
+        if subcommand(args) == "run":
+            return self.run_process(*args, check=check, timeout=timeout)
+        result = run_in_process(self.command(*args)[3:], self.env)
+        if check and result.returncode != 0:
+            raise AssertionError(f"syncd {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    def run_process(
+        self, *args: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """`python -m syncd ... ARGS` in a real process, for tests of what only a process has."""
         result = subprocess.run(
             self.command(*args), capture_output=True, text=True, timeout=timeout, env=self.full_env()
         )
@@ -170,17 +191,86 @@ coaches:
         return raw.replace("\r\n ", "").replace("\r\n\t", "").replace("\r\n", "\n")
 
 
+def subcommand(args: Sequence[str]) -> str | None:
+    """The COMMAND of `syncd [--config FILE] [-v] COMMAND ...`, None when there is none."""
+    after_config = False
+    for arg in args:
+        if after_config:
+            after_config = False
+        elif arg == "--config":
+            after_config = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+@contextlib.contextmanager
+def syncd_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """os.environ as a syncd process started by `Workspace.full_env` would see it: no SYNCD_*
+    or NOTIFY_SOCKET from the test run, then `env`; restored as it was afterwards."""
+    saved = dict(os.environ)
+    for name in [n for n in os.environ if n.startswith("SYNCD_") or n == "NOTIFY_SOCKET"]:
+        del os.environ[name]
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def logging_restored() -> Iterator[None]:
+    """Whatever `syncd.logs.setup_logging` changes (the root handler and the levels it sets)
+    put back afterwards, so pytest's own log capture keeps working after an in-process run."""
+    names = ["", "googleapiclient", "google_auth_httplib2", "google_auth_oauthlib"]
+    loggers = [logging.getLogger(name or None) for name in names]
+    saved = [(logger, logger.handlers[:], logger.level) for logger in loggers]
+    try:
+        yield
+    finally:
+        for logger, handlers, level in saved:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+
+
+def run_in_process(argv: Sequence[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`syncd.cli.main(argv)` with `env` applied and its stdout and stderr captured, as the
+    result `subprocess.run` gives for `python -m syncd ARGV` (a bug's traceback goes to stderr
+    and exits 1, as the interpreter does)."""
+    from syncd.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        syncd_environment(env),
+        logging_restored(),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        try:
+            code = main(list(argv))
+        except SystemExit as exc:  # argparse: --help, --version, a usage error
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            code = 1
+    return subprocess.CompletedProcess(["syncd", *argv], code, out.getvalue(), err.getvalue())
+
+
 def kill(process: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
     process.send_signal(sig)
     process.wait(timeout=10)
 
 
-def wait_for(predicate: object, timeout: float = 20.0) -> bool:
+def wait_for(predicate: object, timeout: float = 20.0, interval: float = 0.05) -> bool:
+    """True as soon as `predicate()` is, checked every `interval` seconds; False after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
             return True
-        time.sleep(0.05)
+        time.sleep(interval)
     return False
 
 

@@ -11,6 +11,7 @@ import pytest
 from tests.support import Workspace
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["status", "check-config"])
 def test_output_into_a_closed_pipe_exits_0_without_a_traceback(tmp_path: Path, command: str) -> None:
     ws = Workspace(tmp_path)

@@ -17,6 +17,7 @@ def ws(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path)
 
 
+@pytest.mark.slow
 def test_the_daemon_says_its_poll_interval_as_the_config_spells_it(ws: Workspace) -> None:
     daemon = ws.start("run")
     assert daemon.stderr is not None

@@ -418,6 +418,7 @@ def _as_another_user(command: list[str]) -> list[str] | None:
     return wrapped if probe.returncode == 0 else None
 
 
+@pytest.mark.slow
 def test_a_state_dir_syncd_may_not_write_names_the_user_and_the_fix(tmp_path: Path) -> None:
     """The classic: `sudo syncd once` left root-owned state, the service's user cannot write it.
     One line naming the user and the folder, exit 2 (systemd does not restart in a loop)."""

@@ -1,8 +1,9 @@
 """The whole pipeline on Google Calendar through the real `syncd` command, against the local fake.
 
 The fake (`tests.fakegoogle`) serves Calendar v3 and the OAuth token endpoint on 127.0.0.1 in
-this process; `syncd` runs in a subprocess exactly as a coach runs it, and reaches the fake over
-HTTP through the real googleapiclient client (static discovery, `google.api_endpoint`) and the
+this process; `syncd` commands run in this process too (`syncd.cli.main`, as `syncd` would),
+the daemon in a subprocess exactly as a coach runs it; both reach the fake over HTTP through
+the real googleapiclient client (static discovery, `google.api_endpoint`) and the
 real google-auth refresh (`google.token_uri`). Notes are Markdown files, drafts a Maildir.
 
 Every test reads what a coach would see: the note files, the drafts, the event as Google stores
@@ -32,9 +33,7 @@ from syncd.google.auth import SCOPE_CALENDAR_EVENTS
 from syncd.linkblock import BEGIN, find_note_url
 from tests.fakegoogle import FakeGoogle, LoggedRequest
 from tests.fakegoogle.helpers import CLIENT, COACH, booking
-from tests.support import event_ics, kill, wait_for
-
-pytestmark = pytest.mark.slow
+from tests.support import event_ics, kill, run_in_process, wait_for
 
 EVENTS = r"^/calendars/primary/events$"
 EVENT = r"^/calendars/primary/events/[^/]+$"
@@ -139,9 +138,7 @@ class GoogleWorkspace:
 
     def run(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
         """Run `syncd ARGS` to completion; the exit code must be `expect`."""
-        result = subprocess.run(
-            self.command(*args), capture_output=True, text=True, timeout=60, env=self.env()
-        )
+        result = run_in_process(self.command(*args)[3:], {})
         assert result.returncode == expect, (
             f"syncd {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
         )
@@ -299,6 +296,7 @@ def test_a_token_refreshed_mid_run_is_saved_so_the_next_process_need_not_refresh
     assert gw.fake.oauth.refreshes == 1 and len(gw.notes()) == 3
 
 
+@pytest.mark.slow
 def test_the_daemon_saves_a_token_refreshed_while_it_runs(gw: GoogleWorkspace) -> None:
     gw.put(upcoming("soon00001"))
     log = gw.root / "daemon.log"
@@ -429,6 +427,7 @@ def test_invalid_grant_exits_3_in_one_line_and_other_coaches_carry_on(gw: Google
     assert "Session note:" in (gw.root / "vcal" / "v1.ics").read_text()
 
 
+@pytest.mark.slow
 def test_the_daemon_survives_invalid_grant_and_picks_up_a_new_token(gw: GoogleWorkspace) -> None:
     """`syncd run` logs the revoked token every pass and keeps polling; once the coach has
     run `syncd auth google` (a new token file), the next pass works without a restart."""
@@ -447,6 +446,7 @@ def test_the_daemon_survives_invalid_grant_and_picks_up_a_new_token(gw: GoogleWo
     assert "Traceback" not in log.read_text()
 
 
+@pytest.mark.slow
 def test_sigterm_while_a_request_hangs_exits_within_5_seconds_and_the_next_start_resumes(
     gw: GoogleWorkspace,
 ) -> None:

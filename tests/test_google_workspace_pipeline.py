@@ -214,6 +214,7 @@ def test_vdir_calendar_with_google_docs_notes_and_maildir_drafts(tmp_path: Path,
 AUTH_URI = "https://accounts.google.com/o/oauth2/auth"  # only printed: the test stops before it
 
 
+@pytest.mark.slow
 def test_auth_google_asks_for_exactly_the_docs_and_gmail_scopes(tmp_path: Path, fake: FakeGoogle) -> None:
     """With a local calendar, consent covers Drive (files syncd makes) and Gmail compose only."""
     ws = workspace(tmp_path, fake, "vdir", "google_docs", "gmail")
@@ -279,6 +280,7 @@ def test_auth_google_with_a_wrong_client_file_says_which_client_to_create(
     assert "type 'Desktop app'" in line and "GOCSPX" not in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("unticked", [False, True], ids=["all-granted", "gmail-unticked"])
 def test_auth_google_through_the_browser_saves_the_token_or_says_a_box_was_unticked(
     tmp_path: Path, fake: FakeGoogle, unticked: bool

@@ -448,6 +448,7 @@ def test_demo_shows_a_note_a_link_and_a_draft(tmp_path: Path) -> None:
     assert len(drafts) == 1
 
 
+@pytest.mark.slow
 def test_a_coach_whose_calendar_vanished_gets_one_line_and_the_other_coach_carries_on(ws: Workspace) -> None:
     (ws.root / "bob-calendar").mkdir()
     ws.extra_coach = """\

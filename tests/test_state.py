@@ -8,6 +8,8 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from syncd.lifecycle import new_booking
 from syncd.model import CalendarEvent, Client
 from syncd.state import StateStore
@@ -26,6 +28,7 @@ def booking(n: int):  # type: ignore[no-untyped-def]
     return made
 
 
+@pytest.mark.slow
 def test_status_after_a_reload_sees_the_daemons_live_state(tmp_path: Path) -> None:
     """A reload opens the state a second time in the daemon's process; `syncd status` from
     another process must not then take itself for the last user and delete the live WAL
@@ -72,6 +75,7 @@ def test_state_file_is_private_and_a_scratch_copy_writes_nothing(tmp_path: Path)
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.slow
 def test_a_state_that_cannot_be_written_stops_the_pass_with_one_line_losing_and_doubling_nothing(
     tmp_path: Path,
 ) -> None:

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,13 +73,14 @@ def checkable(tmp_path: Path) -> dict[str, Path]:
 def _analyze(unit: Unit, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     assert ANALYZE is not None
     env = dict(os.environ, SYSTEMD_PAGER="", SYSTEMD_COLORS="0", LC_ALL="C.UTF-8")
-    if unit.user:
-        # The user manager looks up its runtime directory even offline.
-        runtime = tmp_path / "runtime"
-        runtime.mkdir(mode=0o700, exist_ok=True)
-        env["XDG_RUNTIME_DIR"] = str(runtime)
-    scope = ["--user"] if unit.user else []
-    return subprocess.run([ANALYZE, *scope, *args], capture_output=True, text=True, env=env, timeout=60)
+    if not unit.user:
+        return subprocess.run([ANALYZE, *args], capture_output=True, text=True, env=env, timeout=60)
+    # The user manager looks up its runtime directory even offline. Socket units there (gpg-agent's)
+    # need paths within AF_UNIX's 108 bytes: a short folder, not one under tmp_path (longer
+    # under pytest-xdist).
+    with tempfile.TemporaryDirectory(prefix="sd-") as runtime:
+        env["XDG_RUNTIME_DIR"] = runtime
+        return subprocess.run([ANALYZE, "--user", *args], capture_output=True, text=True, env=env, timeout=60)
 
 
 @needs_analyze

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import httplib2
 from google.auth.exceptions import RefreshError, TransportError
+from googleapiclient.discovery import Resource
 from googleapiclient.errors import Error as GoogleClientError
 from googleapiclient.errors import HttpError
 
@@ -196,13 +197,45 @@ class ThreadServices:
     def get(self) -> Any:
         service = getattr(self._local, "service", None)
         if service is None:
-            service = self._local.service = self._factory()
+            service = self._local.service = KeptResources(self._factory())
         return service
 
     def forget(self) -> None:
         """Drop this thread's service (after an auth failure): the next `get` builds a new one,
         so a token replaced meanwhile by `syncd auth google` is used without a restart."""
         self._local.service = None
+
+
+class KeptResources:
+    """A googleapiclient service (or resource) whose collections, `service.events()`,
+    `users().drafts()`..., are made once and kept.
+
+    The library makes a collection anew on every such call, building each of its methods with
+    a docstring printed from the whole API schema: several times the CPU of the request itself.
+    A collection holds nothing of a request, so one per service is the same thing, cheaper.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._kept: dict[str, KeptResources] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if args or kwargs:
+                return attr(*args, **kwargs)
+            kept = self._kept.get(name)
+            if kept is None:
+                made = attr()
+                if not isinstance(made, Resource):
+                    return made
+                kept = self._kept[name] = KeptResources(made)
+            return kept
+
+        return call
 
 
 class LazyCredentials:

@@ -1,0 +1,37 @@
+"""Suite-wide pytest set-up: the slow tests (real processes) are started first, and test
+folders live on tmpfs when the machine has one.
+
+Under pytest-xdist (`-n 2 --dist worksteal`, pyproject's addopts) the slow ones, each many
+seconds of one worker's time, are handed out first, so the many short ones fill the gaps
+instead of one worker being busy with a long test at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Without pytest-xdist (a venv installed before it joined the test extra, or
+    `-p no:xdist`), take its options from addopts and run in one process instead of refusing."""
+    if not pluginmanager.hasplugin("xdist"):
+        group = parser.getgroup("xdist", "pytest-xdist is not installed: its options are ignored")
+        group.addoption("--numprocesses", help="ignored without pytest-xdist")
+        group.addoption("--dist", help="ignored without pytest-xdist")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first, each group in its collected order (a stable sort)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Test folders (tmp_path) on tmpfs where there is one: syncd fsyncs every note, draft,
+    event and state commit, and on a disk those waits were a good part of the suite's time.
+    An explicit PYTEST_DEBUG_TEMPROOT (pytest's own setting for this) or --basetemp wins."""
+    shm = Path("/dev/shm")
+    if "PYTEST_DEBUG_TEMPROOT" not in os.environ and shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(shm)
