@@ -358,19 +358,28 @@ def test_a_copy_without_attendees_is_never_written(scene: Scene) -> None:
     assert "follow-up withdrawn" not in first.stderr
 
 
+def short(ics: str, end: datetime) -> str:
+    """`ics` with its DTEND moved to `end`."""
+    return "\r\n".join(
+        f"DTEND:{end.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}" if line.startswith("DTEND:") else line
+        for line in ics.split("\r\n")
+    )
+
+
 def test_a_copy_appearing_after_the_booking_does_not_withdraw_its_follow_up(tmp_path: Path) -> None:
     """The booking is upcoming when the copy appears; later its follow-up is still drafted."""
     ws = Workspace(tmp_path, delay="0s")
     start = datetime.now(UTC) + timedelta(seconds=3)
+    end = start + timedelta(seconds=2)  # a short session, so the test waits seconds, not a minute
     ws.write_config()
     path = ws.calendar / "real.ics"
-    path.write_text(event_ics("dup", "Intro session", start, minutes=1, client=CANARY_CLIENT))
+    path.write_text(short(event_ics("dup", "Intro session", start, minutes=1, client=CANARY_CLIENT), end))
     ws.run("once")
     copy = ws.calendar / "copy.ics"
-    copy.write_text(event_ics("dup", "Team lunch", start, minutes=1, client=None))
+    copy.write_text(short(event_ics("dup", "Team lunch", start, minutes=1, client=None), end))
     second = ws.run("once")
     assert "withdrawn" not in second.stderr and "cancel" not in second.stderr.lower(), second.stderr
-    time.sleep(max(0.0, (start + timedelta(minutes=1, seconds=1) - datetime.now(UTC)).total_seconds()))
+    time.sleep(max(0.0, (end + timedelta(seconds=1) - datetime.now(UTC)).total_seconds()))
     ws.run("once")
     assert [d["To"].addresses[0].addr_spec for d in ws.drafts_parsed()] == [CANARY_CLIENT[1]]
     assert "X-SYNCD" not in copy.read_text()

@@ -12,8 +12,8 @@ import itertools
 
 from syncd.errors import BackendError, NoteMissing
 from syncd.model import NoteHeader, NoteRef, NoteRequest
-from syncd.notes.markdown import open_items
-from syncd.rendering import format_span
+from syncd.notes.action_items import open_items_in_text
+from syncd.timefmt import format_span
 from syncd.zones import zone_or_utc
 
 URL_PREFIX = "memory://notes/"
@@ -59,7 +59,7 @@ class MemoryNotes:
     def open_action_items(self, ref: NoteRef) -> list[str]:
         """The unchecked `- [ ]` items of the note's `## Action items` section."""
         self._maybe_fail()
-        return open_items(self.texts[self._locator(ref)])
+        return open_items_in_text(self.texts[self._locator(ref)])
 
     # --- for tests: what the coach does and sees -------------------------------------------
 
