@@ -3,6 +3,7 @@ through, pass after pass, without files, processes or waiting for real time to p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -131,6 +132,26 @@ def test_a_note_store_outage_is_one_error_and_the_next_pass_makes_the_one_note(d
     desk.run(NOW + timedelta(minutes=1))
     assert len(desk.notes.texts) == 1
     assert desk.description("intro-1").count(BEGIN) == 1
+
+
+def test_a_problem_that_lasts_several_passes_is_logged_when_it_starts_and_when_it_is_over(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A daemon retries an outage every pass, but says it once per event (and again only when
+    it changes), then once that it is over: not one error line per event every pass."""
+    desk.book("intro-1", NOW + timedelta(hours=2))
+    caplog.set_level(logging.INFO, logger="syncd")
+    for minute in range(3):
+        desk.notes.fail_with(Unavailable("notes: the store is down"))
+        assert desk.run(NOW + timedelta(minutes=minute)).errors[COACH] == 1
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "the store is down" in errors[0].getMessage()
+    desk.notes.fail_with(Unavailable("notes: the store answers 503"))
+    desk.run(NOW + timedelta(minutes=3))
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 2
+    desk.run(NOW + timedelta(minutes=4))
+    assert len(desk.notes.texts) == 1
+    assert [r for r in caplog.records if "problem logged before is over" in r.getMessage()]
 
 
 def test_an_expired_cursor_reads_the_calendar_again_and_doubles_nothing(desk: Desk) -> None:
