@@ -3,6 +3,7 @@
 # wall clock instead of skipping. Idempotent and quiet: does nothing when the library is already
 # installed. Debian/Ubuntu only (the `libfaketime` package; `faketime` is its command line).
 set -eu
+. "$(dirname "$0")/apt.sh"
 
 found() {
     for library in /usr/lib/*/faketime/libfaketimeMT.so.1 /usr/lib/faketime/libfaketimeMT.so.1; do
@@ -14,16 +15,5 @@ found() {
 if found; then
     exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-faketime: libfaketime missing and apt-get unavailable; install libfaketime yourself" >&2
-    exit 1
-fi
-
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends libfaketime faketime >/dev/null
+apt_install libfaketime faketime
 found
