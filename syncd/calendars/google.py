@@ -372,6 +372,7 @@ def from_config(
     timeout: float = DEFAULT_HTTP_TIMEOUT,
     num_retries: int = NUM_RETRIES,
     sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], int] = time.time_ns,
 ) -> GoogleCalendar:
     """The coach's Google calendar. Credentials are loaded on first use, not here, so a network
     outage at start-up fails a pass (retried) rather than the daemon."""
@@ -384,6 +385,7 @@ def from_config(
         sleep=sleep,
         owner=coach.addresses,
         horizon=settings.horizon,
+        clock=clock,
     )
 
 
