@@ -8,6 +8,7 @@ the source's own tests drive `GoogleCalendar` through the real client with a set
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -139,6 +140,25 @@ def test_a_horizon_moved_past_the_read_window_rereads_once_and_doubles_nothing(g
     gw.once()
     [incremental] = gw.fake.requests
     assert "syncToken" in incremental.query  # the new window's cursor was kept
+
+
+def test_a_state_with_a_plain_token_cursor_reads_on_incrementally(gw: GoogleWorkspace) -> None:
+    """State kept by a syncd from before windows holds the bare sync token: the next pass uses
+    it (no full read), takes the change, and stores a cursor with the window's end."""
+    gw.put(at("soon00001", now() + DAY))
+    gw.once()
+    with sqlite3.connect(gw.root / "state" / "syncd.sqlite3") as db:
+        [(cursor,)] = db.execute("SELECT cursor FROM cursors").fetchall()
+        db.execute("UPDATE cursors SET cursor = ?", (json.loads(cursor)["sync"],))
+    db.close()
+    gw.put(at("soon00002", now() + 2 * DAY))
+    gw.once()
+    [request] = gw.lists()
+    assert request.query["syncToken"] == [json.loads(cursor)["sync"]]
+    assert len(gw.notes()) == 2 and len(gw.patches("soon00001")) == 0
+    with sqlite3.connect(gw.root / "state" / "syncd.sqlite3") as db:
+        assert "until" in json.loads(db.execute("SELECT cursor FROM cursors").fetchone()[0])
+    db.close()
 
 
 # --- the source -------------------------------------------------------------------------------

@@ -10,7 +10,10 @@ token then reports changes anywhere in time and Google refuses a window next to 
 instances starting after the recorded end are dropped here (the next window reads them), and
 once `now + horizon` has moved more than `WINDOW_SLACK` past that end, the cursor is expired
 for a full sync of the new window (the engine takes events it already knows idempotently). Of
-each series at most `SERIES_INSTANCES` instances are taken per read, with one warning. Writes are `events.patch` guarded by `If-Match`, with `sendUpdates=none` so the
+each series at most `SERIES_INSTANCES` instances are taken per read, with one warning. Single
+events are never dropped from incremental results (a booking moved past the window must still
+be heard of); a single event that was already further ahead than the window at the full sync is
+read when the window reaches it. Writes are `events.patch` guarded by `If-Match`, with `sendUpdates=none` so the
 client is never mailed about syncd's edits, and skipped entirely when the event already
 carries the annotation, so syncd's own write does not come back as work to do. What an item
 means and what a patch holds is decided, without I/O, in `syncd.calendars.google_items`.
