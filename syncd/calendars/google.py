@@ -2,7 +2,11 @@
 
 Reads use `events.list` with `singleEvents` (one entry per instance of a series) and
 `showDeleted` (deletions come back as cancelled stubs); the cursor is the sync token of the
-last page with the end of the window read.
+last page with the end of the window read. Writes are `events.patch` guarded by `If-Match`,
+with `sendUpdates=none` so the client is never mailed about syncd's edits, and skipped entirely
+when the event already carries the annotation, so syncd's own write does not come back as work
+to do. What an item means and what a patch holds is decided, without I/O, in
+`syncd.calendars.google_items`.
 
 The window: a full sync reads `[since, now + horizon)` (Google filters by `timeMin`/`timeMax`),
 so an open daily series gives the instances of two months, not of every year to come. A sync
@@ -13,10 +17,7 @@ for a full sync of the new window (the engine takes events it already knows idem
 each series at most `SERIES_INSTANCES` instances are taken per read, with one warning. Single
 events are never dropped from incremental results (a booking moved past the window must still
 be heard of); a single event that was already further ahead than the window at the full sync is
-read when the window reaches it. Writes are `events.patch` guarded by `If-Match`, with `sendUpdates=none` so the
-client is never mailed about syncd's edits, and skipped entirely when the event already
-carries the annotation, so syncd's own write does not come back as work to do. What an item
-means and what a patch holds is decided, without I/O, in `syncd.calendars.google_items`.
+read when the window reaches it.
 
 Failures leave this module only as syncd errors with one line naming the calendar and event.
 This module is imported only when a Google calendar is configured (the registry imports it
@@ -138,7 +139,9 @@ class GoogleCalendar:
         Raises `CursorExpired` on 410, for a cursor it cannot read, and when the window has
         moved on (the caller drops the cursor and calls again).
         """
-        wanted = max(since, datetime.fromtimestamp(self._clock() / 1e9, UTC)) + self.horizon
+        now = max(since, datetime.fromtimestamp(self._clock() // 10**9, UTC))
+        # Whole seconds, as Google is sent and the cursor keeps it: both ends agree.
+        wanted = (now + self.horizon).replace(microsecond=0)
         token, until = self._read_cursor(cursor, wanted) if cursor else (None, wanted)
         items: list[dict[str, Any]] = []
         page_token: str | None = None
@@ -188,7 +191,8 @@ class GoogleCalendar:
                 (str(i.get("summary") or "") for i in items if i.get("recurringEventId") == series), ""
             )
             log.warning(
-                "%s: recurring event %s (%s) has %d instances before %s; only the first %d are taken",
+                "%s: recurring event %s (%s) has %d instances in the window syncd reads (up to %s); "
+                "only the first %d are taken",
                 self.label,
                 one_line(series),
                 one_line(summary),
