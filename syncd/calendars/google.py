@@ -1,11 +1,23 @@
 """Google Calendar (API v3) as a calendar source: incremental sync tokens, annotations by patch.
 
 Reads use `events.list` with `singleEvents` (one entry per instance of a series) and
-`showDeleted` (deletions come back as cancelled stubs); the sync token of the last page is
-the cursor. Writes are `events.patch` guarded by `If-Match`, with `sendUpdates=none` so the
-client is never mailed about syncd's edits, and skipped entirely when the event already
-carries the annotation, so syncd's own write does not come back as work to do. What an item
-means and what a patch holds is decided, without I/O, in `syncd.calendars.google_items`.
+`showDeleted` (deletions come back as cancelled stubs); the cursor is the sync token of the
+last page with the end of the window read. Writes are `events.patch` guarded by `If-Match`,
+with `sendUpdates=none` so the client is never mailed about syncd's edits, and skipped entirely
+when the event already carries the annotation, so syncd's own write does not come back as work
+to do. What an item means and what a patch holds is decided, without I/O, in
+`syncd.calendars.google_items`.
+
+The window: a full sync reads `[since, now + horizon)` (Google filters by `timeMin`/`timeMax`),
+so an open daily series gives the instances of two months, not of every year to come. A sync
+token then reports changes anywhere in time and Google refuses a window next to it, so
+instances starting after the recorded end are dropped here (the next window reads them), and
+once `now + horizon` has moved more than `WINDOW_SLACK` past that end, the cursor is expired
+for a full sync of the new window (the engine takes events it already knows idempotently). Of
+each series at most `SERIES_INSTANCES` instances are taken per read, with one warning. Single
+events are never dropped from incremental results (a booking moved past the window must still
+be heard of); a single event that was already further ahead than the window at the full sync is
+read when the window reaches it.
 
 Failures leave this module only as syncd errors with one line naming the calendar and event.
 This module is imported only when a Google calendar is configured (the registry imports it
@@ -16,15 +28,25 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from googleapiclient.errors import HttpError
 
-from syncd.calendars.google_items import annotation_patch, event_from_item, rfc3339, self_addresses
+from syncd.calendars.google_items import (
+    annotation_patch,
+    event_from_item,
+    in_window,
+    read_window_cursor,
+    rfc3339,
+    self_addresses,
+    window_cursor,
+)
+from syncd.calendars.limits import HORIZON, SERIES_INSTANCES
 from syncd.errors import (
     BackendError,
     CursorExpired,
@@ -48,6 +70,7 @@ from syncd.google.transport import (
 )
 from syncd.google.transport import http_error as generic_http_error
 from syncd.model import Annotation, CalendarEvent, ChangeSet
+from syncd.text import one_line
 
 if TYPE_CHECKING:
     from syncd.config import CoachConfig, GoogleCalendarConfig, Settings
@@ -56,6 +79,9 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 2500  # the most Google allows: fewest round trips
 MAX_PAGES = 10_000  # a guard against a server that never stops paging
+# How far the window's end may lag now + horizon before a full sync reads the new window: a
+# day keeps that to one full read a day, and instances that near are read well before they start.
+WINDOW_SLACK = timedelta(days=1)
 
 
 class GoogleCalendar:
@@ -63,7 +89,8 @@ class GoogleCalendar:
 
     `service_factory` builds a googleapiclient `calendar` v3 service; it is called once per
     thread, because httplib2 is not thread-safe. `sleep` replaces the client library's backoff
-    sleep (tests pass a no-op).
+    sleep (tests pass a no-op). Events are read up to `horizon` ahead of now, which `clock`
+    gives (nanoseconds, as `time.time_ns`), but never before the `since` of a read.
     """
 
     # Google hides a cancelled event from the coach and refuses to patch it.
@@ -78,8 +105,13 @@ class GoogleCalendar:
         num_retries: int = NUM_RETRIES,
         sleep: Callable[[float], None] | None = None,
         owner: frozenset[str] = frozenset(),
+        horizon: timedelta = HORIZON,
+        clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.calendar_id = calendar_id
+        self.horizon = horizon
+        self._clock = clock
+        self._told_capped: set[str] = set()  # series already reported as cut to the cap
         self.link_placement = link_placement
         self._owner = frozenset(address.lower() for address in owner)
         self._warned: set[str] = set()  # `self` addresses already reported as not the coach's
@@ -100,15 +132,21 @@ class GoogleCalendar:
     # --- CalendarSource ----------------------------------------------------------------------
 
     def changes(self, cursor: str | None, since: datetime) -> ChangeSet:
-        """Events changed since `cursor` (all events ending after `since` when None).
+        """Events changed since `cursor` (all events ending after `since` and starting before
+        now + horizon when None); series instances bounded as the module doc says.
 
-        Reads every page before returning, so the cursor is the last page's sync token.
-        Raises `CursorExpired` on 410 (the caller drops the cursor and calls again).
+        Reads every page before returning, so the cursor holds the last page's sync token.
+        Raises `CursorExpired` on 410, for a cursor it cannot read, and when the window has
+        moved on (the caller drops the cursor and calls again).
         """
+        now = max(since, datetime.fromtimestamp(self._clock() // 10**9, UTC))
+        # Whole seconds, as Google is sent and the cursor keeps it: both ends agree.
+        wanted = (now + self.horizon).replace(microsecond=0)
+        token, until = self._read_cursor(cursor, wanted) if cursor else (None, wanted)
         items: list[dict[str, Any]] = []
         page_token: str | None = None
         for _ in range(MAX_PAGES):
-            response = self._list_page(cursor, since, page_token)
+            response = self._list_page(token, (since, until), page_token)
             items.extend(response.get("items") or [])
             page_token = response.get("nextPageToken")
             if not page_token:
@@ -121,7 +159,48 @@ class GoogleCalendar:
         if cursor is None:
             with self._lock:
                 self._raw.clear()  # a full read: forget events that are gone
-        return ChangeSet([self._remember(item) for item in items if item.get("id")], sync_token)
+        kept = self._bounded(items, since, until)
+        events = [self._remember(item) for item in kept if item.get("id")]
+        return ChangeSet(events, window_cursor(sync_token, until))
+
+    def _read_cursor(self, cursor: str, wanted: datetime) -> tuple[str, datetime]:
+        """(sync token, window end) to read on from; a plain token (a cursor from before
+        windows) reads on up to `wanted`."""
+        try:
+            token, until = read_window_cursor(cursor)
+        except ValueError as exc:
+            raise CursorExpired(f"{self.label}: the sync cursor cannot be used ({exc})") from None
+        if until is None:
+            return token, wanted
+        if wanted - until > WINDOW_SLACK:
+            raise CursorExpired(
+                f"{self.label}: events were read up to {rfc3339(until)}, the horizon now "
+                f"reaches {rfc3339(wanted)}: a full sync is needed"
+            )
+        return token, until
+
+    def _bounded(self, items: list[dict[str, Any]], since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """`items` without series instances outside the window or past the cap, with one
+        warning per series cut to the cap (once while this calendar is in use)."""
+        kept, capped = in_window(items, since, until, SERIES_INSTANCES, self._zone)
+        for series, count in capped.items():
+            if series in self._told_capped:
+                continue
+            self._told_capped.add(series)
+            summary = next(
+                (str(i.get("summary") or "") for i in items if i.get("recurringEventId") == series), ""
+            )
+            log.warning(
+                "%s: recurring event %s (%s) has %d instances in the window syncd reads (up to %s); "
+                "only the first %d are taken",
+                self.label,
+                one_line(series),
+                one_line(summary),
+                count,
+                rfc3339(until),
+                SERIES_INSTANCES,
+            )
+        return kept
 
     def _check_owner(self, items: list[dict[str, Any]]) -> None:
         """Warn, once per address, when the person Google marks `self` on the events of a
@@ -191,7 +270,9 @@ class GoogleCalendar:
 
     # --- requests ----------------------------------------------------------------------------
 
-    def _list_page(self, cursor: str | None, since: datetime, page_token: str | None) -> dict[str, Any]:
+    def _list_page(
+        self, cursor: str | None, window: tuple[datetime, datetime], page_token: str | None
+    ) -> dict[str, Any]:
         params: dict[str, Any] = {
             "calendarId": self.calendar_id,
             "singleEvents": True,
@@ -202,7 +283,7 @@ class GoogleCalendar:
             # Google refuses timeMin (and other filters) next to a sync token.
             params["syncToken"] = cursor
         else:
-            params["timeMin"] = rfc3339(since)
+            params["timeMin"], params["timeMax"] = rfc3339(window[0]), rfc3339(window[1])
         if page_token:
             params["pageToken"] = page_token
         what = "incremental sync" if cursor else "reading events"
@@ -298,6 +379,7 @@ def from_config(
     timeout: float = DEFAULT_HTTP_TIMEOUT,
     num_retries: int = NUM_RETRIES,
     sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], int] = time.time_ns,
 ) -> GoogleCalendar:
     """The coach's Google calendar. Credentials are loaded on first use, not here, so a network
     outage at start-up fails a pass (retried) rather than the daemon."""
@@ -309,6 +391,8 @@ def from_config(
         num_retries=num_retries,
         sleep=sleep,
         owner=coach.addresses,
+        horizon=settings.horizon,
+        clock=clock,
     )
 
 

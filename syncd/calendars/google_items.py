@@ -5,6 +5,7 @@ it is unit-tested on dicts; `syncd.calendars.google` is the adapter that sends t
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -88,6 +89,58 @@ def _when(value: Mapping[str, Any] | None, calendar_zone: str) -> tuple[datetime
     except ValueError:
         log.warning("unreadable event time %r; treating it as unknown", value)
     return None, False, zone
+
+
+def in_window(
+    items: list[dict[str, Any]], since: datetime, until: datetime, cap: int, calendar_zone: str = ""
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The items a read over `[since, until)` takes, in their order, and for each series that had
+    more than `cap` instances there, how many it had.
+
+    Only live instances of a series (`recurringEventId`) are bounded: those that end by `since`
+    or start at or after `until` are dropped (a sync token reports changes anywhere in time), and
+    of the rest the earliest `cap` of each series are kept. Single events and cancellations all
+    pass: a cancelled stub carries no time, and the booking it ends must hear of it.
+    """
+    starts: dict[int, datetime] = {}  # index in `items` -> start, of live instances in the window
+    outside: set[int] = set()
+    for index, item in enumerate(items):
+        if not item.get("recurringEventId") or item.get("status") == "cancelled":
+            continue
+        start, _, _ = _when(item.get("start"), calendar_zone)
+        end, _, _ = _when(item.get("end"), calendar_zone)
+        if (start is not None and start >= until) or (end is not None and end <= since):
+            outside.add(index)
+        else:
+            starts[index] = start or since
+    by_series: dict[str, list[int]] = {}
+    for index in starts:
+        by_series.setdefault(str(items[index]["recurringEventId"]), []).append(index)
+    capped: dict[str, int] = {}
+    for series, indexes in by_series.items():
+        if len(indexes) > cap:
+            capped[series] = len(indexes)
+            outside.update(sorted(indexes, key=lambda i: starts[i])[cap:])
+    return [item for i, item in enumerate(items) if i not in outside], capped
+
+
+def window_cursor(sync_token: str, until: datetime) -> str:
+    """The cursor for a sync token and the end of the window its full sync read."""
+    return json.dumps({"sync": sync_token, "until": rfc3339(until)}, separators=(",", ":"))
+
+
+def read_window_cursor(cursor: str) -> tuple[str, datetime | None]:
+    """(sync token, window end) of a cursor; the end is None for a plain sync token, the cursor
+    syncd kept before it read within a window. Raises ValueError for one it cannot read."""
+    if not cursor.startswith("{"):  # Google's sync tokens are opaque but never JSON
+        return cursor, None
+    data = json.loads(cursor)
+    if not isinstance(data, dict) or not isinstance(data.get("sync"), str) or not data["sync"]:
+        raise ValueError("no sync token in it")
+    until = datetime.fromisoformat(str(data.get("until")).replace("Z", "+00:00"))
+    if until.tzinfo is None:
+        raise ValueError("the window end has no offset")
+    return data["sync"], until.astimezone(UTC)
 
 
 def rfc3339(moment: datetime) -> str:

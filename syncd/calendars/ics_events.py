@@ -31,6 +31,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from syncd.calendars.ics_carriers import OVERRIDE_MARK, is_carrier, series_start_of
 from syncd.calendars.ics_rules import Deadline, Recurrence, unwall, wall
+from syncd.calendars.limits import SERIES_INSTANCES
 from syncd.errors import BadEvent
 from syncd.model import Attendee, CalendarEvent
 from syncd.text import error_line, one_line, without_quoted_content
@@ -56,7 +57,7 @@ class Limits:
     series costs about instances x file size (100 instances took ~15 s on a busy machine,
     2000 overrides ~0.2 s per read)."""
 
-    instances: int = 50
+    instances: int = SERIES_INSTANCES
     seconds: float = 2.0
     overrides: int = 500
     dates: int = 5000  # RDATE and EXDATE values together

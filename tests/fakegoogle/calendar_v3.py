@@ -8,6 +8,9 @@ arrays in a patch replace; private extended properties drop keys over 44 charact
 truncate values over 1024; at most 5 reminder overrides; attachments only with
 `supportsAttachments=true` (otherwise ignored), at most 25, each with a `fileUrl`.
 
+A full listing honours `timeMin` (bounds the end, exclusive) and `timeMax` (bounds the start,
+exclusive); a sync token then reports every change wherever it lies in time, as Google does.
+
 Recurring events (an RRULE in `recurrence`) are expanded into instances when `singleEvents`
 is true; writing to an instance stores it as an exception of its series. A deleted event
 answers `get` with 410 (set `deleted_events_readable` to get it back with status cancelled
