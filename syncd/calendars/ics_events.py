@@ -126,18 +126,51 @@ def vevents(calendar: Calendar) -> list[Event]:
     return [comp for comp in calendar.subcomponents if isinstance(comp, Event)]
 
 
-def occurrences(
+@dataclass(frozen=True)
+class Expansion:
+    """What `expand` found in a window, and what a later window may find that this one did not.
+
+    `recurring`: the calendar holds a series or an instance of one, whose instances depend on
+    the window. `cap_frees_at`: when a series had more instances in the window than the cap
+    took, the earliest end among those taken; once a window starts after it, that instance is
+    out and the cap takes one more (None when no cap cut a series short).
+    """
+
+    occurrences: list[Occurrence]
+    recurring: bool
+    cap_frees_at: datetime | None = None
+
+
+def expand(
     calendar: Calendar, window: tuple[datetime, datetime], zone: ZoneInfo, limits: Limits = Limits()
-) -> list[Occurrence]:
-    """Every event of `calendar`; recurring series expanded to the instances in `window`.
+) -> Expansion:
+    """Every event of `calendar`, recurring series expanded to the instances in `window`, with
+    what the window left out (see `Expansion`).
 
     A series with more than `limits.instances` there gives its first ones, with one warning.
     Raises `BadEvent` for a rule syncd refuses (more frequent than daily), a series with more
     than `limits.overrides` overrides, or one that takes longer than `limits.seconds`."""
     found: list[Occurrence] = []
+    recurring = False
+    frees_at: datetime | None = None
     for uid, components in _by_uid(calendar).items():
-        found += _series(uid, components, window, zone, limits)
-    return found
+        recurring = recurring or any(_is_recurring(c) or recurrence_id(c) is not None for c in components)
+        series = _series(uid, components, window, zone, limits)
+        taken = _capped(uid, series, limits.instances)
+        if len(taken) < len(series):
+            earliest = min((occurrence.end for occurrence in taken), default=None)
+            if earliest is not None and (frees_at is None or earliest < frees_at):
+                frees_at = earliest
+        found += taken
+    return Expansion(found, recurring, frees_at)
+
+
+def occurrences(
+    calendar: Calendar, window: tuple[datetime, datetime], zone: ZoneInfo, limits: Limits = Limits()
+) -> list[Occurrence]:
+    """Every event of `calendar`; recurring series expanded to the instances in `window` (see
+    `expand`, which also says what the window left out)."""
+    return expand(calendar, window, zone, limits).occurrences
 
 
 def find_occurrence(calendar: Calendar, event_id: str, zone: ZoneInfo) -> Occurrence | None:
@@ -232,7 +265,8 @@ def _series(
     limits: Limits,
     around: datetime | None = None,
 ) -> list[Occurrence]:
-    """The series' occurrences in `window`, at most `limits.instances` of them (the earliest).
+    """The series' occurrences in `window`: those of the rule at most one more than
+    `limits.instances` (the earliest), so that `_capped` can tell the cap cut it short.
 
     With `around`, the series is asked only for the instance starting then (one is wanted);
     `window` still bounds the overrides the series does not produce."""
@@ -263,7 +297,7 @@ def _series(
         occurrence = _occurrence(f"{uid}/{key}", override, zone, recurrence_id(override))
         if occurrence.end > window[0] and occurrence.start < window[1]:
             found.append(occurrence)
-    return _capped(uid, found, limits.instances)
+    return found
 
 
 def _check_dates(uid: str, master: Event, limits: Limits) -> None:
