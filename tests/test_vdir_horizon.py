@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 
 from syncd.calendars.vdir import VdirCalendar
+from syncd.coach_pass import CoachParts
+from syncd.config import CoachConfig, Settings
+from syncd.drafts.memory import MemoryDrafts
+from syncd.engine import Engine, coach_parts
 from syncd.model import ChangeSet
+from syncd.notes.memory import MemoryNotes
+from syncd.state import StateStore
 
 T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)  # a Monday
 HORIZON = timedelta(days=60)
@@ -229,3 +235,50 @@ def test_a_changed_series_file_is_still_reported_whole(tmp_path: Path) -> None:
     in_window = _weekly(FIRST, clock.now - LOOKBACK - timedelta(minutes=30), clock.now + HORIZON)
     assert _starts(changed) == in_window
     assert all(event.summary == "Intro: Ada King" for event in changed.events)
+
+
+# --- through the engine -----------------------------------------------------------------------
+
+
+def test_a_weekly_intro_gets_notes_and_links_for_instances_entering_the_window(tmp_path: Path) -> None:
+    """Through the engine's passes (the vdir source on the same moved clock): a weekly intro
+    written once gets a note and a link for each instance within 60 days on the first pass, and
+    30 days later for the instances that came into the window, with no note made twice."""
+    for name in ("calendar", "notes", "drafts"):
+        (tmp_path / name).mkdir()
+    folder = tmp_path / "calendar"
+    series = _write(folder, "weekly", FIRST, "FREQ=WEEKLY")
+    coach = {
+        "name": "Sam Coach",
+        "email": COACH,
+        "timezone": "UTC",
+        "pricing_url": "https://sam.example/pricing",
+        "calendar": {"type": "vdir", "path": str(folder)},
+        "notes": {"type": "markdown", "path": str(tmp_path / "notes")},
+        "drafts": {"type": "maildir", "path": str(tmp_path / "drafts")},
+    }
+    settings = Settings(state_dir=tmp_path / "state", coaches=[coach])
+    clock = FakeClock(T0)
+    calendar = VdirCalendar(folder, coach_addresses={COACH}, horizon=settings.horizon, clock=clock)
+    notes = MemoryNotes()
+
+    def opener(config: CoachConfig, settings: Settings) -> CoachParts:
+        return coach_parts(config, settings, source=calendar, notes=notes, drafts=MemoryDrafts())
+
+    engine = Engine(settings, StateStore.in_dir(settings.state_dir), opener)
+    try:
+        first = engine.run_pass(clock.now)
+        ahead = _weekly(FIRST, T0, T0 + settings.horizon)
+        assert first.tally.notes == len(ahead) == len(notes.texts)
+        clock.advance(timedelta(days=30))
+        later = engine.run_pass(clock.now)
+        entered = _weekly(FIRST, T0 + settings.horizon, clock.now + settings.horizon)
+        assert later.tally.notes == len(entered) > 0
+        assert len(notes.texts) == len(ahead) + len(entered)
+        text = series.read_text()
+        assert all(f"RECURRENCE-ID:{start:%Y%m%dT%H%M%SZ}" in text for start in entered)
+        clock.advance(timedelta(hours=1))
+        idle = engine.run_pass(clock.now)
+        assert (idle.tally.notes, idle.tally.links, idle.tally.updates) == (0, 0, 0)
+    finally:
+        engine.close()
