@@ -270,6 +270,9 @@ def test_a_weekly_intro_gets_notes_and_links_for_instances_entering_the_window(t
         first = engine.run_pass(clock.now)
         ahead = _weekly(FIRST, T0, T0 + settings.horizon)
         assert first.tally.notes == len(ahead) == len(notes.texts)
+        clock.advance(timedelta(hours=1))  # reads the file syncd annotated; then it is left alone
+        settled = engine.run_pass(clock.now)
+        assert (settled.tally.notes, settled.tally.links, settled.tally.updates) == (0, 0, 0)
         clock.advance(timedelta(days=30))
         later = engine.run_pass(clock.now)
         entered = _weekly(FIRST, T0 + settings.horizon, clock.now + settings.horizon)
