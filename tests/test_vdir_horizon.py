@@ -285,3 +285,41 @@ def test_a_weekly_intro_gets_notes_and_links_for_instances_entering_the_window(t
         assert (idle.tally.notes, idle.tally.links, idle.tally.updates) == (0, 0, 0)
     finally:
         engine.close()
+
+
+def _rewrite_keeping_stat(path: Path, old: str, new: str) -> None:
+    """Change `path`'s content in place (same size, inode and mtime): only a read can tell."""
+    before = path.stat()
+    data = path.read_bytes()
+    assert len(old) == len(new) and old.encode() in data
+    with path.open("r+b") as handle:
+        handle.write(data.replace(old.encode(), new.encode()))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_ino) == (before.st_size, before.st_ino)
+
+
+def test_a_series_file_that_fails_when_read_again_is_tried_again_a_day_later(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unchanged series file whose re-read fails (here its content was broken without its
+    stat changing; in life, an expansion that ran out of time) is logged in one line naming
+    it, reports nothing, and is tried again once the window has moved another day: then the
+    instances that entered since the last good read are reported."""
+    series = _write(tmp_path, "weekly", FIRST, "FREQ=WEEKLY")
+    clock = FakeClock(T0)
+    calendar = _calendar(tmp_path, clock)
+    cursor = _pass(calendar, clock, None).cursor
+    _rewrite_keeping_stat(series, "DTSTART:", "DTSTARX:")
+    clock.advance(timedelta(days=30))
+    with caplog.at_level("WARNING"):
+        failed = _pass(calendar, clock, cursor)
+    assert failed.events == []
+    [line] = [r.getMessage() for r in caplog.records if "weekly.ics" in r.getMessage()]
+    assert "\n" not in line and "skipping calendar file" in line
+    _rewrite_keeping_stat(series, "DTSTARX:", "DTSTART:")
+    clock.advance(timedelta(hours=2))
+    same_day = _pass(calendar, clock, failed.cursor)
+    assert same_day.events == []  # not tried again yet
+    clock.advance(timedelta(days=1))
+    retried = _pass(calendar, clock, same_day.cursor)
+    assert _starts(retried) == _weekly(FIRST, T0 + HORIZON, clock.now + HORIZON) != []
