@@ -323,3 +323,23 @@ def test_a_series_file_that_fails_when_read_again_is_tried_again_a_day_later(
     clock.advance(timedelta(days=1))
     retried = _pass(calendar, clock, same_day.cursor)
     assert _starts(retried) == _weekly(FIRST, T0 + HORIZON, clock.now + HORIZON) != []
+
+
+def test_a_series_that_ended_is_not_read_again(tmp_path: Path, opened: list[str]) -> None:
+    """A series whose UNTIL lies within the window has nothing more to give: its file is not
+    read again as the window moves. One that ends after the window is read until the window
+    has passed its end, then no more."""
+    ended = _write(tmp_path, "ended", FIRST, f"FREQ=WEEKLY;UNTIL={FIRST + timedelta(weeks=3):%Y%m%dT%H%M%SZ}")
+    until = FIRST + timedelta(days=75)
+    ending = _write(tmp_path, "ending", FIRST, f"FREQ=WEEKLY;UNTIL={until:%Y%m%dT%H%M%SZ}")
+    clock = FakeClock(T0)
+    calendar = _calendar(tmp_path, clock)
+    cursor = _pass(calendar, clock, None).cursor
+    clock.advance(timedelta(days=30))
+    opened.clear()
+    later = _pass(calendar, clock, cursor)
+    assert opened == [str(ending)] and str(ended) not in opened
+    assert _starts(later) == _weekly(FIRST, T0 + HORIZON, until + timedelta(seconds=1)) != []
+    clock.advance(timedelta(days=30))
+    opened.clear()
+    assert _pass(calendar, clock, later.cursor).events == [] and opened == []

@@ -130,14 +130,15 @@ def vevents(calendar: Calendar) -> list[Event]:
 class Expansion:
     """What `expand` found in a window, and what a later window may find that this one did not.
 
-    `recurring`: the calendar holds a series or an instance of one, whose instances depend on
-    the window. `cap_frees_at`: when a series had more instances in the window than the cap
-    took, the earliest end among those taken; once a window starts after it, that instance is
-    out and the cap takes one more (None when no cap cut a series short).
+    `continues`: a series may have instances starting after the window (it has not ended, or
+    cannot be told), so a window ending later may find more. `cap_frees_at`: when a series had
+    more instances in the window than the cap took, the earliest end among those taken; once a
+    window starts after it, that instance is out and the cap takes one more (None when no cap
+    cut a series short).
     """
 
     occurrences: list[Occurrence]
-    recurring: bool
+    continues: bool
     cap_frees_at: datetime | None = None
 
 
@@ -151,18 +152,18 @@ def expand(
     Raises `BadEvent` for a rule syncd refuses (more frequent than daily), a series with more
     than `limits.overrides` overrides, or one that takes longer than `limits.seconds`."""
     found: list[Occurrence] = []
-    recurring = False
+    continues = False
     frees_at: datetime | None = None
     for uid, components in _by_uid(calendar).items():
-        recurring = recurring or any(_is_recurring(c) or recurrence_id(c) is not None for c in components)
         series = _series(uid, components, window, zone, limits)
+        continues = continues or _continues_after(uid, components, window[1], zone, limits)
         taken = _capped(uid, series, limits.instances)
         if len(taken) < len(series):
             earliest = min((occurrence.end for occurrence in taken), default=None)
             if earliest is not None and (frees_at is None or earliest < frees_at):
                 frees_at = earliest
         found += taken
-    return Expansion(found, recurring, frees_at)
+    return Expansion(found, continues, frees_at)
 
 
 def occurrences(
@@ -298,6 +299,29 @@ def _series(
         if occurrence.end > window[0] and occurrence.start < window[1]:
             found.append(occurrence)
     return found
+
+
+# Far enough to mean "ever after" to dateutil, which stops at year 9999.
+_EVER = datetime(9000, 1, 1)
+
+
+def _continues_after(
+    uid: str, components: list[Event], end: datetime, zone: ZoneInfo, limits: Limits
+) -> bool:
+    """Whether the series may have an instance that starts after `end`, give or take a day
+    (zone changes make a wall time's instant uncertain by hours): True when it cannot be told."""
+    after = end - timedelta(days=1)
+    if any(recurrence_id(c) is not None and to_utc(c.start, zone) >= after for c in components):
+        return True  # an override moved later than the window
+    master = next((c for c in components if recurrence_id(c) is None), None)
+    if master is None or not _is_recurring(master):
+        return False
+    try:
+        recurrence = Recurrence(master, zone)
+        span = (wall(after, recurrence.zone), _EVER)
+        return next(recurrence.walls(span, Deadline(limits.seconds, one_line(uid))), None) is not None
+    except BadEvent:
+        return True  # a count too long to follow, or out of time: look again later
 
 
 def _check_dates(uid: str, master: Event, limits: Limits) -> None:

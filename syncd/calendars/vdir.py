@@ -15,16 +15,16 @@ differs. Once settled, an unchanged file is not read at all.
 A series is expanded only over `[since, now + horizon]`, and at most 50 instances of it (see
 `ics_events`), so an unchanged file holding one has instances the last read did not reach.
 Such a file is read again once `now + horizon` has moved more than `REREAD_AFTER` past the end
-it was expanded to (an idle folder's series files are read about once a day, not every pass),
-or once `since` has passed the end of the earliest instance a cap let in (the cap then takes a
-later one). Read again unchanged, it reports only the instances it had not reported, and no
+it was expanded to (an idle folder's series files are read about once a day, not every pass;
+one whose series all ended is not), or once `since` has passed the end of the earliest
+instance a cap let in (the cap then takes a later one). Read again unchanged, it reports only the instances it had not reported, and no
 cancelled stub: an instance missing now merely slid out of the window.
 
 The cursor is JSON (opaque to callers): `{"v": 3, "dir": "<folder>", "files": {"<name>.ics":
 [mtime_ns, size, inode, ["<id>", ...], broken, digest, reach, frees_at]}}` where `broken` is 1
 for a file that could not be read at that stat (already logged once), `digest` is the content
 hash of an unsettled file ("" once settled), `reach` the end of the window (Unix seconds) its
-series were expanded to (null when it holds none; 0 when not known: a version 2 cursor, whose
+series were expanded to (null when it holds none that goes on after it; 0 when not known: a version 2 cursor, whose
 entries lack the last two, and whose series files are read again once) and `frees_at` when a
 cap let the next instance in (Unix seconds; 0 when no cap cut a series short).
 
@@ -125,10 +125,11 @@ class _Seen:
 
     def due(self, window: tuple[datetime, datetime]) -> bool:
         """Whether a file unchanged since it was read must be read again for its series."""
+        if 0 < self.frees_at <= _seconds(window[0]):
+            return True
         if self.reach is None:
             return False
-        moved_on = _seconds(window[1]) - self.reach > REREAD_AFTER.total_seconds()
-        return not self.reach or moved_on or 0 < self.frees_at <= _seconds(window[0])
+        return not self.reach or _seconds(window[1]) - self.reach > REREAD_AFTER.total_seconds()
 
     def same_stat(self, other: _Seen) -> bool:
         return (self.mtime_ns, self.size, self.inode) == (other.mtime_ns, other.size, other.inode)
@@ -288,7 +289,7 @@ class VdirCalendar:
         ids = old.ids if old else ()  # kept for a broken file: if it is deleted, they are still cancelled
         # An unchanged series file that fails now (its expansion timed out) is tried again when
         # the horizon has moved on; a new or changed one that fails waits until it changes.
-        retried = old is not None and old.same_stat(now) and old.reach is not None
+        retried = old is not None and old.same_stat(now) and (old.reach is not None or old.frees_at > 0)
         reach = _seconds(window[1]) if retried else None
         try:
             data = self._load_bytes(name)
@@ -308,7 +309,7 @@ class VdirCalendar:
         etag = _etag(now.mtime_ns, now.size)
         events = [to_event(o, etag=etag, coach_addresses=self.coach_addresses) for o in found.occurrences]
         frees_at = _seconds(found.cap_frees_at) if found.cap_frees_at is not None else 0
-        reached = _seconds(window[1]) if found.recurring else None
+        reached = _seconds(window[1]) if found.continues else None
         return now.as_read(
             tuple(e.id for e in events), digest=digest, reach=reached, frees_at=frees_at
         ), events
