@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar, Event
 
-from syncd.calendars.vdir import HORIZON, VdirCalendar, from_config
+from syncd.calendars.limits import HORIZON
+from syncd.calendars.vdir import VdirCalendar, from_config
 from syncd.config import CoachConfig, Settings
 from syncd.detection import client_attendee
 from syncd.errors import BackendError, CursorExpired, EventGone, NotPermitted, Unavailable

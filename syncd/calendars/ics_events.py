@@ -127,18 +127,52 @@ def vevents(calendar: Calendar) -> list[Event]:
     return [comp for comp in calendar.subcomponents if isinstance(comp, Event)]
 
 
-def occurrences(
+@dataclass(frozen=True)
+class Expansion:
+    """What `expand` found in a window, and what a later window may find that this one did not.
+
+    `continues`: a series may have instances starting after the window (it has not ended, or
+    cannot be told), so a window ending later may find more. `cap_frees_at`: when a series had
+    more instances in the window than the cap took, the earliest end among those taken; once a
+    window starts after it, that instance is out and the cap takes one more (None when no cap
+    cut a series short).
+    """
+
+    occurrences: list[Occurrence]
+    continues: bool
+    cap_frees_at: datetime | None = None
+
+
+def expand(
     calendar: Calendar, window: tuple[datetime, datetime], zone: ZoneInfo, limits: Limits = Limits()
-) -> list[Occurrence]:
-    """Every event of `calendar`; recurring series expanded to the instances in `window`.
+) -> Expansion:
+    """Every event of `calendar`, recurring series expanded to the instances in `window`, with
+    what the window left out (see `Expansion`).
 
     A series with more than `limits.instances` there gives its first ones, with one warning.
     Raises `BadEvent` for a rule syncd refuses (more frequent than daily), a series with more
     than `limits.overrides` overrides, or one that takes longer than `limits.seconds`."""
     found: list[Occurrence] = []
+    continues = False
+    frees_at: datetime | None = None
     for uid, components in _by_uid(calendar).items():
-        found += _series(uid, components, window, zone, limits)
-    return found
+        series = _series(uid, components, window, zone, limits)
+        continues = continues or _continues_after(uid, components, window[1], zone, limits)
+        taken = _capped(uid, series, limits.instances)
+        if len(taken) < len(series):
+            earliest = min((occurrence.end for occurrence in taken), default=None)
+            if earliest is not None and (frees_at is None or earliest < frees_at):
+                frees_at = earliest
+        found += taken
+    return Expansion(found, continues, frees_at)
+
+
+def occurrences(
+    calendar: Calendar, window: tuple[datetime, datetime], zone: ZoneInfo, limits: Limits = Limits()
+) -> list[Occurrence]:
+    """Every event of `calendar`; recurring series expanded to the instances in `window` (see
+    `expand`, which also says what the window left out)."""
+    return expand(calendar, window, zone, limits).occurrences
 
 
 def find_occurrence(calendar: Calendar, event_id: str, zone: ZoneInfo) -> Occurrence | None:
@@ -233,7 +267,8 @@ def _series(
     limits: Limits,
     around: datetime | None = None,
 ) -> list[Occurrence]:
-    """The series' occurrences in `window`, at most `limits.instances` of them (the earliest).
+    """The series' occurrences in `window`: those of the rule at most one more than
+    `limits.instances` (the earliest), so that `_capped` can tell the cap cut it short.
 
     With `around`, the series is asked only for the instance starting then (one is wanted);
     `window` still bounds the overrides the series does not produce."""
@@ -264,7 +299,30 @@ def _series(
         occurrence = _occurrence(f"{uid}/{key}", override, zone, recurrence_id(override))
         if occurrence.end > window[0] and occurrence.start < window[1]:
             found.append(occurrence)
-    return _capped(uid, found, limits.instances)
+    return found
+
+
+# Far enough to mean "ever after" to dateutil, which stops at year 9999.
+_EVER = datetime(9000, 1, 1)
+
+
+def _continues_after(
+    uid: str, components: list[Event], end: datetime, zone: ZoneInfo, limits: Limits
+) -> bool:
+    """Whether the series may have an instance that starts after `end`, give or take a day
+    (zone changes make a wall time's instant uncertain by hours): True when it cannot be told."""
+    after = end - timedelta(days=1)
+    if any(recurrence_id(c) is not None and to_utc(c.start, zone) >= after for c in components):
+        return True  # an override moved later than the window
+    master = next((c for c in components if recurrence_id(c) is None), None)
+    if master is None or not _is_recurring(master):
+        return False
+    try:
+        recurrence = Recurrence(master, zone)
+        span = (wall(after, recurrence.zone), _EVER)
+        return next(recurrence.walls(span, Deadline(limits.seconds, one_line(uid))), None) is not None
+    except BadEvent:
+        return True  # a count too long to follow, or out of time: look again later
 
 
 def _check_dates(uid: str, master: Event, limits: Limits) -> None:

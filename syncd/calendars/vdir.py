@@ -12,10 +12,21 @@ whose mtime is less than `SETTLE` before the scan started is remembered as unset
 hash of its content: the next pass reads it again and reports it only when the content
 differs. Once settled, an unchanged file is not read at all.
 
-The cursor is JSON (opaque to callers): `{"v": 2, "dir": "<folder>", "files": {"<name>.ics":
-[mtime_ns, size, inode, ["<id>", ...], broken, digest]}}` where `broken` is 1 for a file that
-could not be read at that stat (already logged once) and `digest` is the content hash of an
-unsettled file ("" once settled).
+A series is expanded only over `[since, now + horizon]`, and at most 50 instances of it (see
+`ics_events`), so an unchanged file holding one has instances the last read did not reach.
+Such a file is read again once `now + horizon` has moved more than `REREAD_AFTER` past the end
+it was expanded to (an idle folder's series files are read about once a day, not every pass;
+one whose series all ended is not), or once `since` has passed the end of the earliest
+instance a cap let in (the cap then takes a later one). Read again unchanged, it reports only the instances it had not reported, and no
+cancelled stub: an instance missing now merely slid out of the window.
+
+The cursor is JSON (opaque to callers): `{"v": 3, "dir": "<folder>", "files": {"<name>.ics":
+[mtime_ns, size, inode, ["<id>", ...], broken, digest, reach, frees_at]}}` where `broken` is 1
+for a file that could not be read at that stat (already logged once), `digest` is the content
+hash of an unsettled file ("" once settled), `reach` the end of the window (Unix seconds) its
+series were expanded to (null when it holds none that goes on after it; 0 when not known: a version 2 cursor, whose
+entries lack the last two, and whose series files are read again once) and `frees_at` when a
+cap let the next instance in (Unix seconds; 0 when no cap cut a series short).
 
 Annotations are written into the raw text of the event's file (see `ics_annotate`): lines
 syncd does not own stay byte for byte as they were, and the file is replaced atomically.
@@ -37,6 +48,7 @@ import errno
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import stat
@@ -53,10 +65,10 @@ from icalendar import Calendar, Event
 from syncd.calendars.ics_annotate import Placement, annotate_block, mark_carrier, override_block
 from syncd.calendars.ics_events import (
     Occurrence,
+    expand,
     find_occurrence,
     instance_start,
     load_calendar,
-    occurrences,
     recurrence_id,
     stamp,
     to_event,
@@ -64,6 +76,7 @@ from syncd.calendars.ics_events import (
     without_controls,
 )
 from syncd.calendars.ics_text import component_spans, line_ending, split_lines, unescape_text
+from syncd.calendars.limits import HORIZON
 from syncd.calendars.vdir_folder import list_event_files, read_event_file
 from syncd.config import CoachConfig, Settings, VdirCalendarConfig
 from syncd.errors import (
@@ -82,8 +95,11 @@ from syncd.text import error_line, one_line
 
 log = logging.getLogger(__name__)
 
-HORIZON = timedelta(days=60)  # the config's `horizon` default
-CURSOR_VERSION = 2
+CURSOR_VERSION = 3
+_OLD_CURSOR_VERSION = 2  # without how far each series was expanded: still read
+# How far `now + horizon` may move past the end an unchanged series file was expanded to before
+# the file is read again for the instances that came into the window.
+REREAD_AFTER = timedelta(days=1)
 # How far a file's mtime may lag the moment it was written (FAT keeps 2 s): a file written less
 # than this before a scan may be rewritten after it without its stat changing.
 SETTLE = timedelta(seconds=2)
@@ -104,13 +120,31 @@ class _Seen:
     ids: tuple[str, ...] = ()
     broken: bool = False
     digest: str = ""  # the content's hash while the file is unsettled (see the module doc)
+    reach: int | None = None  # how far its series were expanded (see the module doc)
+    frees_at: int = 0  # when a cap lets a later instance in; 0 when no cap cut a series short
+
+    def due(self, window: tuple[datetime, datetime]) -> bool:
+        """Whether a file unchanged since it was read must be read again for its series."""
+        if 0 < self.frees_at <= _seconds(window[0]):
+            return True
+        if self.reach is None:
+            return False
+        return not self.reach or _seconds(window[1]) - self.reach > REREAD_AFTER.total_seconds()
 
     def same_stat(self, other: _Seen) -> bool:
         return (self.mtime_ns, self.size, self.inode) == (other.mtime_ns, other.size, other.inode)
 
-    def as_read(self, ids: tuple[str, ...], *, broken: bool = False, digest: str = "") -> _Seen:
+    def as_read(
+        self,
+        ids: tuple[str, ...],
+        *,
+        broken: bool = False,
+        digest: str = "",
+        reach: int | None = None,
+        frees_at: int = 0,
+    ) -> _Seen:
         """This stat with what reading the file found."""
-        return replace(self, ids=ids, broken=broken, digest=digest)
+        return replace(self, ids=ids, broken=broken, digest=digest, reach=reach, frees_at=frees_at)
 
 
 @dataclass(frozen=True)
@@ -166,7 +200,9 @@ class VdirCalendar:
         An incremental pass reports every event of a new or changed file, cancelled ones and
         ones already over included (as Google's sync tokens do), plus a cancelled stub for each
         id a file no longer holds or that vanished with its file. Series are expanded over
-        `[since, now + horizon]`. Raises `CursorExpired` for a cursor this folder cannot use,
+        `[since, now + horizon]`; an unchanged file holding one is read again as the window
+        moves on, and then reports only the instances it had not reported (see the module doc).
+        Raises `CursorExpired` for a cursor this folder cannot use,
         `BackendError` when the folder cannot be listed. A file that cannot be read is logged
         once (per stat) and skipped; so is an entry that is no event file (a link out of the
         folder, a loop, a fifo), and a UID several files hold (once per set of files).
@@ -180,11 +216,14 @@ class VdirCalendar:
         unsettled_from = self._clock() - _nanoseconds(SETTLE)
         files: dict[str, _Seen] = {}
         read: dict[str, list[CalendarEvent]] = {}
+        extended: set[str] = set()  # unchanged files read again for their series' later instances
         for name, now in self._stat_files(tell=True).items():
             old = previous.get(name) if previous is not None else None
             if old is not None and old.same_stat(now) and not old.digest:
-                files[name] = old  # unchanged and settled: not read again
-                continue
+                if not old.due(window):
+                    files[name] = old  # unchanged and settled: not read again
+                    continue
+                extended.add(name)
             result = self._read_changed(name, now, old, window, unsettled_from)
             if result is None:
                 continue
@@ -196,6 +235,9 @@ class VdirCalendar:
         events: list[CalendarEvent] = []
         for name, found in read.items():
             old = previous.get(name) if previous is not None else None
+            if name in extended and old is not None:  # only what it had not reported
+                events += [event for event in found if event.id not in old.ids]
+                continue
             events += self._reportable(name, found, old, files[name], held, since, full=previous is None)
         for name, old in (previous or {}).items():
             if name not in files:  # its events are gone, unless another file holds them now
@@ -245,24 +287,32 @@ class VdirCalendar:
         for an unsettled file whose content is as remembered). None when it vanished since the
         folder was listed."""
         ids = old.ids if old else ()  # kept for a broken file: if it is deleted, they are still cancelled
+        # An unchanged series file that fails now (its expansion timed out) is tried again when
+        # the horizon has moved on; a new or changed one that fails waits until it changes.
+        retried = old is not None and old.same_stat(now) and (old.reach is not None or old.frees_at > 0)
+        reach = _seconds(window[1]) if retried else None
         try:
             data = self._load_bytes(name)
         except BadEvent as exc:
-            return self._skipped(name, exc, now.as_read(ids, broken=True))
+            return self._skipped(name, exc, now.as_read(ids, broken=True, reach=reach))
         if data is None:
             return None
         content = _digest(data[0])  # cheap next to parsing the file, which mostly follows
         digest = content if now.mtime_ns >= unsettled_from else ""
         if old is not None and old.digest and old.same_stat(now) and old.digest == content:
-            return old.as_read(old.ids, broken=old.broken, digest=digest), None
+            return replace(old, digest=digest), None
         try:
             text = _decoded(data[0])
-            found = _guarded(lambda: occurrences(load_calendar(text), window, self.zone))
+            found = _guarded(lambda: expand(load_calendar(text), window, self.zone))
         except BadEvent as exc:
-            return self._skipped(name, exc, now.as_read(ids, broken=True, digest=digest))
+            return self._skipped(name, exc, now.as_read(ids, broken=True, digest=digest, reach=reach))
         etag = _etag(now.mtime_ns, now.size)
-        events = [to_event(o, etag=etag, coach_addresses=self.coach_addresses) for o in found]
-        return now.as_read(tuple(e.id for e in events), digest=digest), events
+        events = [to_event(o, etag=etag, coach_addresses=self.coach_addresses) for o in found.occurrences]
+        frees_at = _seconds(found.cap_frees_at) if found.cap_frees_at is not None else 0
+        reached = _seconds(window[1]) if found.continues else None
+        return now.as_read(
+            tuple(e.id for e in events), digest=digest, reach=reached, frees_at=frees_at
+        ), events
 
     def _skipped(self, name: str, problem: BadEvent, seen: _Seen) -> tuple[_Seen, list[CalendarEvent]]:
         log.warning("%s", error_line(f"skipping calendar file {self.path / name}: {problem}"))
@@ -417,7 +467,7 @@ class VdirCalendar:
 
     def _encode_cursor(self, files: dict[str, _Seen]) -> str:
         entries = {
-            n: [s.mtime_ns, s.size, s.inode, list(s.ids), int(s.broken), s.digest]
+            n: [s.mtime_ns, s.size, s.inode, list(s.ids), int(s.broken), s.digest, s.reach, s.frees_at]
             for n, s in sorted(files.items())
         }
         return json.dumps(
@@ -428,9 +478,11 @@ class VdirCalendar:
         """The files a cursor remembers. Raises `CursorExpired` for anything else."""
         try:
             data: Any = json.loads(cursor)
-            if data["v"] != CURSOR_VERSION or data["dir"] != str(self.path):
+            version = data["v"]
+            if version not in (CURSOR_VERSION, _OLD_CURSOR_VERSION) or data["dir"] != str(self.path):
                 raise ValueError("made by another version or for another folder")
-            return {str(name): _seen_from_json(entry) for name, entry in data["files"].items()}
+            old = version == _OLD_CURSOR_VERSION
+            return {str(name): _seen_from_json(entry, old=old) for name, entry in data["files"].items()}
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
             raise CursorExpired(f"vdir cursor for {self.path} cannot be used ({exc})") from None
 
@@ -457,11 +509,26 @@ def _guarded(step: Callable[[], _T]) -> _T:
         raise BadEvent(error_line(exc)) from None
 
 
-def _seen_from_json(entry: Any) -> _Seen:
-    mtime_ns, size, inode, ids, broken, digest = entry
+def _seen_from_json(entry: Any, *, old: bool) -> _Seen:
+    """A cursor's file entry; of an `old` (version 2) cursor's, the file's series (if any) are
+    taken as expanded to an unknown end (read again once), unless it could not be read."""
+    if old:
+        mtime_ns, size, inode, ids, broken, digest = entry
+        reach, frees_at = (None if broken else 0), 0
+    else:
+        mtime_ns, size, inode, ids, broken, digest, reach, frees_at = entry
     if not isinstance(ids, list) or not isinstance(digest, str):
         raise TypeError("file entry without a list of ids or a digest")
-    return _Seen(int(mtime_ns), int(size), int(inode), tuple(str(i) for i in ids), bool(broken), digest)
+    return _Seen(
+        int(mtime_ns),
+        int(size),
+        int(inode),
+        tuple(str(i) for i in ids),
+        bool(broken),
+        digest,
+        None if reach is None else int(reach),
+        int(frees_at),
+    )
 
 
 def _identified(
@@ -553,6 +620,11 @@ def _nanoseconds(span: timedelta) -> int:
 
 def _from_nanoseconds(stamp: int) -> datetime:
     return datetime.fromtimestamp(stamp / 1e9, UTC)
+
+
+def _seconds(moment: datetime) -> int:
+    """`moment` as whole Unix seconds, rounded up (a cursor keeps no more)."""
+    return math.ceil(moment.timestamp())
 
 
 def _etag(mtime_ns: int, size: int) -> str:
