@@ -8,6 +8,7 @@ instead of one worker being busy with a long test at the end.
 
 from __future__ import annotations
 
+import compileall
 import os
 from pathlib import Path
 
@@ -29,9 +30,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Test folders (tmp_path) on tmpfs where there is one: syncd fsyncs every note, draft,
+    """Bytecode for syncd and the tests, written once before any process starts: with
+    PYTHONDONTWRITEBYTECODE set (as some shells and CI set it), every `python -m syncd` a test
+    starts compiled the whole package from source again (4 s of the suite's wall time here).
+
+    Test folders (tmp_path) on tmpfs where there is one: syncd fsyncs every note, draft,
     event and state commit, and on a disk those waits were a good part of the suite's time.
     An explicit PYTEST_DEBUG_TEMPROOT (pytest's own setting for this) or --basetemp wins."""
+    if not hasattr(config, "workerinput"):  # the controller, before the workers start
+        repo = Path(__file__).resolve().parents[1]
+        for package in ("syncd", "tests"):
+            compileall.compile_dir(repo / package, quiet=2)
     shm = Path("/dev/shm")
     if "PYTEST_DEBUG_TEMPROOT" not in os.environ and shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(shm)
