@@ -81,6 +81,7 @@ def lists(fake: FakeGoogle) -> list[dict[str, list[str]]]:
 # --- the whole pipeline -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_open_daily_series_gives_at_most_50_notes_and_the_canary_booking_its_note_link_draft(
     gw: GoogleWorkspace,
 ) -> None:

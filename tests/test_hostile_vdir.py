@@ -366,6 +366,7 @@ def short(ics: str, end: datetime) -> str:
     )
 
 
+@pytest.mark.slow
 def test_a_copy_appearing_after_the_booking_does_not_withdraw_its_follow_up(tmp_path: Path) -> None:
     """The booking is upcoming when the copy appears; later its follow-up is still drafted."""
     ws = Workspace(tmp_path, delay="0s")

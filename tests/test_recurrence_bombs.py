@@ -99,6 +99,7 @@ def daily_from_1900() -> datetime:
 # --- end to end: each bomb beside the canary --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_open_series_from_1900_gives_only_the_window(ws: Workspace) -> None:
     """An endless every-other-day intro from 1900: only the instances from the look-back to the
     horizon (62 days, so 31 of them) become bookings, and the pass does not walk 126 years."""
@@ -106,6 +107,7 @@ def test_open_series_from_1900_gives_only_the_window(ws: Workspace) -> None:
     assert 29 <= bomb_notes(ws) <= 33
 
 
+@pytest.mark.slow
 def test_open_daily_series_is_cut_at_the_cap(ws: Workspace) -> None:
     """An endless daily intro has 62 instances in the window: the first `CAP` are taken."""
     _, stderr = run_with_bomb(ws, bomb_ics(daily_from_1900(), ["RRULE:FREQ=DAILY"]))
@@ -113,6 +115,7 @@ def test_open_daily_series_is_cut_at_the_cap(ws: Workspace) -> None:
     assert f"more than {CAP} instances" in stderr
 
 
+@pytest.mark.slow
 def test_daily_series_from_year_one_is_skipped_ahead(ws: Workspace) -> None:
     """DTSTART on 1 January of year 1 (740,000 days ago) costs no more than one from last week."""
     ics = bomb_ics(datetime(1001, 1, 1, 10, 0, tzinfo=UTC), ["RRULE:FREQ=DAILY;INTERVAL=3"])
@@ -121,6 +124,7 @@ def test_daily_series_from_year_one_is_skipped_ahead(ws: Workspace) -> None:
 
 
 @pytest.mark.parametrize("frequency", ["SECONDLY", "MINUTELY", "HOURLY"])
+@pytest.mark.slow
 def test_sub_daily_series_is_skipped_with_one_warning(ws: Workspace, frequency: str) -> None:
     """An intro is never booked every hour: such a series is skipped, with one line naming its
     file and the frequency, and creates nothing."""
@@ -130,6 +134,7 @@ def test_sub_daily_series_is_skipped_with_one_warning(ws: Workspace, frequency: 
     assert f"FREQ={frequency}" in line
 
 
+@pytest.mark.slow
 def test_count_in_the_millions_from_1900_is_carried_over_not_walked(ws: Workspace) -> None:
     """COUNT=5000000 daily from 1900 reaches far past today: the window's instances are there,
     found by arithmetic rather than by counting 46,000 days one by one."""
@@ -137,6 +142,7 @@ def test_count_in_the_millions_from_1900_is_carried_over_not_walked(ws: Workspac
     assert 29 <= bomb_notes(ws) <= 33
 
 
+@pytest.mark.slow
 def test_count_with_uneven_filters_too_long_to_count_is_skipped(ws: Workspace) -> None:
     """A counted rule whose periods differ (BYMONTH) is counted by walking it from DTSTART; with
     a BYHOUR and BYMINUTE multiplier, 100,000 instances reach only 1902: skipped, one line."""
@@ -148,6 +154,7 @@ def test_count_with_uneven_filters_too_long_to_count_is_skipped(ws: Workspace) -
     assert "to count up to the window" in line
 
 
+@pytest.mark.slow
 def test_count_with_uneven_filters_is_counted_once(ws: Workspace) -> None:
     """The same kind of rule starting last month is counted through (a few thousand instances)
     and its window's instances are taken, capped, in a bounded pass."""
@@ -158,6 +165,7 @@ def test_count_with_uneven_filters_is_counted_once(ws: Workspace) -> None:
     assert bomb_notes(ws) == CAP
 
 
+@pytest.mark.slow
 def test_byday_byhour_byminute_multiplier_is_capped_with_one_warning(ws: Workspace) -> None:
     """Every minute of every day by BY* lists: the first `CAP` instances are taken, and one
     warning names the event and the cap."""
@@ -170,6 +178,7 @@ def test_byday_byhour_byminute_multiplier_is_capped_with_one_warning(ws: Workspa
     assert len(warnings) == 1 and "bomb" in warnings[0]
 
 
+@pytest.mark.slow
 def test_bysetpos_over_a_huge_set_is_cheap(ws: Workspace) -> None:
     """BYSETPOS picks from every minute of a month: dateutil picks by position, syncd takes the
     window's few."""
@@ -181,18 +190,21 @@ def test_bysetpos_over_a_huge_set_is_cheap(ws: Workspace) -> None:
     assert bomb_notes(ws) <= CAP
 
 
+@pytest.mark.slow
 def test_until_in_the_far_future_is_bounded_by_the_horizon(ws: Workspace) -> None:
     """UNTIL in year 9999 does not make syncd look further than the horizon."""
     run_with_bomb(ws, bomb_ics(daily_from_1900(), ["RRULE:FREQ=DAILY;INTERVAL=2;UNTIL=99991231T235959Z"]))
     assert 29 <= bomb_notes(ws) <= 33
 
 
+@pytest.mark.slow
 def test_rule_that_never_matches_creates_nothing(ws: Workspace) -> None:
     """30 February never comes: the series has no instance and the canary is not held up."""
     run_with_bomb(ws, bomb_ics(daily_from_1900(), ["RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"]))
     assert bomb_notes(ws) == 0
 
 
+@pytest.mark.slow
 def test_thousands_of_rdates_give_only_the_window_ones(ws: Workspace) -> None:
     """5000 RDATEs, one every other day around today: the window's 31 are taken."""
     first = now().replace(hour=10, minute=0) - timedelta(days=8000)
@@ -202,6 +214,7 @@ def test_thousands_of_rdates_give_only_the_window_ones(ws: Workspace) -> None:
     assert 29 <= bomb_notes(ws) <= 33
 
 
+@pytest.mark.slow
 def test_rdates_in_the_window_beyond_the_cap_are_cut_at_the_cap(ws: Workspace) -> None:
     """500 RDATEs inside the window (every two hours): at most `CAP` notes."""
     first = now() + timedelta(days=1)
@@ -218,6 +231,7 @@ def exdates(start: datetime, first_day: int, keep: set[datetime], until: datetim
     return [f"EXDATE:{','.join(stamp(d) for d in excluded[i : i + 50])}" for i in range(0, len(excluded), 50)]
 
 
+@pytest.mark.slow
 def test_exdate_flood_is_honoured_in_the_window(ws: Workspace) -> None:
     """An EXDATE for every day of the last 13 years and the coming 70 days but five: only
     those five are bookings."""
@@ -230,6 +244,7 @@ def test_exdate_flood_is_honoured_in_the_window(ws: Workspace) -> None:
     assert bomb_notes(ws) == 5
 
 
+@pytest.mark.slow
 def test_more_dates_than_the_limit_skip_the_series(ws: Workspace) -> None:
     """An EXDATE for every day since 1900 (46,000 dates, each read of the file parses them
     all): the series is skipped with one line naming its file and the limit."""
@@ -242,6 +257,7 @@ def test_more_dates_than_the_limit_skip_the_series(ws: Workspace) -> None:
     assert f"more than {Limits().dates}" in line
 
 
+@pytest.mark.slow
 def test_override_flood_is_skipped_with_one_warning(ws: Workspace) -> None:
     """3000 RECURRENCE-ID overrides (each read of the file would parse them all, once per
     instance): the series is skipped, with one line naming its file and the limit."""
@@ -254,6 +270,7 @@ def test_override_flood_is_skipped_with_one_warning(ws: Workspace) -> None:
     assert f"3000 overrides (RECURRENCE-ID), more than {Limits().overrides}" in line
 
 
+@pytest.mark.slow
 def test_hundreds_of_past_overrides_cost_little(ws: Workspace) -> None:
     """200 overrides of past instances (under the limit): only the window's instances count."""
     start = daily_from_1900()
@@ -263,6 +280,7 @@ def test_hundreds_of_past_overrides_cost_little(ws: Workspace) -> None:
     assert 29 <= bomb_notes(ws) <= 33
 
 
+@pytest.mark.slow
 def test_override_flood_moved_into_the_window_is_capped(ws: Workspace) -> None:
     """150 overrides whose instances lie years back, all moved into the coming days: at most
     `CAP` of them are taken, with one warning."""
@@ -274,6 +292,7 @@ def test_override_flood_moved_into_the_window_is_capped(ws: Workspace) -> None:
     assert f"more than {CAP} instances" in stderr
 
 
+@pytest.mark.slow
 def test_hundreds_of_rrules_in_one_event(ws: Workspace) -> None:
     """200 RRULE lines in one series (every 2nd, 4th, ... 400th day from 1900): each is skipped
     ahead, and the instances they share are one instance."""
@@ -282,6 +301,7 @@ def test_hundreds_of_rrules_in_one_event(ws: Workspace) -> None:
     assert 29 <= bomb_notes(ws) <= 33
 
 
+@pytest.mark.slow
 def test_second_pass_with_a_capped_bomb_adds_nothing(ws: Workspace) -> None:
     """The capped series is not re-expanded into new notes on the next pass (the file did not
     change): the cap holds across passes."""
@@ -431,6 +451,7 @@ def _with_horizon(ws: Workspace, value: str) -> None:
     ws.config.write_text(text.replace("lookback:", f"horizon: {value}\nlookback:", 1))
 
 
+@pytest.mark.slow
 def test_a_shorter_horizon_in_the_config_takes_fewer_instances(ws: Workspace) -> None:
     """`horizon: 10d` makes syncd look 10 days ahead: an every-other-day series has 6 bookings
     (2 days back, 10 ahead), not 31."""
@@ -439,6 +460,7 @@ def test_a_shorter_horizon_in_the_config_takes_fewer_instances(ws: Workspace) ->
     assert 5 <= bomb_notes(ws) <= 7
 
 
+@pytest.mark.slow
 def test_a_zero_horizon_is_a_config_error_naming_the_key(ws: Workspace) -> None:
     """The horizon is validated like the other durations, and named in the one-line error."""
     _with_horizon(ws, "0s")
