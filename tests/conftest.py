@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import compileall
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,28 @@ def pytest_configure(config: pytest.Config) -> None:
     shm = Path("/dev/shm")
     if "PYTEST_DEBUG_TEMPROOT" not in os.environ and shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
         os.environ["PYTEST_DEBUG_TEMPROOT"] = str(shm)
+
+
+_RECORDERS: list[tuple[str, list[str]]] = []  # (folder, the .ics files opened in it)
+
+
+def _record_opens(event: str, args: tuple[object, ...]) -> None:
+    if event != "open" or not _RECORDERS or not isinstance(args[0], str | os.PathLike):
+        return
+    path = os.fspath(args[0])
+    for folder, found in _RECORDERS:
+        if isinstance(path, str) and path.startswith(folder) and path.endswith(".ics"):
+            found.append(path)
+
+
+sys.addaudithook(_record_opens)  # audit hooks cannot be removed: it records only inside `opened`
+
+
+@pytest.fixture
+def opened(tmp_path: Path) -> Iterator[list[str]]:
+    """The .ics files in tmp_path opened while the test runs (seen by an audit hook, so
+    nothing in syncd is patched)."""
+    recorder: tuple[str, list[str]] = (str(tmp_path), [])
+    _RECORDERS.append(recorder)
+    yield recorder[1]
+    _RECORDERS.remove(recorder)

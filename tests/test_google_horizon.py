@@ -23,25 +23,17 @@ from syncd.calendars.google_items import in_window, rfc3339
 from syncd.calendars.limits import SERIES_INSTANCES
 from syncd.errors import CursorExpired
 from syncd.linkblock import find_note_url
+from tests import test_google_pipeline
 from tests.fakegoogle import FakeGoogle
 from tests.fakegoogle.helpers import COACH, booking, make_settings, write_token
-from tests.support import kill
 from tests.test_google_pipeline import GoogleWorkspace, at, lines_with, now
+
+gw = test_google_pipeline.gw  # the pipeline tests' fixture: a GoogleWorkspace on a fake Google
 
 OTHER_CLIENT = "bob@client.test"
 NOW = datetime(2030, 3, 1, 9, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(days=2)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def gw(tmp_path: Path) -> Iterator[GoogleWorkspace]:
-    with FakeGoogle() as fake:
-        workspace = GoogleWorkspace(tmp_path, fake)
-        yield workspace
-        for process in workspace.processes:
-            if process.poll() is None:
-                kill(process)
 
 
 @pytest.fixture

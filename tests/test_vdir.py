@@ -9,9 +9,8 @@ import logging
 import os
 import re
 import stat
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -145,31 +144,6 @@ def _age(path: Path) -> None:
     """Make `path` look written an hour ago: settled, as a file a calendar app wrote earlier."""
     hour_ago = time.time_ns() - 3600 * 10**9
     os.utime(path, ns=(hour_ago, hour_ago))
-
-
-_RECORDERS: list[tuple[str, list[str]]] = []  # (folder, the .ics files opened in it)
-
-
-def _record_opens(event: str, args: tuple[object, ...]) -> None:
-    if event != "open" or not _RECORDERS or not isinstance(args[0], str | os.PathLike):
-        return
-    path = os.fspath(args[0])
-    for folder, found in _RECORDERS:
-        if isinstance(path, str) and path.startswith(folder) and path.endswith(".ics"):
-            found.append(path)
-
-
-sys.addaudithook(_record_opens)  # audit hooks cannot be removed: it records only inside `opened`
-
-
-@pytest.fixture
-def opened(tmp_path: Path) -> Iterator[list[str]]:
-    """The .ics files in tmp_path opened while the test runs (seen by an audit hook, so
-    nothing in syncd is patched)."""
-    recorder = (str(tmp_path), [])
-    _RECORDERS.append(recorder)
-    yield recorder[1]
-    _RECORDERS.remove(recorder)
 
 
 class TestVdirContract(CalendarContract):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -88,30 +86,6 @@ def _weekly(first: datetime, low: datetime, high: datetime) -> list[datetime]:
             found.append(moment)
         moment += timedelta(weeks=1)
     return found
-
-
-_RECORDERS: list[tuple[str, list[str]]] = []  # (folder, the .ics files opened in it)
-
-
-def _record_opens(event: str, args: tuple[object, ...]) -> None:
-    if event != "open" or not _RECORDERS or not isinstance(args[0], str | os.PathLike):
-        return
-    path = os.fspath(args[0])
-    for folder, found in _RECORDERS:
-        if isinstance(path, str) and path.startswith(folder) and path.endswith(".ics"):
-            found.append(path)
-
-
-sys.addaudithook(_record_opens)  # audit hooks cannot be removed: it records only inside `opened`
-
-
-@pytest.fixture
-def opened(tmp_path: Path) -> Iterator[list[str]]:
-    """The .ics files in tmp_path opened while the test runs."""
-    recorder = (str(tmp_path), [])
-    _RECORDERS.append(recorder)
-    yield recorder[1]
-    _RECORDERS.remove(recorder)
 
 
 FIRST = T0 + timedelta(days=1, hours=1)  # Tuesday 10:00 UTC, weekly
