@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from syncd.calendars import ics_split
 from syncd.calendars.ics_carriers import OVERRIDE_MARK, is_carrier, series_start_of
 from syncd.calendars.ics_rules import Deadline, Recurrence, unwall, wall
 from syncd.calendars.limits import SERIES_INSTANCES
@@ -102,10 +103,12 @@ def load_calendar(text: str) -> Calendar:
     the whole booking.
 
     The last texts parsed are remembered (a booking's file is read to find the booking and
-    again to annotate it): the calendar returned is shared, and must not be changed.
+    again to annotate it), and so is each VEVENT (a series' file read again after syncd added
+    an override to it parses only the new override: see `ics_split`): the calendar returned
+    and its components are shared, and must not be changed.
     """
     try:
-        calendar = Calendar.from_ical(without_controls(text))
+        calendar = ics_split.parse(without_controls(text))
     except ValueError as exc:
         # The parser quotes the line it choked on: of a file that is no calendar (a symlink to
         # a secret), the log shows no more than a short excerpt.
