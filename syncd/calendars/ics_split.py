@@ -27,8 +27,10 @@ from syncd.calendars.ics_text import parse_line, split_lines, unfold
 _FOLD_AFTER_BLANK = re.compile(r"\n(?:\r?\n)+[ \t]")
 
 # Parsed VEVENTs remembered: enough for the files one pass reads again and again (a series
-# of a few hundred overrides), few enough to bound the memory.
+# of a few hundred overrides), few enough to bound the memory. A file with more VEVENTs than
+# half of that would only push its own out of the cache on every read: it is parsed whole.
 CACHED_EVENTS = 1024
+_MOST_EVENTS = CACHED_EVENTS // 2
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def parse(text: str) -> Calendar:
     docstring). They are shared between the calendars returned: they must not be changed.
 
     Raises what `Calendar.from_ical` raises for the whole text."""
-    shape = layout(text)
+    # A rough count (a folded BEGIN line escapes it): it only decides what is cheaper.
+    shape = layout(text) if text.upper().count("BEGIN:VEVENT") <= _MOST_EVENTS else None
     if shape is None:
         return Calendar.from_ical(text)
     try:
