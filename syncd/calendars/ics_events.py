@@ -53,10 +53,11 @@ class Limits:
     overrides or `dates` RDATE and EXDATE values, or that takes longer, is skipped with
     `BadEvent`.
 
-    Why so few: the vdir source reads and parses the whole file for every instance it finds
-    or annotates, and the file grows by an override per annotated instance, so one pass over a
+    Why so few: the vdir source reads the whole file for every instance it finds or
+    annotates, and the file grows by an override per annotated instance, so one pass over a
     series costs about instances x file size (100 instances took ~15 s on a busy machine,
-    2000 overrides ~0.2 s per read)."""
+    2000 overrides ~0.2 s per read). Only the VEVENTs whose text is new are parsed again
+    (`ics_split`), but every read still cuts the file into components and expands the series."""
 
     instances: int = SERIES_INSTANCES
     seconds: float = 2.0
