@@ -55,27 +55,25 @@ import stat
 import time
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event
+from icalendar import Calendar
 
-from syncd.calendars.ics_annotate import Placement, annotate_block, mark_carrier, override_block
+from syncd.calendars.ics_annotate import Placement
 from syncd.calendars.ics_events import (
     Occurrence,
     expand,
     find_occurrence,
     instance_start,
     load_calendar,
-    recurrence_id,
-    stamp,
     to_event,
-    vevents,
     without_controls,
 )
-from syncd.calendars.ics_text import component_spans, line_ending, split_lines, unescape_text
+from syncd.calendars.ics_text import unescape_text
+from syncd.calendars.ics_write import annotated_text
 from syncd.calendars.limits import HORIZON
 from syncd.calendars.vdir_folder import list_event_files, read_event_file
 from syncd.config import CoachConfig, Settings, VdirCalendarConfig
@@ -86,7 +84,6 @@ from syncd.errors import (
     EventGone,
     FolderReadOnly,
     PreconditionFailed,
-    Rejected,
     Unavailable,
 )
 from syncd.files import atomic_write, remove_stale_temp_files
@@ -438,30 +435,15 @@ class VdirCalendar:
                 raise
 
     def _annotated_text(self, found: _Found, annotation: Annotation) -> str:
-        lines = split_lines(found.text)
-        eol = line_ending(found.text)
-        spans = component_spans(lines, "VEVENT", 1)
-        components = vevents(found.calendar)
-        if len(spans) != len(components):
-            raise Rejected(f"calendar file {self.path / found.name}: cannot match its VEVENTs")
-        occurrence = found.occurrence
-        begin, end = spans[_position(components, occurrence.component)]
-        block = lines[begin : end + 1]
-        if occurrence.recurrence is None or recurrence_id(occurrence.component) is not None:
-            block = annotate_block(block, annotation, self.link_placement, eol)
-            return "".join([*lines[:begin], *block, *lines[end + 1 :]])
-        # An instance still described by its series gets an override of its own, after it; the
-        # one syncd wrote where the instance was before its series moved goes in the same write.
-        block = override_block(block, occurrence.recurrence, _instance_end(occurrence), eol)
-        block = annotate_block(block, annotation, self.link_placement, eol)
-        block = mark_carrier(block, lines, spans, stamp(occurrence.component.start, self.zone), eol)
-        after = end + 1
-        if occurrence.replaces is None:
-            return "".join([*lines[:after], *block, *lines[after:]])
-        first, last = spans[_position(components, occurrence.replaces)]
-        if first > end:
-            return "".join([*lines[:after], *block, *lines[after:first], *lines[last + 1 :]])
-        return "".join([*lines[:first], *lines[last + 1 : after], *block, *lines[after:]])
+        return annotated_text(
+            found.text,
+            found.calendar,
+            found.occurrence,
+            annotation,
+            placement=self.link_placement,
+            zone=self.zone,
+            where=f"calendar file {self.path / found.name}",
+        )
 
     # --- cursor -------------------------------------------------------------------------------
 
@@ -644,22 +626,6 @@ def _unfolded(text: str) -> str:
 def _started_before(event_id: str, since: datetime, zone: ZoneInfo) -> bool:
     start = instance_start(event_id, zone)
     return start is not None and start < since
-
-
-def _position(components: list[Event], component: Event) -> int:
-    # By identity: two VEVENTs of a file may be equal, and only the one found is to be edited.
-    return next(number for number, candidate in enumerate(components) if candidate is component)
-
-
-def _instance_end(occurrence: Occurrence) -> date | datetime:
-    """An instance's end in the type and zone of its series' DTEND, for a new override."""
-    original = occurrence.recurrence
-    assert original is not None  # only instances of a series get here
-    series_end = occurrence.component.end
-    end = original + occurrence.component.duration
-    if isinstance(end, datetime) and end.tzinfo and isinstance(series_end, datetime) and series_end.tzinfo:
-        return end.astimezone(series_end.tzinfo)
-    return end
 
 
 def _atomic_write(path: Path, data: bytes, before: os.stat_result) -> None:
