@@ -164,7 +164,31 @@ class GoogleCalendarConfig(Strict):
     link_placement: LinkPlacement = "both"
 
 
-CalendarConfig = Annotated[VdirCalendarConfig | GoogleCalendarConfig, Field(discriminator="type")]
+class CaldavCalendarConfig(Strict):
+    """A calendar on a CalDAV server (iCloud, Fastmail, Nextcloud, Radicale...).
+
+    The password is never in the YAML: it is read from `password_file` or printed by
+    `password_command` (e.g. `pass show caldav`), exactly one of the two.
+    """
+
+    type: Literal["caldav"]
+    url: Url  # the server (discovery finds the calendar home) or the calendar itself
+    username: str
+    password_file: FilePath | None = None
+    password_command: str | None = None
+    calendar: str = ""  # display name; the first calendar of events when empty
+    link_placement: LinkPlacement = "description"
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> CaldavCalendarConfig:
+        if (self.password_file is None) == (self.password_command is None):
+            raise ValueError("give exactly one of password_file or password_command (never the password)")
+        return self
+
+
+CalendarConfig = Annotated[
+    VdirCalendarConfig | GoogleCalendarConfig | CaldavCalendarConfig, Field(discriminator="type")
+]
 
 
 # --- note stores ------------------------------------------------------------------------------

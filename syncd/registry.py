@@ -14,7 +14,11 @@ from syncd.config import CoachConfig, Settings
 from syncd.drafts.base import DraftSink
 from syncd.notes.base import NoteStore
 
-CALENDARS = {"vdir": "syncd.calendars.vdir", "google": "syncd.calendars.google"}
+CALENDARS = {
+    "vdir": "syncd.calendars.vdir",
+    "google": "syncd.calendars.google",
+    "caldav": "syncd.calendars.caldav",
+}
 NOTES = {"markdown": "syncd.notes.markdown", "google_docs": "syncd.notes.google_docs"}
 DRAFTS = {"maildir": "syncd.drafts.maildir", "gmail": "syncd.drafts.gmail"}
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -69,3 +70,25 @@ def _instance_end(occurrence: Occurrence) -> date | datetime:
     if isinstance(end, datetime) and end.tzinfo and isinstance(series_end, datetime) and series_end.tzinfo:
         return end.astimezone(series_end.tzinfo)
     return end
+
+
+_SCHEDULE_AGENT = re.compile(r"^ATTENDEE[;:]", re.IGNORECASE)
+
+
+def client_scheduled(text: str) -> str:
+    """`text` with `SCHEDULE-AGENT=CLIENT` on every ATTENDEE that names no schedule agent, so a
+    CalDAV server that schedules (RFC 6638) sends no invitation or update mail for syncd's
+    write. Every other byte stays as it was."""
+    lines = split_lines(text)
+    for number, line in enumerate(lines):
+        if not _SCHEDULE_AGENT.match(line):
+            continue
+        logical = line.rstrip("\r\n")
+        for following in lines[number + 1 :]:  # a folded property continues on indented lines
+            if following[:1] not in (" ", "\t"):
+                break
+            logical += following.rstrip("\r\n")[1:]
+        # The whole property, not its parameters cut at the first colon: a quoted CN may hold one.
+        if "SCHEDULE-AGENT=" not in logical.upper():
+            lines[number] = f"{line[:8]};SCHEDULE-AGENT=CLIENT{line[8:]}"
+    return "".join(lines)
