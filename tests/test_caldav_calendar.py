@@ -18,7 +18,16 @@ from icalendar import Calendar, Event
 from syncd.calendars.caldav import CaldavCalendar, from_config, read_password
 from syncd.calendars.caldav_http import DavClient, Response
 from syncd.config import CaldavCalendarConfig, CoachConfig, Settings
-from syncd.errors import AuthError, ConfigError, Unavailable
+from syncd.errors import (
+    AuthError,
+    ConfigError,
+    EventGone,
+    NotPermitted,
+    PreconditionFailed,
+    RateLimited,
+    Rejected,
+    Unavailable,
+)
 from syncd.linkblock import find_note_url
 from tests.calendar_contract import (
     COACH_ALIAS,
@@ -280,8 +289,8 @@ class _Refusing(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def refusing() -> Iterator[tuple[str, type[_Refusing]]]:
+@pytest.fixture(scope="module")
+def refusing_server() -> Iterator[tuple[str, type[_Refusing]]]:
     handler = type("Handler", (_Refusing,), {})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -289,6 +298,13 @@ def refusing() -> Iterator[tuple[str, type[_Refusing]]]:
     yield f"http://127.0.0.1:{httpd.server_address[1]}/", handler
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def refusing(refusing_server: tuple[str, type[_Refusing]]) -> tuple[str, type[_Refusing]]:
+    """A server answering every request with `handler.status` (401 until a test sets it)."""
+    refusing_server[1].status = 401
+    return refusing_server
 
 
 def test_a_401_is_one_auth_error_line_without_the_password(refusing: tuple[str, type[_Refusing]]) -> None:
@@ -370,3 +386,53 @@ def test_from_config_discovers_the_named_calendar(
     calendar = from_config(section, coach, Settings.model_construct(horizon=timedelta(days=60)))
     assert calendar.calendar_url() == collection
     assert by_id(calendar.changes(None, SINCE)) == {}
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(403, NotPermitted), (404, EventGone), (410, EventGone), (412, PreconditionFailed), (400, Rejected)],
+)
+def test_each_failed_status_is_its_syncd_error(
+    refusing: tuple[str, type[_Refusing]], status: int, error: type[Exception]
+) -> None:
+    url, handler = refusing
+    handler.status = status
+    with pytest.raises(error) as caught:
+        DavClient("ann", "pw").request("PUT", f"{url}cal/event.ics", b"x")
+    assert str(status) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_429_waits_as_long_as_the_server_says(refusing: tuple[str, type[_Refusing]]) -> None:
+    url, handler = refusing
+    handler.status = 429
+    slept: list[float] = []
+    with pytest.raises(RateLimited) as caught:
+        DavClient("ann", "pw", attempts=2, sleep=slept.append).request("GET", url)
+    assert slept == [0.5]  # no Retry-After header: the backoff
+    assert caught.value.retry_after is None
+
+
+def test_get_on_a_fresh_source_finds_the_event_by_uid(server: str, user: str, store: DavStore) -> None:
+    """A new process has no index yet: the event is found by a calendar-query on its UID."""
+    event_id = store.put(EventSpec("fresh", summary="Intro: fresh"))
+    event = source(server, user).get(event_id)
+    assert event is not None and event.summary == "Intro: fresh"
+    assert source(server, user).get("no-such-uid") is None
+
+
+def test_a_series_reaches_new_instances_as_the_window_moves_without_repeating_old_ones(
+    server: str, user: str, store: DavStore
+) -> None:
+    store.put(EventSpec("daily", summary="Intro series", rrule="FREQ=DAILY;COUNT=30"))
+    now = [SINCE]
+    calendar = CaldavCalendar(
+        DavClient(user, "secret"), server, horizon=timedelta(days=5), clock=lambda: now[0]
+    )
+    first = calendar.changes(None, SINCE)
+    seen = {event.id for event in first.events}
+    assert 0 < len(seen) < 30
+    now[0] = SINCE + timedelta(days=3)
+    later = calendar.changes(first.cursor, SINCE)
+    new = {event.id for event in later.events}
+    assert new and not new & seen
+    assert not any(event.cancelled for event in later.events)
