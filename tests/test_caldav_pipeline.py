@@ -13,7 +13,9 @@ import pytest
 
 from tests.radicale_server import dav, make_calendar
 from tests.support import Workspace, event_ics
-from tests.test_caldav_calendar import server  # noqa: F401 -- the module's Radicale fixture
+
+# The Radicale server and the refusing server are those fixtures, shared per module.
+from tests.test_caldav_calendar import _Refusing, refusing, refusing_server, server  # noqa: F401
 
 
 @dataclass
@@ -86,3 +88,15 @@ def test_a_booking_on_caldav_gets_note_link_and_draft_and_a_second_pass_changes_
     assert {p: p.read_bytes() for p in [*ws.notes(), *ws.draft_files()]} == snapshot
     assert ws.event_etags() == etags
     assert "session note ready" not in second.stderr and "draft queued for" not in second.stderr
+
+
+def test_a_refused_password_is_one_line_and_a_failing_exit(
+    tmp_path: Path,
+    refusing: tuple[str, type[_Refusing]],  # noqa: F811
+) -> None:
+    ws = CaldavWorkspace(tmp_path, server=refusing[0], user="ann")
+    result = ws.run("once", check=False)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if "401" in line]
+    assert len(lines) == 1 and "'ann'" in lines[0]
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr
