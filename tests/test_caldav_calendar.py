@@ -436,3 +436,20 @@ def test_a_series_reaches_new_instances_as_the_window_moves_without_repeating_ol
     new = {event.id for event in later.events}
     assert new and not new & seen
     assert not any(event.cancelled for event in later.events)
+
+
+def test_an_event_moved_to_another_href_is_not_reported_cancelled(
+    server: str, user: str, store: DavStore, collection: str
+) -> None:
+    """Keyed on href: a client that deletes `a.ics` and writes the same UID as `b.ics` moved
+    the event; it is reported once, alive, never as a cancelled stub."""
+    event_id = store.put(EventSpec("moving"))
+    calendar = source(server, user)
+    cursor = calendar.changes(None, SINCE).cursor
+    body = spec_ics(EventSpec("moving", summary="Intro: moved")).encode()
+    store.delete(event_id)
+    assert dav("PUT", f"{collection}elsewhere.ics", user, body, {"Content-Type": "text/calendar"})[0] == 201
+    changed = calendar.changes(cursor, SINCE).events
+    assert [(e.id, e.cancelled, e.summary) for e in changed] == [(event_id, False, "Intro: moved")]
+    event = calendar.get(event_id)
+    assert event is not None and event.summary == "Intro: moved"

@@ -240,9 +240,10 @@ class CaldavCalendar:
             if href not in fetch and href not in etags and _due(item, window)
         }
         events: list[CalendarEvent] = []
+        gone: list[str] = []  # ids no longer on the server, unless another href holds them now
         for href, etag in etags.items():
             if etag is None and href in items:
-                events += [_stub(event_id) for event_id in items.pop(href).ids]
+                gone += items.pop(href).ids
         for href, (etag, text) in self._fetch(calendar, sorted(fetch | extended)).items():
             before = old.get(href)
             found = self._read(href, text, etag, window)
@@ -255,10 +256,14 @@ class CaldavCalendar:
             elif href in extended and before is not None:
                 events += [e for e in read if e.id not in before.ids]
             else:
-                kept = {e.id for e in read}
-                gone = [i for i in (before.ids if before else ()) if i not in kept]
-                gone = [i for i in gone if not _started_before(i, since, self.zone)]
-                events += read + [_stub(event_id) for event_id in gone]
+                # An instance of a moved series lives on under its new id; one that slid out
+                # of the window behind `since` was not cancelled.
+                kept = {e.id for e in read} | {e.moved_from for e in read}
+                dropped = [i for i in (before.ids if before else ()) if i not in kept]
+                gone += [i for i in dropped if not _started_before(i, since, self.zone)]
+                events += read
+        held = {event_id for item in items.values() for event_id in item.ids}
+        events += [_stub(event_id) for event_id in dict.fromkeys(gone) if event_id not in held]
         self._index = {event_id: href for href, item in items.items() for event_id in item.ids}
         return ChangeSet(events, self._encode(_Cursor(calendar, token, items)))
 
