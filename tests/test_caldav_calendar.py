@@ -453,3 +453,37 @@ def test_an_event_moved_to_another_href_is_not_reported_cancelled(
     assert [(e.id, e.cancelled, e.summary) for e in changed] == [(event_id, False, "Intro: moved")]
     event = calendar.get(event_id)
     assert event is not None and event.summary == "Intro: moved"
+
+
+class WeakEtagClient(DavClient):
+    """A real client seeing the server's ETags as weak ones (`W/"..."`), as some servers send."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(username, "secret", attempts=1)
+        self.put_headers: list[dict[str, str]] = []
+
+    def request(
+        self, method: str, url: str, body: bytes = b"", headers: dict[str, str] | None = None, **kw: object
+    ) -> Response:  # type: ignore[override]
+        if method == "PUT":
+            self.put_headers.append(dict(headers or {}))
+        response = super().request(method, url, body, headers, **kw)  # type: ignore[arg-type]
+        etag = response.headers.get("etag")
+        if etag:
+            response = Response(
+                response.status, {**response.headers, "etag": f"W/{etag}"}, response.body, response.url
+            )
+        return response
+
+
+def test_a_weak_etag_is_never_sent_as_if_match(server: str, user: str, store: DavStore) -> None:
+    """Servers answer 412 forever to a weak If-Match: syncd reads again and writes without it."""
+    event_id = store.put(EventSpec("weak"))
+    client = WeakEtagClient(user)
+    calendar = source(server, user, client=client)
+    calendar.changes(None, SINCE)
+    event = calendar.get(event_id)
+    assert event is not None
+    calendar.annotate(event, annotation())
+    assert [("If-Match" in headers) for headers in client.put_headers] == [False]
+    assert find_note_url(store.read_description(event_id)) == "https://notes.example/ada"
