@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 CURSOR_VERSION = 1
 REREAD_AFTER = timedelta(days=1)
+_SYNC_ROUNDS = 20  # truncated sync answers followed in one pass (the rest comes next pass)
 _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 _ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 
@@ -272,15 +273,21 @@ class CaldavCalendar:
         for next time. By sync report when the server keeps the token, else by listing."""
         token = previous.token if previous else ""
         if previous is None or token:
+            changes: dict[str, str | None] = {}
             try:
-                response = self.client.request("REPORT", calendar, _sync_body(token), {"Depth": "1"})
+                for _ in range(_SYNC_ROUNDS):
+                    response = self.client.request("REPORT", calendar, _sync_body(token), {"Depth": "1"})
+                    more, token, truncated = _sync_changes(response.body, response.url, calendar)
+                    changes.update(more)
+                    if not truncated:
+                        return changes, token
+                # Still truncated: the rest comes with this token next pass.
+                return changes, token
             except (NotPermitted, Rejected, PreconditionFailed, EventGone) as exc:
                 log.info(
                     "%s",
                     error_line(f"CalDAV calendar {calendar}: sync token refused ({exc}); listing instead"),
                 )
-            else:
-                return _sync_changes(response.body, response.url, calendar)
         response = self.client.request("PROPFIND", calendar, _PROPFIND_ETAGS, {"Depth": "1"})
         listed: dict[str, str | None] = {}
         new_token = ""
@@ -461,19 +468,22 @@ def read_password(section: CaldavCalendarConfig) -> str:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _sync_changes(body: bytes, base: str, calendar: str) -> tuple[dict[str, str | None], str]:
-    """`href -> etag` (None: deleted) of a sync-collection answer, and its new token."""
+def _sync_changes(body: bytes, base: str, calendar: str) -> tuple[dict[str, str | None], str, bool]:
+    """`href -> etag` (None: deleted) of a sync-collection answer, its new token, and whether
+    the server cut the answer short (RFC 6578 section 3.6: 507 on the collection itself)."""
     changes: dict[str, str | None] = {}
     own = normal_href(calendar, calendar)
+    truncated = False
     for entry in multistatus(body, base):
         if entry.href == own:
+            truncated = entry.status == 507
             continue
         if entry.status in (404, 410):
             changes[entry.href] = None
         elif not _is_collection(entry):
             changes[entry.href] = _text(entry.props.get(f"{DAV}getetag"))
     root = ET.fromstring(body)  # noqa: S314 -- parsed already by multistatus; see there
-    return changes, (root.findtext(f"{DAV}sync-token") or "").strip()
+    return changes, (root.findtext(f"{DAV}sync-token") or "").strip(), truncated
 
 
 def _same_calendar(text: str, calendar: Calendar) -> bool:
