@@ -60,6 +60,7 @@ from syncd.errors import (
     PreconditionFailed,
     ReadOnlyEvent,
     Rejected,
+    Unavailable,
 )
 from syncd.model import Annotation, CalendarEvent, ChangeSet
 from syncd.text import error_line, one_line
@@ -223,8 +224,21 @@ class CaldavCalendar:
     def changes(self, cursor: str | None, since: datetime) -> ChangeSet:
         """Events of the resources changed since `cursor` (every event ending after `since`
         when None): see the module doc. Deleted resources and instances give cancelled stubs.
-        Raises `CursorExpired` for a cursor made for another calendar or version."""
+        Raises `CursorExpired` for a cursor made for another calendar or version, and
+        `Unavailable` when the calendar is gone from its URL (moved or deleted on the server):
+        the discovery is then forgotten, so the next pass looks for the calendar again."""
         calendar = self.calendar_url()
+        try:
+            return self._changes(calendar, cursor, since)
+        except EventGone:
+            # Every request here is on the collection, so a 404 means the calendar itself.
+            self._calendar = None
+            raise Unavailable(
+                f"CalDAV calendar {calendar} is no longer there (moved or deleted on the server); "
+                "looking for it again next pass"
+            ) from None
+
+    def _changes(self, calendar: str, cursor: str | None, since: datetime) -> ChangeSet:
         previous = None if cursor is None else self._decode(cursor, calendar)
         window = (since, max(since, self._clock()) + self.horizon)
         old = previous.items if previous else {}
