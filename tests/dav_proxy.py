@@ -15,14 +15,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 from urllib.parse import urlsplit
 
-Action = Literal["status", "delay", "drop"]
+Action = Literal["status", "delay", "drop", "drop_after"]
 
 
 @dataclass
 class Fault:
     """Answer the next `count` requests whose method is `method` ("*": any) and whose path
     contains `path` with `action`: `status` (with `headers`), a `delay` in seconds before
-    the request is forwarded, or a `drop` of the connection."""
+    the request is forwarded, a `drop` of the connection, or `drop_after`: the request is
+    forwarded (the server acts on it) and the connection dropped before the answer."""
 
     method: str
     path: str = ""
@@ -86,22 +87,25 @@ def _handler(proxy: DavProxy) -> type[BaseHTTPRequestHandler]:
                 return
             if fault is not None:
                 time.sleep(fault.delay)
-            self._forward(body)
+            self._forward(body, answer=fault is None or fault.action != "drop_after")
 
-        def _forward(self, body: bytes) -> None:
+        def _forward(self, body: bytes, *, answer: bool) -> None:
             upstream = http.client.HTTPConnection(proxy.upstream, timeout=30)
             try:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 upstream.request(self.command, self.path, body=body or None, headers=headers)
-                answer = upstream.getresponse()
-                data = answer.read()
+                reply = upstream.getresponse()
+                data = reply.read()
             except OSError:
                 return  # the client gave up (a timeout test): nobody to answer
             finally:
                 upstream.close()
+            if not answer:
+                self.close_connection = True
+                return
             try:
-                self.send_response(answer.status)
-                for name, value in answer.getheaders():
+                self.send_response(reply.status)
+                for name, value in reply.getheaders():
                     if name.lower() not in ("connection", "transfer-encoding", "content-length"):
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
