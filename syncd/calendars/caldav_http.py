@@ -182,7 +182,11 @@ def _delay(error: Unavailable, backoff: float, attempt: int) -> float:
 def _shown(url: str) -> str:
     """A URL fit for a log line: no user info, one line, bounded."""
     parts = urlsplit(url)
-    return one_line(f"{parts.scheme}://{parts.hostname or ''}{parts.path}", 200)
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is no number: the host alone
+        port = ""
+    return one_line(f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}", 200)
 
 
 def normal_href(base: str, href: str) -> str:
