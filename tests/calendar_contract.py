@@ -14,12 +14,14 @@ series are recognised by their summary.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import pytest
+from icalendar import Calendar, Event
 
 from syncd.calendars.base import CalendarSource
 from syncd.linkblock import BEGIN, find_note_url, strip_block
@@ -61,6 +63,38 @@ class EventSpec:
         if self.end is not None:
             return self.end
         return self.start + (timedelta(days=1) if self.all_day else timedelta(minutes=30))
+
+
+# An instance of a series: `UID/YYYYMMDDTHHMMSSZ` (or `UID/YYYYMMDD`), as the ics sources name it.
+INSTANCE = re.compile(r"^(?P<uid>.+)/(?P<stamp>\d{8}(?:T\d{6}Z)?)$")
+
+
+class IcsStore:
+    """What a store whose events are iCalendar files (a vdir, a CalDAV collection) reads back
+    of syncd's writes; subclasses say where an event's text is (`text`)."""
+
+    def text(self, event_id: str) -> str:
+        raise NotImplementedError
+
+    def component(self, event_id: str) -> Event:
+        """The VEVENT describing `event_id`: an instance's override, else its series."""
+        events = Calendar.from_ical(self.text(event_id)).events
+        match = INSTANCE.match(event_id)
+        if match:
+            for event in events:
+                rid = event.RECURRENCE_ID
+                if (
+                    isinstance(rid, datetime)
+                    and rid.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") == match["stamp"]
+                ):
+                    return event
+        return next(event for event in events if event.get("RECURRENCE-ID") is None)
+
+    def read_description(self, event_id: str) -> str:
+        return str(self.component(event_id).get("DESCRIPTION", ""))
+
+    def count_syncd_reminders(self, event_id: str) -> int:
+        return sum("X-SYNCD-ALARM" in alarm for alarm in self.component(event_id).walk("VALARM"))
 
 
 class CalendarStore(Protocol):

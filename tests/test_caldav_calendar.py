@@ -9,11 +9,10 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from icalendar import Calendar, Event
 
 from syncd.calendars.caldav import CaldavCalendar, from_config, read_password
 from syncd.calendars.caldav_http import DavClient, Response
@@ -33,14 +32,16 @@ from tests.calendar_contract import (
     COACH_ALIAS,
     COACH_EMAIL,
     COACH_ZONE,
+    INSTANCE,
     SINCE,
     CalendarContract,
     EventSpec,
+    IcsStore,
     annotation,
     by_id,
 )
 from tests.radicale_server import dav, make_calendar, radicale
-from tests.test_vdir import _INSTANCE, spec_ics
+from tests.test_vdir import spec_ics
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +92,14 @@ def source(server: str, user: str, name: str = "", client: DavClient | None = No
     )
 
 
-class DavStore:
+class DavStore(IcsStore):
     """The coach's calendar app, writing to the same Radicale calendar directly."""
 
     def __init__(self, collection: str, user: str) -> None:
         self.collection, self.user = collection, user
 
     def url(self, event_id: str) -> str:
-        match = _INSTANCE.match(event_id)
+        match = INSTANCE.match(event_id)
         return f"{self.collection}{match.group('uid') if match else event_id}.ics"
 
     def put(self, ev: EventSpec) -> str:
@@ -115,25 +116,6 @@ class DavStore:
         status, _, body = dav("GET", self.url(event_id), self.user)
         assert status == 200
         return body.decode()
-
-    def component(self, event_id: str) -> Event:
-        events = Calendar.from_ical(self.text(event_id)).events
-        match = _INSTANCE.match(event_id)
-        if match:
-            for event in events:
-                rid = event.RECURRENCE_ID
-                if (
-                    isinstance(rid, datetime)
-                    and rid.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") == match["stamp"]
-                ):
-                    return event
-        return next(event for event in events if event.get("RECURRENCE-ID") is None)
-
-    def read_description(self, event_id: str) -> str:
-        return str(self.component(event_id).get("DESCRIPTION", ""))
-
-    def count_syncd_reminders(self, event_id: str) -> int:
-        return sum("X-SYNCD-ALARM" in alarm for alarm in self.component(event_id).walk("VALARM"))
 
 
 class TestCaldavContract(CalendarContract):

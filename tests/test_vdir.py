@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from icalendar import Calendar, Event
+from icalendar import Calendar
 
 from syncd.calendars.limits import HORIZON
 from syncd.calendars.vdir import VdirCalendar, from_config
@@ -29,16 +29,15 @@ from tests.calendar_contract import (
     COACH_ALIAS,
     COACH_EMAIL,
     COACH_ZONE,
+    INSTANCE,
     SINCE,
     START,
     CalendarContract,
     EventSpec,
+    IcsStore,
     annotation,
     by_id,
 )
-
-_INSTANCE = re.compile(r"^(?P<uid>.+)/(?P<stamp>\d{8}(?:T\d{6}Z)?)$")
-
 
 # --- writing events the way calendar apps do --------------------------------------------------
 
@@ -86,14 +85,14 @@ def write_file(path: Path, text: str | bytes) -> None:
         os.utime(path, ns=(before + 1000, before + 1000))
 
 
-class VdirStore:
+class VdirStore(IcsStore):
     """The coach's calendar app, acting on the vdir directly."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def path(self, event_id: str) -> Path:
-        match = _INSTANCE.match(event_id)
+        match = INSTANCE.match(event_id)
         return self.folder / f"{match.group('uid') if match else event_id}.ics"
 
     def put(self, ev: EventSpec) -> str:
@@ -103,25 +102,8 @@ class VdirStore:
     def delete(self, event_id: str) -> None:
         self.path(event_id).unlink()
 
-    def component(self, event_id: str) -> Event:
-        """The VEVENT describing `event_id`: an instance's override, else its series."""
-        events = Calendar.from_ical(self.path(event_id).read_text()).events
-        match = _INSTANCE.match(event_id)
-        if match:
-            for event in events:
-                rid = event.RECURRENCE_ID
-                if (
-                    isinstance(rid, datetime)
-                    and rid.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ") == match["stamp"]
-                ):
-                    return event
-        return next(event for event in events if event.get("RECURRENCE-ID") is None)
-
-    def read_description(self, event_id: str) -> str:
-        return str(self.component(event_id).get("DESCRIPTION", ""))
-
-    def count_syncd_reminders(self, event_id: str) -> int:
-        return sum("X-SYNCD-ALARM" in alarm for alarm in self.component(event_id).walk("VALARM"))
+    def text(self, event_id: str) -> str:
+        return self.path(event_id).read_text()
 
 
 def make_calendar(
