@@ -43,7 +43,7 @@ _SECRET_KEYS = r"access[_-]?token|refresh[_-]?token|id[_-]?token|client[_-]?secr
 _SECRET_KEYS += r"|api[_-]?key|assertion|code[_-]?verifier|authorization"
 _QUOTE = r"(?:\\?[\"'])"  # a quote, or an escaped one (JSON inside a string)
 # A secret's value: an escaped-quoted, quoted or bare string.
-_SECRET_VALUE = r"(\\\"(?:[^\"\\]|\\[^\"])*\\\"|\"[^\"]*\"|'[^']*'|[^\s,;&}\]]+)"  # noqa: S105 (a pattern, not a secret)
+_SECRET_VALUE = r"(\\\"(?:[^\"\\]|\\[^\"])*\\\"|\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|[^\s,;&}\]]+)"  # noqa: S105 (a pattern, not a secret)
 _REDACTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bya29\.[\w.\-]+"), "ya29." + _MASK),
     (re.compile(r"(?<![\w/])1//[\w.\-]{8,}"), "1//" + _MASK),

@@ -365,6 +365,8 @@ LEAKS = {
     "password": ("password = hunter2hunter2", "hunter2"),
     "api key": ("api_key=k3y-k3y-k3y", "k3y-k3y"),
     "split by line breaks": ("access_token\n:\n s3cr3t-val", "s3cr3t-val"),
+    "escaped quote inside": ('password: "hunter\\"2-tail"', "2-tail"),
+    "escaped quote inside single": ("password='hunter\\'2-tail'", "2-tail"),
 }
 
 
