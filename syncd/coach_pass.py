@@ -206,7 +206,7 @@ class CoachPass:
         found = self.state.get(booking_id(key, event.id))
         following = self.state.by_event(key, event.id)
         before = self.state.by_event(key, event.moved_from) if event.moved_from else None
-        existing = self._run(None, locate(key, event, found, following, before))
+        existing = self._run(None, locate(event, found, following, before))
         verdict = detect(event, self.parts.rules)
         email = rebook_email(existing, verdict)
         rebook = self.state.rebook_candidate(key, email, self.now - REBOOK_WINDOW) if email else None
@@ -470,7 +470,9 @@ class CoachPass:
             log.exception("coach %s: event %s: internal error (please report)", self.cfg.email, label)
             self.tally.errors += 1
         else:
-            if self.parts.told.pop(label, None) is not None:
+            # Over only when nothing of the event failed in this pass (a draft queued after its
+            # event write failed succeeds, but the write is still to do).
+            if label not in self._failed and self.parts.told.pop(label, None) is not None:
                 log.info(
                     "coach %s: event %s: done now; the problem logged before is over",
                     self.cfg.email,

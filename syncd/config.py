@@ -31,6 +31,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from syncd.calendars.limits import HORIZON
 from syncd.durations import parse_duration
 from syncd.errors import ConfigError
 from syncd.zones import find_zone
@@ -341,7 +342,7 @@ class Settings(BaseSettings):
     state_dir: StateDirPath = Path("~/.local/state/syncd")
     poll_interval: PositiveDuration = timedelta(seconds=60)
     lookback: Duration = timedelta(days=2)
-    horizon: PositiveDuration = timedelta(days=60)
+    horizon: PositiveDuration = HORIZON
     max_lateness: Duration = timedelta(days=7)
     log_format: Literal["text", "json"] = "text"
     google: GoogleAuthConfig = Field(default_factory=GoogleAuthConfig)

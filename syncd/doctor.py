@@ -10,11 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from syncd.config import Settings
+from syncd.runner import EXIT_FAILED, EXIT_OK
 from syncd.state import StateStore
 from syncd.text import counted
-
-EXIT_OK = 0
-EXIT_BAD_ROWS = 1
 
 
 def run_doctor(settings: Settings, *, quarantine: bool = False) -> int:
@@ -39,4 +37,4 @@ def run_doctor(settings: Settings, *, quarantine: bool = False) -> int:
         print(
             f"The quarantine table holds {counted(kept, 'record')} (table `quarantine` in the state database)."
         )
-    return EXIT_BAD_ROWS if bad and not quarantine else EXIT_OK
+    return EXIT_FAILED if bad and not quarantine else EXIT_OK

@@ -160,12 +160,7 @@ def booking_header(booking_id: str) -> str:
 
 
 def _domain(address: str) -> str:
-    domain = address.rpartition("@")[2].strip().lower()
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return "syncd.invalid"
-    return ascii_domain if re.fullmatch(r"[a-z0-9.-]+", ascii_domain) else "syncd.invalid"
+    return _ascii_domain(address.rpartition("@")[2]) or "syncd.invalid"
 
 
 def _header_value(header: str, name: str, email: str, who: str, booking_id: str) -> str:

@@ -182,7 +182,7 @@ class Plan:
 
 
 def locate(
-    coach: str, event: CalendarEvent, found: Booking | None, following: Booking | None, before: Booking | None
+    event: CalendarEvent, found: Booking | None, following: Booking | None, before: Booking | None
 ) -> Plan:
     """The booking `event` is: `found` under the event's booking id, `following` the event (its
     series moved here), or `before`, the one following the event it moved from.

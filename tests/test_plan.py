@@ -447,7 +447,7 @@ def test_only_a_new_booking_looks_for_a_cancelled_one_to_reuse() -> None:
 def test_series_moved_the_booking_follows_its_new_event() -> None:
     before = fresh(event_id="e0")
     moved = dataclasses.replace(event(), moved_from="e0")
-    plan = locate("ada", moved, None, None, before)
+    plan = locate(moved, None, None, before)
     follow = only(plan, FollowEvent)
     assert (
         isinstance(follow, FollowEvent) and follow.booking.event_id == "e1" and plan.booking == follow.booking
@@ -457,7 +457,7 @@ def test_series_moved_the_booking_follows_its_new_event() -> None:
 
 def test_series_moved_back_an_off_booking_follows_this_event_again() -> None:
     found = dataclasses.replace(on_cancelled(fresh()), event_id="e9")
-    plan = locate("ada", event(), found, None, None)
+    plan = locate(event(), found, None, None)
     assert (
         kinds(plan) == ["Say", "FollowEvent"] and plan.booking is not None and plan.booking.event_id == "e1"
     )
@@ -466,9 +466,9 @@ def test_series_moved_back_an_off_booking_follows_this_event_again() -> None:
 def test_event_whose_booking_follows_another_event_that_is_on_is_left_alone() -> None:
     found = dataclasses.replace(fresh(), event_id="e9")
     with pytest.raises(BadEvent, match="now event e9"):
-        locate("ada", event(), found, None, None)
+        locate(event(), found, None, None)
 
 
 def test_known_booking_is_found_as_its_event() -> None:
     booking = linked_booking()
-    assert locate("ada", event(), booking, booking, None) == Plan(booking)
+    assert locate(event(), booking, booking, None) == Plan(booking)

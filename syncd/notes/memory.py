@@ -13,18 +13,9 @@ import itertools
 from syncd.errors import BackendError, NoteMissing
 from syncd.model import NoteHeader, NoteRef, NoteRequest
 from syncd.notes.action_items import open_items_in_text
-from syncd.timefmt import format_span
-from syncd.zones import zone_or_utc
+from syncd.notes.docs_requests import header_line
 
 URL_PREFIX = "memory://notes/"
-
-
-def header_line(header: NoteHeader) -> str:
-    """`Session: 2026-12-01 · Tue 1 Dec 2026, 10:00-10:30 CET · status: scheduled`."""
-    zone = zone_or_utc(header.timezone)
-    day = header.start.astimezone(zone).date().isoformat()
-    status = "cancelled" if header.cancelled else "scheduled"
-    return f"Session: {day} · {format_span(header.start, header.end, zone)} · status: {status}"
 
 
 class MemoryNotes:
