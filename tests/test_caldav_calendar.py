@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from syncd.calendars.caldav import CaldavCalendar, from_config, read_password
-from syncd.calendars.caldav_http import DavClient, Response
+from syncd.calendars.caldav_http import DavClient, Response, redirected
 from syncd.config import CaldavCalendarConfig, CoachConfig, Settings
 from syncd.errors import (
     AuthError,
@@ -469,3 +469,12 @@ def test_a_weak_etag_is_never_sent_as_if_match(server: str, user: str, store: Da
     calendar.annotate(event, annotation())
     assert [("If-Match" in headers) for headers in client.put_headers] == [False]
     assert find_note_url(store.read_description(event_id)) == "https://notes.example/ada"
+
+
+def test_a_redirect_from_https_to_http_is_refused_as_it_would_send_the_password_unencrypted() -> None:
+    assert redirected("https://caldav.icloud.com/", "https://p42-caldav.icloud.com/x/") == (
+        "https://p42-caldav.icloud.com/x/"
+    )
+    assert redirected("http://127.0.0.1:5232/a/", "/b/") == "http://127.0.0.1:5232/b/"
+    with pytest.raises(Rejected, match="not https"):
+        redirected("https://caldav.example/", "http://caldav.example/dav/")

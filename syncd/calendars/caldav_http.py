@@ -110,7 +110,7 @@ class DavClient:
             location = response.headers.get("location")
             if response.status not in (301, 302, 303, 307, 308) or not location:
                 return response
-            url = urljoin(url, location)  # iCloud sends discovery on to its pXX host
+            url = redirected(url, location)
         raise Rejected(f"CalDAV {method} {_shown(url)}: too many redirects")
 
     def _once(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> Response:
@@ -177,6 +177,18 @@ def _delay(error: Unavailable, backoff: float, attempt: int) -> float:
     if isinstance(error, RateLimited) and error.retry_after is not None:
         return error.retry_after
     return float(backoff * 2 ** (attempt - 1))
+
+
+def redirected(url: str, location: str) -> str:
+    """Where a redirect from `url` to `location` leads (iCloud sends discovery on to its pXX
+    host). Raises `Rejected` for one from https to http: every request carries the password."""
+    target = urljoin(url, location)
+    if urlsplit(url).scheme == "https" and urlsplit(target).scheme != "https":
+        raise Rejected(
+            f"CalDAV server {_shown(url)} redirects to {_shown(target)}, which is not https: "
+            "not followed, the password would go unencrypted"
+        )
+    return target
 
 
 def _shown(url: str) -> str:
