@@ -420,6 +420,25 @@ def test_a_series_reaches_new_instances_as_the_window_moves_without_repeating_ol
     assert not any(event.cancelled for event in later.events)
 
 
+def test_a_series_reaches_new_instances_as_the_window_moves_on_a_server_without_tokens(
+    server: str, user: str, store: DavStore
+) -> None:
+    """The listing that stands in for a refused or lost token names every href: an unchanged
+    series file is read again as the window moves, as on the sync path."""
+    store.put(EventSpec("daily", summary="Intro series", rrule="FREQ=DAILY;COUNT=30"))
+    now = [SINCE]
+    calendar = CaldavCalendar(
+        DavClient(user, "secret"), server, horizon=timedelta(days=5), clock=lambda: now[0]
+    )
+    first = calendar.changes(None, SINCE)
+    seen = {event.id for event in first.events}
+    now[0] = SINCE + timedelta(days=3)
+    later = calendar.changes(_with_token(first.cursor, ""), SINCE)
+    new = {event.id for event in later.events}
+    assert new and not new & seen
+    assert not any(event.cancelled for event in later.events)
+
+
 def test_an_event_moved_to_another_href_is_not_reported_cancelled(
     server: str, user: str, store: DavStore, collection: str
 ) -> None:

@@ -252,7 +252,8 @@ class CaldavCalendar:
         extended = {
             href
             for href, item in old.items()
-            if href not in fetch and href not in etags and _due(item, window)
+            # Still there (a listing names every href, a sync report only the changed ones).
+            if href not in fetch and etags.get(href, item.etag) is not None and _due(item, window)
         }
         events: list[CalendarEvent] = []
         gone: list[str] = []  # ids no longer on the server, unless another href holds them now
