@@ -46,9 +46,18 @@ from icalendar import Calendar
 
 from syncd.calendars.caldav_http import CALDAV, DAV, DavClient, Entry, href_in, multistatus, normal_href
 from syncd.calendars.ics_annotate import Placement
-from syncd.calendars.ics_events import expand, find_occurrence, instance_start, load_calendar, to_event
+from syncd.calendars.ics_events import (
+    PARSE_ERRORS,
+    cancelled_stub,
+    expand,
+    find_occurrence,
+    load_calendar,
+    started_before,
+    to_event,
+    uid_of,
+)
 from syncd.calendars.ics_write import annotated_text, client_scheduled
-from syncd.calendars.limits import HORIZON
+from syncd.calendars.limits import HORIZON, REREAD_AFTER
 from syncd.config import CaldavCalendarConfig, CoachConfig, Settings
 from syncd.errors import (
     AuthError,
@@ -68,9 +77,7 @@ from syncd.text import error_line, one_line
 log = logging.getLogger(__name__)
 
 CURSOR_VERSION = 1
-REREAD_AFTER = timedelta(days=1)
 _SYNC_ROUNDS = 20  # truncated sync answers followed in one pass (the rest comes next pass)
-_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 _ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 
 _PROPFIND_SELF = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -276,10 +283,10 @@ class CaldavCalendar:
                 # of the window behind `since` was not cancelled.
                 kept = {e.id for e in read} | {e.moved_from for e in read}
                 dropped = [i for i in (before.ids if before else ()) if i not in kept]
-                gone += [i for i in dropped if not _started_before(i, since, self.zone)]
+                gone += [i for i in dropped if not started_before(i, since, self.zone)]
                 events += read
         held = {event_id for item in items.values() for event_id in item.ids}
-        events += [_stub(event_id) for event_id in dict.fromkeys(gone) if event_id not in held]
+        events += [cancelled_stub(event_id) for event_id in dict.fromkeys(gone) if event_id not in held]
         self._index = {event_id: href for href, item in items.items() for event_id in item.ids}
         return ChangeSet(events, self._encode(_Cursor(calendar, token, items)))
 
@@ -332,7 +339,7 @@ class CaldavCalendar:
     ) -> tuple[_Item, list[CalendarEvent]] | None:
         try:
             found = expand(load_calendar(text), window, self.zone)
-        except (BadEvent, *_PARSE_ERRORS) as exc:
+        except (BadEvent, *PARSE_ERRORS) as exc:
             log.warning("%s", error_line(f"skipping CalDAV event {href}: {exc}"))
             return None
         events = [to_event(o, etag=etag, coach_addresses=self.coach_addresses) for o in found.occurrences]
@@ -362,14 +369,14 @@ class CaldavCalendar:
         text = response.body.decode("utf-8", errors="replace")
         try:
             calendar = load_calendar(text)
-        except (BadEvent, *_PARSE_ERRORS) as exc:
+        except (BadEvent, *PARSE_ERRORS) as exc:
             raise Rejected(f"CalDAV event {href}: {one_line(str(exc), 160)}") from None
         return href, text, response.headers.get("etag", ""), calendar
 
     def _href(self, event_id: str) -> str | None:
         if event_id in self._index:
             return self._index[event_id]
-        uid = _uid_of(event_id)
+        uid = uid_of(event_id)
         calendar = self.calendar_url()
         response = self.client.request("REPORT", calendar, _uid_query_body(uid), {"Depth": "1"})
         hrefs = [
@@ -505,7 +512,7 @@ def _same_calendar(text: str, calendar: Calendar) -> bool:
     """Whether `text` says what `calendar` says, whatever the order of its lines."""
     try:
         return bool(load_calendar(text) == calendar)
-    except (BadEvent, *_PARSE_ERRORS):
+    except (BadEvent, *PARSE_ERRORS):
         return False
 
 
@@ -538,16 +545,6 @@ def _last_segment(href: str) -> str:
     return href.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _uid_of(event_id: str) -> str:
-    start = instance_start(event_id, ZoneInfo("UTC"))
-    return event_id.rsplit("/", 1)[0] if start is not None else event_id
-
-
-def _started_before(event_id: str, since: datetime, zone: ZoneInfo) -> bool:
-    start = instance_start(event_id, zone)
-    return start is not None and start < since
-
-
 def _due(item: _Item, window: tuple[datetime, datetime]) -> bool:
     """Whether an unchanged item's series must be expanded again over the moved window."""
     return item.reach is not None and _seconds(window[1]) - item.reach > REREAD_AFTER.total_seconds()
@@ -555,7 +552,3 @@ def _due(item: _Item, window: tuple[datetime, datetime]) -> bool:
 
 def _seconds(moment: datetime) -> int:
     return math.ceil(moment.timestamp())
-
-
-def _stub(event_id: str) -> CalendarEvent:
-    return CalendarEvent(id=event_id, status="cancelled")

@@ -40,6 +40,8 @@ from syncd.text import error_line, one_line, without_quoted_content
 log = logging.getLogger(__name__)
 
 Moment = date | datetime
+# What a broken file's contents may raise from icalendar or dateutil, beyond BadEvent.
+PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 _INSTANCE_ID = re.compile(r"^(?P<uid>.+)/(?P<stamp>\d{8}(?:T\d{6}Z)?)$")
 _RESPONSES = {"NEEDS-ACTION": "needsAction"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -205,6 +207,24 @@ def instance_start(event_id: str, zone: ZoneInfo) -> datetime | None:
         return None
     moment = _moment(match.group("stamp"))
     return None if moment is None else to_utc(moment, zone)
+
+
+def uid_of(event_id: str) -> str:
+    """The UID an event id names (an instance's id without its `/start`)."""
+    start = instance_start(event_id, ZoneInfo("UTC"))
+    return event_id.rsplit("/", 1)[0] if start is not None else event_id
+
+
+def started_before(event_id: str, since: datetime, zone: ZoneInfo) -> bool:
+    """Whether `event_id` names an instance that started before `since` (one that slid out of
+    the window behind the look-back, not one that was cancelled)."""
+    start = instance_start(event_id, zone)
+    return start is not None and start < since
+
+
+def cancelled_stub(event_id: str) -> CalendarEvent:
+    """What a source reports for an event that is gone."""
+    return CalendarEvent(id=event_id, status="cancelled")
 
 
 def to_event(occurrence: Occurrence, *, etag: str, coach_addresses: frozenset[str]) -> CalendarEvent:

@@ -64,17 +64,20 @@ from icalendar import Calendar
 
 from syncd.calendars.ics_annotate import Placement
 from syncd.calendars.ics_events import (
+    PARSE_ERRORS,
     Occurrence,
+    cancelled_stub,
     expand,
     find_occurrence,
-    instance_start,
     load_calendar,
+    started_before,
     to_event,
+    uid_of,
     without_controls,
 )
 from syncd.calendars.ics_text import unescape_text
 from syncd.calendars.ics_write import annotated_text
-from syncd.calendars.limits import HORIZON
+from syncd.calendars.limits import HORIZON, REREAD_AFTER
 from syncd.calendars.vdir_folder import list_event_files, read_event_file
 from syncd.config import CoachConfig, Settings, VdirCalendarConfig
 from syncd.errors import (
@@ -93,15 +96,11 @@ from syncd.text import error_line, one_line
 log = logging.getLogger(__name__)
 
 CURSOR_VERSION = 3
-_OLD_CURSOR_VERSION = 2  # without how far each series was expanded: still read
-# How far `now + horizon` may move past the end an unchanged series file was expanded to before
-# the file is read again for the instances that came into the window.
-REREAD_AFTER = timedelta(days=1)
-# How far a file's mtime may lag the moment it was written (FAT keeps 2 s): a file written less
+_OLD_CURSOR_VERSION = (
+    2  # How far a file's mtime may lag the moment it was written (FAT keeps 2 s): a file written less
+)
 # than this before a scan may be rewritten after it without its stat changing.
 SETTLE = timedelta(seconds=2)
-# What a broken file's contents may raise from icalendar or dateutil, beyond BadEvent.
-_PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 _T = TypeVar("_T")
 # How the id of an event whose UID another file holds too names its file (see the module doc).
 _QUALIFIED = re.compile(r"^(?P<id>.+) \(in (?P<name>[^/]+)\)$", re.DOTALL)
@@ -238,7 +237,7 @@ class VdirCalendar:
             events += self._reportable(name, found, old, files[name], held, since, full=previous is None)
         for name, old in (previous or {}).items():
             if name not in files:  # its events are gone, unless another file holds them now
-                events += [_stub(event_id) for event_id in old.ids if event_id not in held]
+                events += [cancelled_stub(event_id) for event_id in old.ids if event_id not in held]
         self._tell_duplicates(files)
         self._index = {event_id: name for name, seen in files.items() for event_id in seen.ids}
         return ChangeSet(events, self._encode_cursor(files))
@@ -274,8 +273,8 @@ class VdirCalendar:
         moved = {e.moved_from for e in found}  # the instances of a moved series live on elsewhere
         gone = [i for i in (old.ids if old and not seen.broken else ()) if i not in held and i not in moved]
         # An instance that merely slid out of the window behind `since` was not cancelled.
-        gone = [i for i in gone if not _started_before(_ics_id(i, name), since, self.zone)]
-        return found + [_stub(event_id) for event_id in gone]
+        gone = [i for i in gone if not started_before(_ics_id(i, name), since, self.zone)]
+        return found + [cancelled_stub(event_id) for event_id in gone]
 
     def _read_changed(
         self, name: str, now: _Seen, old: _Seen | None, window: tuple[datetime, datetime], unsettled_from: int
@@ -344,7 +343,7 @@ class VdirCalendar:
         holders: dict[str, set[str]] = {}
         for name, seen in files.items():
             for event_id in seen.ids:
-                holders.setdefault(_uid_of(_ics_id(event_id, name)), set()).add(name)
+                holders.setdefault(uid_of(_ics_id(event_id, name)), set()).add(name)
         for uid, names in sorted(holders.items()):
             key = (uid, frozenset(names))
             if len(names) > 1 and key not in self._told_duplicates:
@@ -385,7 +384,7 @@ class VdirCalendar:
 
     def _candidates(self, event_id: str) -> Iterator[str]:
         # vdirsyncer and khal name a file after its UID, so try that one first.
-        uid = _uid_of(event_id)
+        uid = uid_of(event_id)
         names = sorted(self._stat_files())
         guess = f"{uid}.ics"
         yield from ([guess] if guess in names else [])
@@ -396,7 +395,7 @@ class VdirCalendar:
         skipped when `quiet`, else an error."""
         try:
             loaded = self._load(name)
-            if loaded is None or not _may_hold(loaded[0], _uid_of(event_id)):
+            if loaded is None or not _may_hold(loaded[0], uid_of(event_id)):
                 return None
             calendar = _guarded(lambda: load_calendar(loaded[0]))
             occurrence = _guarded(lambda: find_occurrence(calendar, event_id, self.zone))
@@ -487,7 +486,7 @@ def _guarded(step: Callable[[], _T]) -> _T:
     """Run a parsing step; what a broken file makes icalendar or dateutil raise is `BadEvent`."""
     try:
         return step()
-    except _PARSE_ERRORS as exc:
+    except PARSE_ERRORS as exc:
         raise BadEvent(error_line(exc)) from None
 
 
@@ -574,10 +573,6 @@ def _ics_id(event_id: str, name: str) -> str:
     return event_id[: -len(suffix)] if event_id.endswith(suffix) else event_id
 
 
-def _stub(event_id: str) -> CalendarEvent:
-    return CalendarEvent(id=event_id, status="cancelled")
-
-
 def _may_hold(text: str, uid: str) -> bool:
     """A cheap test before parsing: False when `text` surely holds no event with UID `uid`."""
     unfolded = without_controls(_unfolded(text))
@@ -613,19 +608,9 @@ def _etag(mtime_ns: int, size: int) -> str:
     return f"{mtime_ns}-{size}"
 
 
-def _uid_of(event_id: str) -> str:
-    start = instance_start(event_id, ZoneInfo("UTC"))
-    return event_id.rsplit("/", 1)[0] if start is not None else event_id
-
-
 def _unfolded(text: str) -> str:
     # A long UID may be folded across lines; a cheap substring test must see it whole.
     return text.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "").replace("\n\t", "")
-
-
-def _started_before(event_id: str, since: datetime, zone: ZoneInfo) -> bool:
-    start = instance_start(event_id, zone)
-    return start is not None and start < since
 
 
 def _atomic_write(path: Path, data: bytes, before: os.stat_result) -> None:
