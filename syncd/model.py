@@ -87,6 +87,25 @@ class Annotation:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A private event beside a booking, on the coach's own calendar: no attendees, so no
+    client ever sees it. It carries the note link and the reminder where writing into the
+    booked event itself could mail the client (Outlook) or show them the link.
+
+    It starts `reminder` before the session and ends at its start; a calendar finds it again
+    by `booking_id` (its own UID or extended property), so it is never created twice.
+    """
+
+    booking_id: str
+    title: str  # e.g. "Prep: intro with Maya Lopez"
+    start: datetime
+    end: datetime
+    note_url: str
+    body: str  # plain text: the note link and the status line
+    reminder: timedelta | None  # a popup at the companion's start; None for none
+
+
+@dataclass(frozen=True)
 class NoteHeader:
     """The part of a note syncd owns and may rewrite: when the session is, and whether it is on."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from syncd.model import Annotation, CalendarEvent, ChangeSet
+from syncd.model import Annotation, CalendarEvent, ChangeSet, Companion
 
 
 class CalendarSource(Protocol):
@@ -41,4 +41,19 @@ class CalendarSource(Protocol):
         Idempotent: annotating twice with the same annotation leaves one block and one
         reminder. Raises `ReadOnlyEvent` when the coach may not edit the event.
         """
+        ...
+
+
+class CompanionCalendar(Protocol):
+    """A calendar that can keep a booking's private companion event (`link_placement:
+    companion`). Both methods raise `syncd.errors.BackendError` subclasses on failure."""
+
+    def put_companion(self, companion: Companion) -> None:
+        """Create the companion event, or bring the one found by `companion.booking_id` up to
+        it (moved, retitled, relinked). Idempotent: never two for one booking, also after a
+        crash between the create and the state record."""
+        ...
+
+    def drop_companion(self, booking_id: str) -> None:
+        """Delete the booking's companion event; nothing when there is none."""
         ...
