@@ -229,7 +229,50 @@ class GoogleDocsNotesConfig(Strict):
     template: TemplatePath | None = None
 
 
-NotesConfig = Annotated[MarkdownNotesConfig | GoogleDocsNotesConfig, Field(discriminator="type")]
+_NOTION_ID = re.compile(
+    r"([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})", re.IGNORECASE
+)
+
+
+def notion_id(value: str) -> str:
+    """The dashed id in a Notion database id or URL (the last 32 hex digits of its path)."""
+    path = value.strip().split("?", 1)[0].split("#", 1)[0]
+    found = _NOTION_ID.findall(path)
+    if not found:
+        raise ValueError(
+            f"no Notion database id in {value!r} (paste the database's URL or its 32-character id)"
+        )
+    return "-".join(found[-1]).lower()
+
+
+class NotionNotesConfig(Strict):
+    """A page per booking in a Notion database. The integration token is never in the YAML: it
+    is read from `token_file`, else from the environment variable SYNCD_NOTION_TOKEN."""
+
+    type: Literal["notion"]
+    database: Annotated[str, AfterValidator(notion_id)]
+    # "default": the database's default template; "none": the note template's content; else
+    # the id (or URL) of one of the database's templates.
+    template: str = "default"
+    token_file: FilePath | None = None
+    note_template: TemplatePath | None = None  # the Jinja note template for `template: none`
+    api_url: str | None = None  # advanced: a different API root (the tests' fake)
+
+    @field_validator("template")
+    @classmethod
+    def _template_choice(cls, value: str) -> str:
+        return value if value in ("default", "none") else notion_id(value)
+
+
+NotesConfig = Annotated[
+    MarkdownNotesConfig | GoogleDocsNotesConfig | NotionNotesConfig, Field(discriminator="type")
+]
+
+
+def note_template_file(notes: NotesConfig) -> Path | None:
+    """The Jinja note template a notes section names (None: the built-in one); a Notion
+    section's `template` names a Notion template, its Jinja one is `note_template`."""
+    return notes.note_template if isinstance(notes, NotionNotesConfig) else notes.template
 
 
 # --- draft sinks ------------------------------------------------------------------------------
@@ -470,7 +513,7 @@ def _refused_env_settings() -> list[str]:
 
     pydantic-settings ignores SYNCD_ variables that name no setting; a misspelt override
     would be silently lost, as a misspelt key in the file would be without extra="forbid"."""
-    known = {name.upper() for name in Settings.model_fields} | {"CONFIG"}
+    known = {name.upper() for name in Settings.model_fields} | {"CONFIG", "NOTION_TOKEN"}
     problems = []
     for name in sorted(os.environ):
         if not name.upper().startswith("SYNCD_"):

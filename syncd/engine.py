@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from syncd import registry
 from syncd.calendars.base import CalendarSource
 from syncd.coach_pass import CoachParts, CoachPass, Tally
-from syncd.config import CoachConfig, Settings
+from syncd.config import CoachConfig, Settings, note_template_file
 from syncd.detection import Rules
 from syncd.drafts.base import DraftSink
 from syncd.errors import AuthError, SyncdError
@@ -138,7 +138,9 @@ def coach_parts(
         source=source,
         notes=notes,
         drafts=drafts,
-        renderer=Renderer(note_template=coach.notes.template, followup_template=coach.drafts.template),
+        renderer=Renderer(
+            note_template=note_template_file(coach.notes), followup_template=coach.drafts.template
+        ),
     )
 
 

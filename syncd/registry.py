@@ -19,7 +19,11 @@ CALENDARS = {
     "google": "syncd.calendars.google",
     "caldav": "syncd.calendars.caldav",
 }
-NOTES = {"markdown": "syncd.notes.markdown", "google_docs": "syncd.notes.google_docs"}
+NOTES = {
+    "markdown": "syncd.notes.markdown",
+    "google_docs": "syncd.notes.google_docs",
+    "notion": "syncd.notes.notion",
+}
 DRAFTS = {"maildir": "syncd.drafts.maildir", "gmail": "syncd.drafts.gmail"}
 
 
