@@ -48,6 +48,7 @@ LOCATOR_PREFIX = "notion:"
 TOKEN_ENV = "SYNCD_NOTION_TOKEN"  # noqa: S105 (a variable's name)
 TEMPLATE_WAIT = 20.0  # seconds syncd waits for a database template to land
 POLL = 0.5  # seconds between two reads of a page the template is landing on
+SETTLE = 2.0  # seconds a template's blocks stay unchanged before syncd counts them landed
 PAGE_SIZE = 100
 MAX_DEPTH = 3  # levels of nested blocks read for action items
 TIMEOUT = 30.0
@@ -69,6 +70,7 @@ class NotionNotes:
         *,
         template_wait: float = TEMPLATE_WAIT,
         poll: float = POLL,
+        settle: float = SETTLE,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -78,6 +80,7 @@ class NotionNotes:
         self.template = template
         self.template_wait = template_wait
         self.poll = poll
+        self.settle = settle
         self._sleep = sleep
         self._clock = clock
         self._lock = threading.Lock()
@@ -233,13 +236,17 @@ class NotionNotes:
             self._append(page_id, batch)
 
     def _wait_for_template(self, page_id: str) -> None:
-        """Read the page until the template's blocks have landed: some blocks, and the same
-        ones on two reads in a row; at most `template_wait` seconds."""
+        """Read the page until the template's blocks have landed: some blocks, unchanged for
+        `settle` seconds (Notion may land a template in steps, so two quick reads alike prove
+        little); at most `template_wait` seconds."""
         deadline = self._clock() + self.template_wait
-        before: list[str] | None = None
+        before: list[str] = []
+        since = self._clock()
         while True:
             now = [str(b.get("id")) for b in self._children(page_id, limit=PAGE_SIZE)]
-            if now and now == before:
+            if now != before:
+                before, since = now, self._clock()
+            elif now and self._clock() - since >= self.settle:
                 return
             if self._clock() >= deadline:
                 log.warning(
@@ -249,7 +256,6 @@ class NotionNotes:
                     self.template_wait,
                 )
                 return
-            before = now
             self._sleep(self.poll)
 
     def _adopt(self, reuse: NoteRef, key: str, header: NoteHeader) -> NoteRef | None:
