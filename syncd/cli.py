@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="move them to the state's quarantine table (kept, not deleted)",
     )
+    notion = commands.add_parser("notion", help="Notion notes: `setup` adds the properties syncd needs")
+    notion.add_argument("action", choices=["setup"], help="what to do")
     auth = commands.add_parser("auth", help="authorise access to an account")
     auth.add_argument("service", choices=["google"], help="the account to authorise")
     demo = commands.add_parser("demo", help="run one pass on a throw-away sample calendar")
@@ -112,6 +114,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_doctor(settings, quarantine=args.quarantine)
     if args.command == "check-config":
         return check_config(path, settings)
+    if args.command == "notion":
+        return notion_setup(settings)
     if args.command == "auth":
         from syncd.google.auth import run_consent
 
@@ -140,6 +144,30 @@ def check_config(path: Path, settings: Settings) -> int:
         print(f"    notes:    {_describe(coach.notes)}")
         print(f"    drafts:   {_describe(coach.drafts)}")
         print(f"    match:    title {coach.match.title}")
+    return EXIT_FAILED if not notion_checked(settings) else EXIT_OK
+
+
+def notion_checked(settings: Settings) -> bool:
+    """Check each coach's Notion database (reachable, shared, the properties syncd needs);
+    print a line per problem. True when there is none (or no coach keeps notes in Notion)."""
+    sections = [(c, c.notes) for c in settings.coaches if c.notes.type == "notion"]
+    if not sections:
+        return True
+    from syncd.notes.notion import check_database
+
+    problems = [(c, check_database(n, c, settings)) for c, n in sections]
+    for coach, problem in problems:
+        print(f"  coach {coach.email}: Notion: {problem or 'database reachable, properties present'}")
+    return not any(problem for _, problem in problems)
+
+
+def notion_setup(settings: Settings) -> int:
+    """`syncd notion setup`: add the properties syncd needs to each coach's Notion database."""
+    from syncd.notes.notion import setup_database
+
+    for coach in settings.coaches:
+        if coach.notes.type == "notion":
+            print(f"coach {coach.email}: Notion: {setup_database(coach.notes, coach, settings)}")
     return EXIT_OK
 
 

@@ -143,7 +143,29 @@ class NotionNotes:
                 self._source = self._find_data_source()
             return self._source
 
+    def add_missing_properties(self) -> list[str]:
+        """Add the properties syncd needs and the data source lacks (`syncd notion setup`);
+        the names added. A property of the wrong type is left for the coach to fix."""
+        source_id, properties = self._source_properties()
+        missing = schema.setup_properties(properties)
+        if missing:
+            self._call(
+                "adding the properties syncd needs",
+                lambda: self.client.data_sources.update(source_id, properties=missing),
+                missing=self._no_database,
+            )
+        with self._lock:
+            self._source = None
+        return sorted(missing)
+
     def _find_data_source(self) -> tuple[str, schema.Schema]:
+        source_id, properties = self._source_properties()
+        found, problems = schema.check(properties)
+        if found is None:
+            raise Rejected(f"{self.label}: " + "; ".join(problems))
+        return source_id, found
+
+    def _source_properties(self) -> tuple[str, dict[str, Any]]:
         database = self._call(
             "reading the database",
             lambda: self.client.databases.retrieve(self.database),
@@ -162,10 +184,7 @@ class NotionNotes:
             lambda: self.client.data_sources.retrieve(source_id),
             missing=self._no_database,
         )
-        found, problems = schema.check(source.get("properties") or {})
-        if found is None:
-            raise Rejected(f"{self.label}: " + "; ".join(problems))
-        return source_id, found
+        return source_id, dict(source.get("properties") or {})
 
     def _no_database(self, text: str) -> BackendError:
         return Rejected(
@@ -417,6 +436,14 @@ def check_database(section: NotionNotesConfig, coach: CoachConfig, settings: Set
     except SyncdError as exc:
         return str(exc)
     return ""
+
+
+def setup_database(section: NotionNotesConfig, coach: CoachConfig, settings: Settings) -> str:
+    """`syncd notion setup` for one coach: add the missing properties; what was done, one line."""
+    added = from_config(section, coach, settings).add_missing_properties()
+    if not added:
+        return "every property syncd needs is there"
+    return "added the properties " + ", ".join(added)
 
 
 def _ref(page: dict[str, Any]) -> NoteRef:

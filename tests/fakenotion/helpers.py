@@ -43,9 +43,10 @@ def make_store(
     token: str = TOKEN,
     template_wait: float = 3.0,
     attempts: int = 4,
+    timeout: float = 5.0,
 ) -> NotionNotes:
     """A NotionNotes on the fake; `sleep` records the waits instead of sleeping when given."""
-    client = Client(**client_options(token, fake.url, 5.0))
-    pause = sleep or (lambda seconds: None)
+    client = Client(**client_options(token, fake.url, timeout))
+    pause = sleep if sleep is not None else (lambda seconds: None)
     caller = NotionCaller(token_lock(token), sleep=pause, attempts=attempts)
     return NotionNotes(client, caller, database, template, template_wait=template_wait, poll=0.05, settle=0.3)

@@ -90,6 +90,8 @@ class HttpCore:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._faults: list[Fault] = []
         self._httpd: ThreadingHTTPServer | None = None
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most requests served at once: 1 when syncd serialises
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -228,6 +230,15 @@ def _make_handler(core: HttpCore) -> type[BaseHTTPRequestHandler]:
             request = Request(self.command, parts.path, parse_qs(parts.query), headers, body)
             with core.lock:
                 core.requests.append(request)
+                core.in_flight += 1
+                core.most_in_flight = max(core.most_in_flight, core.in_flight)
+            try:
+                self._answer(request)
+            finally:
+                with core.lock:
+                    core.in_flight -= 1
+
+        def _answer(self, request: Request) -> None:
             fault = core._take_fault(request.method, request.path)
             if fault is not None and fault.kind == "drop":
                 self._drop()
