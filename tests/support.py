@@ -85,6 +85,7 @@ class Workspace:
     poll_interval: str = "1s"
     extra_coach: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    notes_config: str = "{type: markdown, path: notes}"  # the coach's `notes:` value
 
     def __post_init__(self) -> None:
         for sub in ("calendar", "notes", "Mail", "state"):
@@ -121,7 +122,7 @@ coaches:
     pricing_url: https://ada.example/pricing
     specialties: [engineering leadership, career change]
     calendar: {{type: vdir, path: calendar}}
-    notes: {{type: markdown, path: notes}}
+    notes: {self.notes_config}
     drafts: {{type: maildir, path: Mail/Drafts, delay: {self.delay}}}
     reminder: 5m
 {self.extra_coach}""",

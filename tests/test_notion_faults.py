@@ -32,8 +32,7 @@ def fake(server: FakeNotion) -> Iterator[FakeNotion]:
     yield server
     server.block_limit = None
     server.tokens = {TOKEN}
-    with server.lock:
-        server._faults.clear()
+    server.clear_faults()
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ class FakeNotion(HttpCore):
         super().__init__()
         self.template_delay = template_delay
         self.block_limit: int | None = None
+        self.query_hits = 0  # filtered queries that found a page (a key looked up after a crash)
         self.databases: dict[str, dict[str, Any]] = {}
         self.sources: dict[str, dict[str, Any]] = {}
         self.pages: dict[str, dict[str, Any]] = {}
@@ -128,11 +129,24 @@ class FakeNotion(HttpCore):
             prop = self.pages[page_id]["properties"][name]
         return prop[prop["type"]]
 
-    def add_block(self, parent: str, kind: str, text: str, **extra: Any) -> str:
-        """A block the coach adds at the end of `parent` (a page or a block)."""
+    def add_block(self, parent: str, kind: str, text: str, *, after: str | None = None, **extra: Any) -> str:
+        """A block the coach adds to `parent` (a page or a block): at its end, or right
+        after the block `after`."""
         content = {"rich_text": shapes.rich_text([{"text": {"content": text}}], "seed"), **extra}
         with self.lock:
-            return self._store_block(parent, kind, content)
+            block_id = self._store_block(parent, kind, content)
+            if after is not None:
+                siblings = self.children[parent]
+                siblings.remove(block_id)
+                siblings.insert(siblings.index(after) + 1, block_id)
+            return block_id
+
+    def find_block(self, parent: str, text: str) -> str:
+        """The id of `parent`'s first block whose text starts with `text`."""
+        for item in self.blocks_of(parent):
+            if "".join(p["plain_text"] for p in item[item["type"]].get("rich_text", [])).startswith(text):
+                return str(item["id"])
+        raise KeyError(text)
 
     def set_block(self, block_id: str, **content: Any) -> None:
         """Change a block's content (e.g. `checked=True`), as the coach would."""
@@ -217,6 +231,7 @@ class FakeNotion(HttpCore):
         if "filter" in body:
             name, op, operand = shapes.text_filter(body["filter"], source["properties"])
             pages = [p for p in pages if _matches(p["properties"].get(name), op, operand)]
+            self.query_hits += bool(pages)
         pages.sort(key=lambda p: p["created"])
         return _paged([self._page_json(p) for p in pages], body.get("page_size"), body.get("start_cursor"))
 

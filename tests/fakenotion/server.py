@@ -139,16 +139,24 @@ class HttpCore:
         with self.lock:
             self._faults.append(fault)
 
-    def slow(self, path: str, seconds: float, *, times: int = 1, method: str | None = None) -> None:
-        """Delay the next matching requests by `seconds`; they are carried out afterwards."""
+    def slow(
+        self, path: str, seconds: float, *, times: int = 1, method: str | None = None, after: bool = False
+    ) -> None:
+        """Delay the next matching requests by `seconds`; they are carried out afterwards
+        (with `after`: carried out first, their answer delayed)."""
+        kind = "slow-after" if after else "slow"
         with self.lock:
-            self._faults.append(Fault(re.compile(path), method, "slow", times, delay=seconds))
+            self._faults.append(Fault(re.compile(path), method, kind, times, delay=seconds))
 
     def drop(self, path: str, *, times: int = 1, method: str | None = None, after: bool = False) -> None:
         """Close the connection without an answer; with `after`, the request is carried out
         first (the answer is what gets lost)."""
         with self.lock:
             self._faults.append(Fault(re.compile(path), method, "drop-after" if after else "drop", times))
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
 
     def requests_to(self, path: str = "", method: str | None = None) -> list[Request]:
         regex = re.compile(path)
@@ -255,6 +263,8 @@ def _make_handler(core: HttpCore) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.kind == "drop-after":
                 self._drop()
                 return
+            if fault is not None and fault.kind == "slow-after":
+                time.sleep(fault.delay)
             self._write(status, answer)
 
         def _drop(self) -> None:
