@@ -194,3 +194,5 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     logging.getLogger("google_auth_httplib2").setLevel(logging.WARNING)
     # `syncd auth google` prints the consent URL itself; the flow would log it again at INFO.
     logging.getLogger("google_auth_oauthlib").setLevel(logging.WARNING)
+    # httpx (under notion-client) logs every request at INFO; syncd says what failed itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -140,6 +140,18 @@ def test_a_coach_whose_database_is_archived_gets_one_line_and_the_other_coach_ca
     assert len(ws.notes()) == 1  # Bo's Markdown note
 
 
+def test_a_revoked_token_is_one_line_naming_the_coach_and_exit_3(tmp_path: Path, notion: FakeNotion) -> None:
+    ws, source = notion_workspace(tmp_path, notion)
+    ws.env = {"SYNCD_NOTION_TOKEN": "ntn_revoked_token_value"}
+    ws.put("b1", "Intro session", now() + timedelta(days=1))
+    result = ws.run("once", check=False)
+    assert result.returncode == 3
+    [line] = [line for line in result.stderr.splitlines() if "revoked" in line]
+    assert "coach ada@coach.example" in line and "ntn_revoked_token_value" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert notion.pages_of(source) == []
+
+
 # --- Google Calendar + Notion ------------------------------------------------------------------
 
 GOOGLE_CONFIG = """\

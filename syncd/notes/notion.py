@@ -29,6 +29,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from syncd.errors import AuthError, BackendError, NoteMissing, Rejected, SyncdError, Unavailable
@@ -99,7 +100,7 @@ class NotionNotes:
         key = schema.booking_key(request.booking_id)
         found = self._find(source, key)
         if found is not None:
-            self._complete(found["id"], request)
+            self._complete(found, request)
             return _ref(found)
         if reuse is not None and reuse.locator.startswith(LOCATOR_PREFIX):
             adopted = self._adopt(reuse, key, request.header)
@@ -226,7 +227,7 @@ class NotionNotes:
         page: dict[str, Any] = self._call(
             "making the page", lambda: self.client.pages.create(**body), repeatable=False
         )
-        log.info("%s: made page %s for booking %s", self.label, page.get("id"), one_line(key, 80))
+        log.debug("%s: made page %s for booking %s", self.label, page.get("id"), one_line(key, 80))
         for batch in rest:
             self._append(page["id"], batch)
         return page
@@ -237,17 +238,18 @@ class NotionNotes:
             return [banner, *blocks.markdown_blocks(request.body)]
         return [banner, *blocks.overview_blocks(request.fields)]
 
-    def _complete(self, page_id: str, request: NoteRequest) -> None:
-        """Fill a page found by its key whose filling was cut short (no banner yet)."""
+    def _complete(self, page: dict[str, Any], request: NoteRequest) -> None:
+        """Fill a page found by its key whose filling was cut short (no banner yet); the
+        template is waited for only while the page is young enough for it to be landing."""
+        page_id = str(page["id"])
         top = list(self._children(page_id))
         if any(blocks.is_banner(b) for b in top):
             return
         log.info("%s: page %s was left unfilled; filling it now", self.label, page_id)
-        if self.template == "none":
-            for batch in blocks.batches(self._own_blocks(request)):
-                self._append(page_id, batch)
-        else:
-            self._fill_below_template(page_id, request)
+        if self.template != "none" and _age(page) < self.template_wait:
+            self._wait_for_template(page_id)
+        for batch in blocks.batches(self._own_blocks(request)):
+            self._append(page_id, batch)
 
     def _fill_below_template(self, page_id: str, request: NoteRequest) -> None:
         self._wait_for_template(page_id)
@@ -444,6 +446,15 @@ def setup_database(section: NotionNotesConfig, coach: CoachConfig, settings: Set
     if not added:
         return "every property syncd needs is there"
     return "added the properties " + ", ".join(added)
+
+
+def _age(page: dict[str, Any]) -> float:
+    """Seconds since the page was made (its `created_time`); 0 when it does not say."""
+    try:
+        made = datetime.fromisoformat(str(page.get("created_time")).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return (datetime.now(UTC) - made).total_seconds() if made.tzinfo else 0.0
 
 
 def _ref(page: dict[str, Any]) -> NoteRef:

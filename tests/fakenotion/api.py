@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from . import shapes
@@ -253,6 +254,7 @@ class FakeNotion(HttpCore):
             "id": page_id,
             "source": source_id,
             "created": next(self._clock),
+            "created_time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "in_trash": False,
             "properties": self._properties(source, body.get("properties") or {}, {}),
         }
@@ -366,7 +368,7 @@ class FakeNotion(HttpCore):
         return {
             "object": "page",
             "id": page["id"],
-            "created_time": f"2026-01-01T00:00:{page['created'] % 60:02d}.000Z",
+            "created_time": page["created_time"],
             "in_trash": page["in_trash"],
             "archived": page["in_trash"],
             "url": f"https://www.notion.so/Intro-{page['id'].replace('-', '')}",
