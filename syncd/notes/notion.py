@@ -224,8 +224,11 @@ class NotionNotes:
         else:
             body["template"] = {"type": "template_id", "template_id": self.template}
         # Not repeated on a lost answer: the page may exist; the next pass finds it by its key.
+        what = {"none": "making the page", "default": "making the page from the database's default template"}
         page: dict[str, Any] = self._call(
-            "making the page", lambda: self.client.pages.create(**body), repeatable=False
+            what.get(self.template, "making the page from its template"),
+            lambda: self.client.pages.create(**body),
+            repeatable=False,
         )
         log.debug("%s: made page %s for booking %s", self.label, page.get("id"), one_line(key, 80))
         for batch in rest:
