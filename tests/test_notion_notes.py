@@ -12,7 +12,9 @@ import pytest
 from syncd.model import NoteRef, NoteRequest
 from syncd.notes.base import NoteStore
 from syncd.notes.notion import NotionNotes
+from syncd.notes.notion_schema import STATUSES
 from tests.fakenotion import VERSION, FakeNotion
+from tests.fakenotion.api import DEFAULT_PROPERTIES
 from tests.fakenotion.helpers import TEMPLATE, make_store
 from tests.note_contract import (
     ITEM_FOLLOWUP,
@@ -266,3 +268,25 @@ def test_store_built_from_config_section(tmp_path: Any, fake: FakeNotion, databa
     store = from_config(section, SimpleNamespace(email="ada@coach.example"), None)  # type: ignore[arg-type]
     assert isinstance(store, NotionNotes)
     assert store.data_source()[0] == database[1]
+
+
+def test_a_status_typed_status_property_gets_its_existing_options(fake: FakeNotion) -> None:
+    """Notion's own Status type takes only options that exist (an integration cannot add
+    them); syncd writes `{"status": {"name": ...}}` for it, not a select."""
+    database, source = fake.add_database({**DEFAULT_PROPERTIES, "Status": "status"})
+    options = fake.sources[source]["properties"]["Status"]["status"]["options"]
+    options += [{"id": f"s{i}", "name": name, "color": "default"} for i, name in enumerate(STATUSES)]
+    store = make_store(fake, database)
+    ref = store.ensure(make_request())
+    store.update_header(ref, make_header(cancelled=True))
+    assert fake.property(page_id(ref), "Status")["name"] == "cancelled"
+
+
+def test_an_email_notion_would_refuse_is_left_out_not_sent(
+    fake: FakeNotion, database: tuple[str, str]
+) -> None:
+    request = make_request()
+    long_email = "a" * 250 + "@client.test"
+    request = NoteRequest(request.booking_id, request.header, request.body, {"client_email": long_email})
+    ref = make_store(fake, database[0]).ensure(request)
+    assert fake.property(page_id(ref), "Client email") is None
