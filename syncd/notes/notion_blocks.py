@@ -24,7 +24,7 @@ from syncd.notes import action_items
 MAX_TEXT = 2000  # UTF-16 units of one rich_text object's content
 MAX_PIECES = 100  # rich_text objects in one block
 MAX_CHILDREN = 100  # blocks in one create or append request
-BANNER_ICON = "🗓️"
+BANNER_ICON = "📅"  # one code point: no variation selector for Notion to refuse
 
 Block = dict[str, Any]
 

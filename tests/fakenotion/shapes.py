@@ -89,6 +89,14 @@ def block(value: Any, where: str) -> tuple[str, dict[str, Any]]:
         raise invalid(f"body failed validation: {where}.{kind}.checked should be a boolean on a to_do.")
     if kind == "to_do":
         content.setdefault("checked", False)
+    icon = content.get("icon")
+    if icon is not None and (
+        kind != "callout"
+        or not isinstance(icon, dict)
+        or icon.get("type") != "emoji"
+        or not icon.get("emoji")
+    ):
+        raise invalid(f"body failed validation: {where}.{kind}.icon should be an emoji object on a callout.")
     if "children" in content:
         raise invalid(f"body failed validation: {where}.{kind}.children: the fake takes no nested children.")
     return kind, content
