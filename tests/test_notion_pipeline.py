@@ -229,9 +229,11 @@ def test_sigkill_at_random_moments_leaves_one_page_per_booking(tmp_path: Path, n
         if before == BOOKINGS + BOOKINGS // 2:
             break
         process = ws.start("run")
-        assert wait_for(lambda: progress() > before, timeout=20)  # noqa: B023 (fixed per round)
-        time.sleep(rng.uniform(0.0, 0.12))
-        kill(process)
+        try:
+            assert wait_for(lambda: progress() > before, timeout=20)  # noqa: B023 (fixed per round)
+            time.sleep(rng.uniform(0.0, 0.12))
+        finally:
+            kill(process)
     notion.clear_faults()
     ws.run("once")
 
