@@ -17,6 +17,7 @@ from syncd.google.auth import SCOPE_CALENDAR_EVENTS
 from tests.fakegoogle import FakeGoogle
 from tests.fakegoogle.helpers import CLIENT, COACH, booking
 from tests.fakenotion import TOKEN, FakeNotion
+from tests.fakenotion.helpers import TEMPLATE
 from tests.support import Workspace, kill, run_in_process, wait_for
 
 ANSWERS = "Background: Physicist\nChallenge: scaling the team\nTime zone: America/New_York"
@@ -80,6 +81,25 @@ def test_vdir_notion_maildir_from_booking_to_draft_with_the_pages_open_to_dos(
     ws.run("once")
     assert not notion.requests_to(r"^/v1/pages$", method="POST")
     assert len(ws.draft_files()) == 1
+
+
+@pytest.mark.slow
+def test_a_database_template_fills_the_page_and_its_to_dos_reach_the_draft(
+    tmp_path: Path, notion: FakeNotion
+) -> None:
+    """`template: default` through the real command: syncd waits the template out (about 2 s
+    of quiet), adds its part below, and the template's open to-dos become next steps."""
+    database, source = notion.add_database(templates=[("Intro", TEMPLATE, True)])
+    ws = Workspace(
+        tmp_path, notes_config=notion_section(notion, database, "default"), env={"SYNCD_NOTION_TOKEN": TOKEN}
+    )
+    ws.put("b1", "Intro session", now() - timedelta(hours=2), description=ANSWERS)
+    ws.run("once")
+    [page] = notion.pages_of(source)
+    lines = notion.text_of(page["id"]).splitlines()
+    assert lines[0] == "Intro session focus areas"
+    assert lines[len(TEMPLATE)].startswith("Session: ") and "Background: Physicist" in lines
+    assert "Agree on a start date" in draft_body(ws)
 
 
 def test_a_cancelled_booking_marks_the_page_and_keeps_the_coachs_text(
