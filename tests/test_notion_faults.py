@@ -142,9 +142,11 @@ def test_a_revoked_token_is_one_auth_line_without_the_token(
     assert TOKEN not in message and "\n" not in message
 
 
-def test_an_archived_database_is_one_clear_line(fake: FakeNotion, database: tuple[str, str]) -> None:
+def test_an_archived_database_is_one_clear_line_retried_each_pass(
+    fake: FakeNotion, database: tuple[str, str]
+) -> None:
     fake.databases[database[0]]["in_trash"] = True
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Unavailable) as caught:
         make_store(fake, database[0]).ensure(make_request())
     assert "archived" in str(caught.value) and "restore it" in str(caught.value)
     assert not fake.requests_to(PAGES, method="POST")
@@ -154,7 +156,7 @@ def test_a_database_not_shared_with_the_integration_says_how_to_share_it(
     fake: FakeNotion, database: tuple[str, str]
 ) -> None:
     fake.databases[database[0]]["shared"] = False
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Unavailable) as caught:
         make_store(fake, database[0]).ensure(make_request())
     assert "Connections" in str(caught.value)
 

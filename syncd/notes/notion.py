@@ -172,8 +172,8 @@ class NotionNotes:
             lambda: self.client.databases.retrieve(self.database),
             missing=self._no_database,
         )
-        if schema.is_in_trash(database):
-            raise Rejected(
+        if schema.is_in_trash(database):  # may be restored: said once, tried every pass
+            raise Unavailable(
                 f"{self.label}: the database is archived (in Notion's trash): restore it in Notion"
             )
         sources = database.get("data_sources") or []
@@ -188,7 +188,8 @@ class NotionNotes:
         return source_id, dict(source.get("properties") or {})
 
     def _no_database(self, text: str) -> BackendError:
-        return Rejected(
+        # Sharing it (again) is a permission given back: said once, tried every pass.
+        return Unavailable(
             f"{self.label}: not found: share the database with the integration (••• → Connections) "
             "and check its id"
         )

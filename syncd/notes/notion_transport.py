@@ -132,7 +132,7 @@ def mapped(exc: HTTPResponseError, where: str, missing: Missing | None = None) -
             "then syncd fills the note next pass"
         )
     if "archived" in message or "in trash" in message or "trashed" in message:
-        return Rejected(f"{where}: it is archived (in Notion's trash): restore it in Notion")
+        return Unavailable(f"{where}: it is archived (in Notion's trash): restore it in Notion")
     if exc.status == 404 and missing is not None:
         return missing(text)
     if exc.status == 403:
