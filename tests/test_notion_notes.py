@@ -290,3 +290,17 @@ def test_an_email_notion_would_refuse_is_left_out_not_sent(
     request = NoteRequest(request.booking_id, request.header, request.body, {"client_email": long_email})
     ref = make_store(fake, database[0]).ensure(request)
     assert fake.property(page_id(ref), "Client email") is None
+
+
+def test_a_token_file_others_can_read_is_warned_of_without_the_token(
+    tmp_path: Any, fake: FakeNotion, database: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from syncd.config import NotionNotesConfig
+    from syncd.notes.notion import read_token
+    from tests.fakenotion import TOKEN
+
+    token = tmp_path / "notion-token"
+    token.write_text(TOKEN)
+    token.chmod(0o644)
+    assert read_token(NotionNotesConfig(type="notion", database=database[0], token_file=token)) == TOKEN
+    assert "chmod 600" in caplog.text and TOKEN not in caplog.text

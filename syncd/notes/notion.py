@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncd.errors import AuthError, BackendError, NoteMissing, Rejected, SyncdError, Unavailable
@@ -407,11 +409,20 @@ def read_token(section: NotionNotesConfig) -> str:
             raise AuthError(
                 f"notes.token_file {section.token_file} is empty: put the integration token in it"
             )
+        _warn_if_shared(section.token_file)
         return token
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         raise AuthError(f"Notion notes need an integration token: set notes.token_file or {TOKEN_ENV}")
     return token
+
+
+def _warn_if_shared(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning(
+            "notes.token_file %s is readable by other users (mode %04o): run `chmod 600 %s`", path, mode, path
+        )
 
 
 def from_config(
