@@ -150,7 +150,9 @@ FollowupTemplatePath = Annotated[FilePath, AfterValidator(_check_followup_templa
 
 # --- calendar sources -------------------------------------------------------------------------
 
-LinkPlacement = Literal["description", "private", "both"]
+# Where the note link goes: into the booked event (its description, its private properties, or
+# both), or into a private "companion" event beside it that no client can see.
+LinkPlacement = Literal["description", "private", "both", "companion"]
 
 
 class VdirCalendarConfig(Strict):
