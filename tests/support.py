@@ -85,6 +85,7 @@ class Workspace:
     poll_interval: str = "1s"
     extra_coach: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    link_placement: str = ""  # the calendar's, when not the default
 
     def __post_init__(self) -> None:
         for sub in ("calendar", "notes", "Mail", "state"):
@@ -108,6 +109,7 @@ class Workspace:
         return self.root / "Mail" / "Drafts"
 
     def write_config(self) -> None:
+        placement = f", link_placement: {self.link_placement}" if self.link_placement else ""
         self.config.write_text(
             f"""\
 state_dir: state
@@ -120,7 +122,7 @@ coaches:
     timezone: Europe/Berlin
     pricing_url: https://ada.example/pricing
     specialties: [engineering leadership, career change]
-    calendar: {{type: vdir, path: calendar}}
+    calendar: {{type: vdir, path: calendar{placement}}}
     notes: {{type: markdown, path: notes}}
     drafts: {{type: maildir, path: Mail/Drafts, delay: {self.delay}}}
     reminder: 5m
