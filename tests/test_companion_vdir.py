@@ -65,8 +65,9 @@ def test_the_prep_event_is_never_detected_as_a_booking(ws: Workspace) -> None:
     calendar = VdirCalendar(ws.calendar, coach_addresses=[COACH])
     events = calendar.changes(None, now() - timedelta(days=2)).events
     assert [event.id for event in events] == ["up1"]
-    rows = [line for line in ws.run("status").stdout.splitlines() if line.startswith("Jane Client")]
-    assert len(rows) == 1
+    status = ws.run("status").stdout
+    assert len([line for line in status.splitlines() if line.startswith("Jane Client")]) == 1
+    assert f"{COACH}: note links and reminders are in private prep events" in status
 
 
 def test_a_prep_event_of_a_booking_unknown_here_is_not_read_as_an_intro(ws: Workspace) -> None:
