@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -17,6 +18,7 @@ from syncd.calendars.ics_companion import companion_text, companion_uid
 from syncd.model import Companion
 from tests.radicale_server import dav, make_calendar, radicale
 from tests.support import event_ics
+from tests.test_caldav_pipeline import CaldavWorkspace
 
 START = datetime(2030, 3, 4, 10, 0, tzinfo=UTC)
 PREP = Companion(
@@ -109,3 +111,30 @@ def test_changes_never_report_a_prep_event_titled_intro(collection: str, user: s
     later = calendar.changes(first.cursor, START - timedelta(days=1))
     assert [e.id for e in first.events] == ["up1"] and later.events == []
     assert [e.id for e in source(collection, user).changes(None, START - timedelta(days=1)).events] == ["up1"]
+
+
+def test_syncd_once_on_caldav_leaves_the_booked_event_and_keeps_one_prep_event(
+    tmp_path: Path, server: str
+) -> None:
+    """The whole pipeline (`syncd once`, Markdown notes): the booked event's ETag never moves,
+    the prep event is made once and deleted with the booking."""
+    user = f"coach-{uuid.uuid4().hex[:10]}"
+    collection = make_calendar(server, user, "coaching", "Coaching")
+    ws = CaldavWorkspace(tmp_path, server=server, user=user)
+    ws.config.write_text(
+        ws.config.read_text().replace("calendar: Coaching}", "calendar: Coaching, link_placement: companion}")
+    )
+    start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=1)
+    ws.put("up1", "Intro session", start)
+    etag = dav("GET", collection + "up1.ics", user)[1]["etag"]
+    ws.run("once")
+    second = ws.run("once")
+    assert dav("GET", collection + "up1.ics", user)[1]["etag"] == etag
+    [note] = ws.notes()
+    preps = {name: text for name, text in resources(collection, user).items() if name != "up1.ics"}
+    [(name, text)] = preps.items()
+    assert name.startswith("syncd-companion-") and note.as_uri() in text.replace("\r\n ", "")
+    assert "0 links written" in second.stderr
+    assert dav("DELETE", collection + "up1.ics", user)[0] in (200, 204)
+    ws.run("once")
+    assert resources(collection, user) == {}
