@@ -5,6 +5,7 @@ and is never taken for a booking itself."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -123,3 +124,28 @@ def test_the_prep_file_parses_as_one_private_event(ws: Workspace) -> None:
     assert str(event["UID"]) == companion_uid(BOOKING)
     assert str(event["X-SYNCD-COMPANION"]) == BOOKING
     assert [alarm["ACTION"] for alarm in event.walk("VALARM")] == ["DISPLAY"]
+
+
+def test_a_file_holding_a_booking_beside_a_prep_uid_is_never_replaced(tmp_path: Path) -> None:
+    """put_companion replaces only a file that holds its prep event alone: the coach's other
+    events in a merged file are never lost."""
+    start = now() + timedelta(days=1)
+    prep = Companion(
+        BOOKING,
+        "Prep: intro with Jane Client",
+        start - timedelta(minutes=5),
+        start,
+        "file:///n.md",
+        "x",
+        None,
+    )
+    booking = event_ics("up1", "Intro session", start)
+    companion = companion_text(prep, now())
+    vevent = companion[companion.index("BEGIN:VEVENT") : companion.index("END:VCALENDAR")]
+    merged = booking.replace("END:VCALENDAR", vevent + "END:VCALENDAR")
+    (tmp_path / "merged.ics").write_bytes(merged.encode())
+    calendar = VdirCalendar(tmp_path, coach_addresses=[COACH])
+    assert [e.id for e in calendar.changes(None, now() - timedelta(days=1)).events] == ["up1"]
+    calendar.put_companion(replace(prep, body="moved"))
+    assert (tmp_path / "merged.ics").read_bytes() == merged.encode()
+    assert (tmp_path / f"{companion_uid(BOOKING)}.ics").exists()

@@ -310,8 +310,9 @@ class VdirCalendar:
             return self._skipped(name, exc, now.as_read(ids, broken=True, digest=digest, reach=reach))
         etag = _etag(now.mtime_ns, now.size)
         events = [to_event(o, etag=etag, coach_addresses=self.coach_addresses) for o in found.occurrences]
-        for event in [e for e in events if is_companion(e.id)]:  # syncd's own: never a booking
-            self._companion_files[event.id] = name
+        companions = [e.id for e in events if is_companion(e.id)]  # syncd's own: never a booking
+        if companions and len(companions) == len(events):  # a file put_companion may replace whole
+            self._companion_files.update(dict.fromkeys(companions, name))
         events = [e for e in events if not is_companion(e.id)]
         frees_at = _seconds(found.cap_frees_at) if found.cap_frees_at is not None else 0
         reached = _seconds(window[1]) if found.continues else None
@@ -461,18 +462,18 @@ class VdirCalendar:
         if self._read_only:
             raise FolderReadOnly(f"calendar folder {self.path} is on a read-only file system")
         uid = companion_uid(companion.booking_id)
-        path = self.path / self._companion_files.get(uid, f"{uid}.ics")
-        try:
-            current = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            current = None
-        except (OSError, UnicodeDecodeError):
-            current = ""  # unreadable: written anew
-        if current is not None and shows(current, companion):
+        name = self._companion_files.get(uid, f"{uid}.ics")
+        try:  # as any event file is read: a link out of the folder is not followed
+            current = read_event_file(self.path, name)
+        except BadEvent:
+            current = None  # not a file syncd may read: replaced by its own
+        if current is not None and shows(current[0].decode("utf-8", errors="replace"), companion):
             return
+        # Where a link inside the folder leads, as annotate writes; else the entry itself.
+        path = current[2] if current is not None else self.path / name
         data = companion_text(companion, _from_nanoseconds(self._clock())).encode("utf-8")
         try:
-            atomic_write(path, data, 0o644)
+            atomic_write(path, data, 0o600)  # private, like the notes it links to
         except OSError as exc:
             error = _write_error(path, exc)
             self._read_only = isinstance(error, FolderReadOnly)
