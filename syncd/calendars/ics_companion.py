@@ -33,8 +33,9 @@ def companion_uid(booking_id: str) -> str:
 def is_companion(event_id: str) -> bool:
     """Whether `event_id` (a UID, or an instance id) is one of syncd's companion events: never
     a booking, whatever its title says."""
-    uid = uid_of(event_id)
-    return uid.startswith(_UID_PREFIX) and uid.endswith(_UID_SUFFIX)
+    if not event_id.startswith(_UID_PREFIX):  # the usual case, decided without parsing
+        return False
+    return uid_of(event_id).endswith(_UID_SUFFIX)
 
 
 def companion_text(companion: Companion, stamp: datetime) -> str:
