@@ -149,3 +149,10 @@ def test_a_file_holding_a_booking_beside_a_prep_uid_is_never_replaced(tmp_path: 
     calendar.put_companion(replace(prep, body="moved"))
     assert (tmp_path / "merged.ics").read_bytes() == merged.encode()
     assert (tmp_path / f"{companion_uid(BOOKING)}.ics").exists()
+
+
+def test_a_dry_run_says_it_would_put_the_prep_event_and_writes_nothing(ws: Workspace) -> None:
+    ws.put("up1", "Intro session", now() + timedelta(days=1))
+    result = ws.run("once", "--dry-run")
+    assert 'would put the prep event "Prep: intro with Jane Client" beside the session' in result.stderr
+    assert prep_files(ws) == [] and ws.notes() == []
