@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar, assert_never
+from typing import TypeVar, assert_never, cast
 
-from syncd.calendars.base import CalendarSource
+from syncd.calendars.base import CalendarSource, CompanionCalendar
 from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules, Verdict, detect
 from syncd.drafts.base import DraftSink
@@ -37,12 +37,17 @@ from syncd.lifecycle import (
     Effect,
     begun,
     booking_id,
+    companion_begun,
+    companion_dropped,
+    companion_placed,
+    companion_refused,
     digest,
     draft_queued,
     event_marked,
     header_written,
     link_refused,
     linked,
+    may_have_companion,
     note_created,
     note_handed_over,
     note_moved,
@@ -52,7 +57,9 @@ from syncd.notes.base import NoteStore
 from syncd.plan import (
     Annotate,
     CreateNote,
+    DropCompanion,
     MarkOff,
+    PlaceCompanion,
     Plan,
     Policy,
     QueueDraft,
@@ -137,6 +144,7 @@ def policy_of(parts: CoachParts, settings: Settings) -> Policy:
         lookback=settings.lookback,
         max_lateness=settings.max_lateness,
         annotates_cancelled=parts.source.annotates_cancelled,
+        companion=cfg.calendar.link_placement == "companion",
     )
 
 
@@ -170,6 +178,12 @@ class CoachPass:
         service or data problem: those are logged and counted."""
         # The later steps need the calendar too (a follow-up is drafted only after re-reading
         # its event), so a calendar that cannot be read ends this coach's pass: one log line.
+        if self.policy.companion and not _keeps_companions(self.parts.source):
+            self._fail(
+                f"coach {self.cfg.email}: calendar type {self.cfg.calendar.type!r} cannot keep "
+                "companion events; set calendar.link_placement to description, private or both"
+            )
+            return self.tally
         for stage in (self._sync, self._retry_unfinished, self._dispatch_followups):
             if self._stopping():
                 break
@@ -307,6 +321,10 @@ class CoachPass:
                 if step.event is not None:
                     self._write_annotation(booking, describe(step), step.event, step.annotation)
                 return self._record(event_marked(booking, digest(step.annotation)))
+            case PlaceCompanion():
+                return self._place_companion(booking, step)
+            case DropCompanion():
+                return self._drop_companion(booking, step)
             case QueueDraft():
                 return self._queue_draft(booking, step)
             case _:
@@ -393,6 +411,37 @@ class CoachPass:
             self.tally.updates += 1
         else:
             self.tally.links += 1
+
+    def _place_companion(self, booking: Booking, step: PlaceCompanion) -> Booking:
+        # A write that failed earlier in this pass waits for the next one: one error line.
+        if booking.event_id in self._failed:
+            return booking
+        wanted = digest(step.companion)
+        first = not may_have_companion(booking)
+        booking = self._record(companion_begun(booking))
+        try:
+            self._effect(booking, describe(step), self._companions().put_companion, step.companion)
+        except (NotPermitted, Rejected) as exc:
+            self._say(booking, f"cannot write the prep event ({exc}); the note is still there")
+            return self._record(companion_refused(booking, wanted, str(exc)))
+        if booking.id not in self._written:
+            self._written.add(booking.id)
+            if first:
+                self.tally.links += 1
+            else:
+                self.tally.updates += 1
+        return self._record(companion_placed(booking, wanted))
+
+    def _drop_companion(self, booking: Booking, step: DropCompanion) -> Booking:
+        try:
+            self._effect(booking, describe(step), self._companions().drop_companion, step.booking_id)
+        except (NotPermitted, Rejected) as exc:  # asking again will not help: said once
+            self._say(booking, f"cannot delete the prep event ({exc}); left as it is")
+        return self._record(companion_dropped(booking))
+
+    def _companions(self) -> CompanionCalendar:
+        """The calendar as the keeper of companion events (checked when the pass starts)."""
+        return cast(CompanionCalendar, self.parts.source)
 
     def _queue_draft(self, booking: Booking, step: QueueDraft) -> Booking:
         booking, items = self._with_note(
@@ -490,6 +539,13 @@ class CoachPass:
         if self.should_stop():
             self.tally.stopped = True
         return self.tally.stopped
+
+
+def _keeps_companions(source: CalendarSource) -> bool:
+    """Whether `source` implements `CompanionCalendar` (a Protocol: checked by its methods)."""
+    return callable(getattr(source, "put_companion", None)) and callable(
+        getattr(source, "drop_companion", None)
+    )
 
 
 def _tracked(booking: Booking | None) -> Booking:

@@ -150,7 +150,12 @@ FollowupTemplatePath = Annotated[FilePath, AfterValidator(_check_followup_templa
 
 # --- calendar sources -------------------------------------------------------------------------
 
-LinkPlacement = Literal["description", "private", "both"]
+# Where the note link goes: into the booked event (its description, its private properties, or
+# both), or into a private "companion" event beside it that no client can see.
+LinkPlacement = Literal["description", "private", "both", "companion"]
+# The calendar types whose backend keeps companion events (`CompanionCalendar`); any other type
+# configured with `link_placement: companion` is refused when the config is read.
+COMPANION_CALENDARS = frozenset({"vdir", "google", "caldav"})
 
 
 class VdirCalendarConfig(Strict):
@@ -356,6 +361,16 @@ class CoachConfig(Strict):
     notes: NotesConfig
     drafts: DraftsConfig
     reminder: Duration | None = timedelta(minutes=5)
+
+    @model_validator(mode="after")
+    def _companion_calendar(self) -> CoachConfig:
+        calendar = self.calendar
+        if calendar.link_placement == "companion" and calendar.type not in COMPANION_CALENDARS:
+            raise ValueError(
+                f"calendar.link_placement: a {calendar.type} calendar cannot keep companion events "
+                f"(types that can: {', '.join(sorted(COMPANION_CALENDARS))})"
+            )
+        return self
 
     @property
     def key(self) -> str:

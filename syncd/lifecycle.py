@@ -16,12 +16,22 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from syncd.linkblock import strip_block
-from syncd.model import Annotation, CalendarEvent, Client, Followup, NoteHeader, NoteRef, Phase
+from syncd.model import Annotation, CalendarEvent, Client, Companion, Followup, NoteHeader, NoteRef, Phase
+from syncd.text import one_line
 from syncd.timefmt import format_date, format_moment
 
 # A new booking for a client whose earlier intro was cancelled this recently reuses that note
 # (booking tools that reschedule by cancelling and re-creating the event).
 REBOOK_WINDOW = timedelta(days=30)
+
+# How long a companion (prep) event is when the coach set no reminder: it still has to end at
+# the session's start and be long enough to be seen in a day view.
+PREP_LENGTH = timedelta(minutes=15)
+# With `link_placement: companion`, `Booking.annotated` holds the digest of the companion last
+# written, or one of these: a companion is being written (recorded before the write, so a
+# crash right after it still has it deleted on a cancel), or it was deleted (or never made).
+COMPANION_PENDING = "companion:pending"
+NO_COMPANION = "companion:none"
 
 
 class Effect(StrEnum):
@@ -194,6 +204,33 @@ def event_marked(booking: Booking, annotated: str) -> Booking:
     return dataclasses.replace(booking, annotated=annotated)
 
 
+def companion_begun(booking: Booking) -> Booking:
+    """The record of the intent, committed before the companion event is written: from here
+    on a cancel deletes it, even if the write's result was never recorded."""
+    return dataclasses.replace(booking, annotated=COMPANION_PENDING)
+
+
+def companion_placed(booking: Booking, placed: str) -> Booking:
+    """The record after the companion event with digest `placed` was written."""
+    return linked(booking, placed)
+
+
+def companion_refused(booking: Booking, placed: str, reason: str) -> Booking:
+    """The record when the calendar refuses the companion event for good (digest `placed`):
+    not tried again until it changes."""
+    return dataclasses.replace(booking, annotated=placed, reason=reason)
+
+
+def companion_dropped(booking: Booking) -> Booking:
+    """The record of an off booking after its companion event was deleted (or was not there)."""
+    return dataclasses.replace(booking, annotated=NO_COMPANION)
+
+
+def may_have_companion(booking: Booking) -> bool:
+    """Whether a companion event may exist for the booking (written, or begun)."""
+    return booking.annotated not in ("", NO_COMPANION)
+
+
 def followup_skipped(booking: Booking, reason: str) -> Booking:
     """The record when the follow-up will never be drafted, and why."""
     return dataclasses.replace(booking, followup=Followup.SKIPPED, reason=reason)
@@ -257,3 +294,21 @@ def status_line(booking: Booking, timezone: str) -> str:
         return f"Follow-up: skipped ({booking.reason})"
     due = format_moment(booking.followup_due, ZoneInfo(timezone))
     return f"Follow-up: draft will be prepared {due}"
+
+
+def companion(booking: Booking, reminder: timedelta | None, timezone: str) -> Companion:
+    """The private prep event the booking should have beside it: `reminder` long (the coach's
+    setting; `PREP_LENGTH` without one), ending as the session starts, carrying the note
+    link, the status line and a popup at its start."""
+    assert booking.note is not None
+    length = reminder if reminder is not None and reminder > timedelta(0) else PREP_LENGTH
+    name = one_line(booking.client.name, 100)
+    return Companion(
+        booking_id=booking.id,
+        title=f"Prep: intro with {name}" if name else "Prep: intro session",
+        start=booking.start - length,
+        end=booking.start,
+        note_url=booking.note.url,
+        body=f"Session note: {booking.note.url}\n{status_line(booking, timezone)}",
+        reminder=reminder,
+    )

@@ -25,18 +25,20 @@ from syncd.lifecycle import (
     Booking,
     Decision,
     annotation,
+    companion,
     digest,
     fingerprint,
     follows_event,
     followup_decision,
     followup_skipped,
+    may_have_companion,
     new_booking,
     note_header,
     on_cancelled,
     on_changed,
 )
 from syncd.linkblock import find_note_url
-from syncd.model import Annotation, CalendarEvent, Followup, NoteHeader, Phase
+from syncd.model import Annotation, CalendarEvent, Companion, Followup, NoteHeader, Phase
 from syncd.text import one_line
 from syncd.timefmt import format_log_time
 
@@ -56,6 +58,7 @@ class Policy:
     lookback: timedelta
     max_lateness: timedelta
     annotates_cancelled: bool  # the calendar keeps cancelled events, so they can be marked off
+    companion: bool = False  # `link_placement: companion`: the booked event is never written
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -144,6 +147,23 @@ class MarkOff:
 
 
 @dataclass(frozen=True)
+class PlaceCompanion:
+    """Create the booking's private prep event, or bring it up to `companion` (moved, relinked,
+    a new status line). Stands for `Annotate` with `link_placement: companion`."""
+
+    companion: Companion
+    replan: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class DropCompanion:
+    """Delete the prep event of a booking that is off (nothing when there is none)."""
+
+    booking_id: str
+    replan: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
 class QueueDraft:
     """Put the follow-up draft into the coach's drafts folder; `header` finds a moved note."""
 
@@ -163,6 +183,8 @@ Step = (
     | UpdateNoteHeader
     | Annotate
     | MarkOff
+    | PlaceCompanion
+    | DropCompanion
     | QueueDraft
 )
 
@@ -293,7 +315,7 @@ def needs_event(policy: Policy, booking: Booking, now: datetime) -> bool:
     booking only when the event's block may need marking."""
     if booking.active:
         return True
-    if booking.note is None:
+    if booking.note is None or policy.companion:  # a companion is found by its booking
         return False
     return _mark_pending(policy, booking, annotation(booking, policy.reminder, policy.timezone), now)
 
@@ -319,10 +341,16 @@ def rebook_email(booking: Booking | None, verdict: Verdict) -> str:
 def unfinished(policy: Policy, booking: Booking, now: datetime) -> bool:
     """Whether the booking's note, note header or event annotation is not what its record
     says it should be: a failure or a crash came between recording a change and writing it."""
+    if policy.companion and not booking.active and may_have_companion(booking):
+        return True  # also when its note went to the client's new booking
     if booking.note is None:
         return booking.active
     if booking.header != digest(note_header(booking, policy.timezone)):
         return True
+    if policy.companion:
+        return booking.active and booking.annotated != digest(
+            companion(booking, policy.reminder, policy.timezone)
+        )
     wanted = annotation(booking, policy.reminder, policy.timezone)
     if not booking.active:
         return _mark_pending(policy, booking, wanted, now)
@@ -347,12 +375,16 @@ def _then(
     if booking.note is None:
         if booking.active:
             steps.append(CreateNote(header, reuse))
+        elif policy.companion and may_have_companion(booking):  # its note went to a new booking
+            steps.append(DropCompanion(booking.id))
         return Plan(booking, header, None, tuple(steps))
     wanted = annotation(booking, policy.reminder, policy.timezone)
     if booking.header != digest(header):
         what = "update the note's header" if booking.active else "mark the note cancelled"
         steps.append(UpdateNoteHeader(header, what, relocate=booking.active))
-    if booking.active:
+    if policy.companion:
+        steps.extend(_companion_steps(policy, booking))
+    elif booking.active:
         if event is not None and booking.annotated != digest(wanted):
             steps.append(Annotate(event, wanted))
     elif _mark_pending(policy, booking, wanted, now):
@@ -360,6 +392,15 @@ def _then(
         marked = event if event is not None and find_note_url(event.description) else None
         steps.append(MarkOff(marked, wanted))
     return Plan(booking, header, wanted, tuple(steps))
+
+
+def _companion_steps(policy: Policy, booking: Booking) -> list[Step]:
+    """With `link_placement: companion`: the prep event an on booking should have, or the
+    deletion of an off one's. The booked event itself is not needed, nor ever written."""
+    if not booking.active:
+        return [DropCompanion(booking.id)] if may_have_companion(booking) else []
+    wanted = companion(booking, policy.reminder, policy.timezone)
+    return [] if booking.annotated == digest(wanted) else [PlaceCompanion(wanted)]
 
 
 def _change(
@@ -454,5 +495,9 @@ def describe(step: Step) -> str:
             return "write the note link into the event"
         case MarkOff():
             return "mark the event's link block off" if step.event else "record the event as marked off"
+        case PlaceCompanion():
+            return f'put the prep event "{step.companion.title}" beside the session'
+        case DropCompanion():
+            return "delete the prep event beside the session"
         case QueueDraft():
             return f"queue the follow-up draft to {step.recipient}"

@@ -48,6 +48,8 @@ def show_status(settings: Settings, now: datetime, since: timedelta | None = DEF
         print(_table(headers, rows))
     elif len(tracked) == len(shown):
         print("No bookings tracked yet.")
+    for line in _placement_lines(settings):
+        print(line)
     if since is not None and len(tracked) > len(shown):
         print(_hidden_line(len(tracked) - len(shown), since, shown_any=bool(rows)))
     others = len(bookings) - len(tracked)
@@ -61,6 +63,16 @@ def show_status(settings: Settings, now: datetime, since: timedelta | None = DEF
         )
     for line in health_lines:
         print(line)
+
+
+def _placement_lines(settings: Settings) -> list[str]:
+    """Where the note links are when not in the booked events themselves (`companion`)."""
+    return [
+        f"{coach.email}: note links and reminders are in private prep events "
+        '("Prep: intro with ...") just before each session, not in the booked events'
+        for coach in settings.coaches
+        if coach.calendar.link_placement == "companion"
+    ]
 
 
 def worth_showing(booking: Booking, cutoff: datetime) -> bool:

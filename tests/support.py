@@ -86,6 +86,7 @@ class Workspace:
     extra_coach: str = ""
     env: dict[str, str] = field(default_factory=dict)
     notes_config: str = "{type: markdown, path: notes}"  # the coach's `notes:` value
+    link_placement: str = ""  # the calendar's, when not the default
 
     def __post_init__(self) -> None:
         for sub in ("calendar", "notes", "Mail", "state"):
@@ -109,6 +110,7 @@ class Workspace:
         return self.root / "Mail" / "Drafts"
 
     def write_config(self) -> None:
+        placement = f", link_placement: {self.link_placement}" if self.link_placement else ""
         self.config.write_text(
             f"""\
 state_dir: state
@@ -121,7 +123,7 @@ coaches:
     timezone: Europe/Berlin
     pricing_url: https://ada.example/pricing
     specialties: [engineering leadership, career change]
-    calendar: {{type: vdir, path: calendar}}
+    calendar: {{type: vdir, path: calendar{placement}}}
     notes: {self.notes_config}
     drafts: {{type: maildir, path: Mail/Drafts, delay: {self.delay}}}
     reminder: 5m

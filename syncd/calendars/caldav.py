@@ -24,6 +24,11 @@ source), attendees get `SCHEDULE-AGENT=CLIENT` so the server mails nobody, and t
 `If-Match` with the ETag read. A 412 means someone changed the event in between: it is read
 and annotated again once, then `PreconditionFailed`. A weak or missing ETag cannot be matched
 (servers answer 412 forever): then the text is read again just before an unconditional PUT.
+
+Companion events (`link_placement: companion`) are resources of their own, written whole with
+`ics_companion`'s text: a new one by a PUT with `If-None-Match: *` (never over another), one
+found by its UID (a calendar-query) replaced with `If-Match`. They are never reported as
+events, so syncd's prep event is never taken for a booking.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from icalendar import Calendar
 
 from syncd.calendars.caldav_http import CALDAV, DAV, DavClient, Entry, href_in, multistatus, normal_href
 from syncd.calendars.ics_annotate import Placement
+from syncd.calendars.ics_companion import companion_text, companion_uid, is_companion, shows
 from syncd.calendars.ics_events import (
     PARSE_ERRORS,
     cancelled_stub,
@@ -71,7 +77,7 @@ from syncd.errors import (
     Rejected,
     Unavailable,
 )
-from syncd.model import Annotation, CalendarEvent, ChangeSet
+from syncd.model import Annotation, CalendarEvent, ChangeSet, Companion
 from syncd.text import error_line, one_line
 
 log = logging.getLogger(__name__)
@@ -343,6 +349,7 @@ class CaldavCalendar:
             log.warning("%s", error_line(f"skipping CalDAV event {href}: {exc}"))
             return None
         events = [to_event(o, etag=etag, coach_addresses=self.coach_addresses) for o in found.occurrences]
+        events = [e for e in events if not is_companion(e.id)]  # syncd's own prep event: never a booking
         reach = _seconds(window[1]) if found.continues else None
         return _Item(etag, tuple(dict.fromkeys(e.id for e in events)), reach), events
 
@@ -376,7 +383,9 @@ class CaldavCalendar:
     def _href(self, event_id: str) -> str | None:
         if event_id in self._index:
             return self._index[event_id]
-        uid = uid_of(event_id)
+        return self._href_of_uid(uid_of(event_id))
+
+    def _href_of_uid(self, uid: str) -> str | None:
         calendar = self.calendar_url()
         response = self.client.request("REPORT", calendar, _uid_query_body(uid), {"Depth": "1"})
         hrefs = [
@@ -424,6 +433,50 @@ class CaldavCalendar:
                     raise
             except NotPermitted as exc:
                 raise ReadOnlyEvent(f"CalDAV event {href} may not be written: {exc}") from None
+
+    # --- companion events ---------------------------------------------------------------------
+
+    def put_companion(self, companion: Companion) -> None:
+        """Write the booking's prep event (`CompanionCalendar`): a new resource that replaces
+        nothing, or the one holding its UID brought up to it; nothing when it already is."""
+        uid = companion_uid(companion.booking_id)
+        data = companion_text(companion, self._clock()).encode("utf-8")
+        for attempt in (1, 2):
+            href = self._href_of_uid(uid)
+            headers = dict(_ICS)
+            if href is None:
+                href = normal_href(self.calendar_url(), f"{uid}.ics")
+                headers["If-None-Match"] = "*"
+            else:
+                response = self._get_companion(href)
+                if response is not None and shows(response[0], companion):
+                    return
+                if response is not None and response[1] and not response[1].startswith("W/"):
+                    headers["If-Match"] = response[1]
+            try:
+                self.client.request("PUT", _join(self.calendar_url(), href), data, headers)
+                return
+            except PreconditionFailed:  # made or changed meanwhile: look again, once
+                if attempt == 2:
+                    raise
+
+    def drop_companion(self, booking_id: str) -> None:
+        """Delete the booking's prep event; nothing when there is none."""
+        href = self._href_of_uid(companion_uid(booking_id))
+        if href is None:
+            return
+        try:
+            self.client.request("DELETE", _join(self.calendar_url(), href))
+        except EventGone:
+            return
+
+    def _get_companion(self, href: str) -> tuple[str, str] | None:
+        """(text, etag) of a prep event's resource; None when it is gone."""
+        try:
+            response = self.client.request("GET", _join(self.calendar_url(), href), expect=(200,))
+        except EventGone:
+            return None
+        return response.body.decode("utf-8", errors="replace"), response.headers.get("etag", "")
 
     # --- cursor -------------------------------------------------------------------------------
 

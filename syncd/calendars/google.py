@@ -19,6 +19,11 @@ events are never dropped from incremental results (a booking moved past the wind
 be heard of); a single event that was already further ahead than the window at the full sync is
 read when the window reaches it.
 
+Companion events (`link_placement: companion`) are inserted with `sendUpdates=none` and no
+attendees, found again by a `privateExtendedProperty` query on the booking id (see
+`google_companion`), and left out of what `changes` reports: syncd's own prep event, titled
+"Prep: intro with ...", is never a booking.
+
 Failures leave this module only as syncd errors with one line naming the calendar and event.
 This module is imported only when a Google calendar is configured (the registry imports it
 lazily), so it may import the Google libraries at the top.
@@ -37,6 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 from googleapiclient.errors import HttpError
 
+from syncd.calendars.google_companion import (
+    companion_item,
+    companion_patch,
+    companion_query,
+    is_companion_item,
+)
 from syncd.calendars.google_items import (
     annotation_patch,
     event_from_item,
@@ -69,7 +80,7 @@ from syncd.google.transport import (
     lazy_factory,
 )
 from syncd.google.transport import http_error as generic_http_error
-from syncd.model import Annotation, CalendarEvent, ChangeSet
+from syncd.model import Annotation, CalendarEvent, ChangeSet, Companion
 from syncd.text import one_line
 
 if TYPE_CHECKING:
@@ -124,6 +135,9 @@ class GoogleCalendar:
         self._raw: dict[str, dict[str, Any]] = {}
         self._zone = ""
         self._default_reminders: list[dict[str, Any]] = []
+        # Ids of companion events seen or written: a deleted one comes back as a stub with no
+        # more than its id, which must not reach the engine as an event either.
+        self._companion_ids: set[str] = set()
 
     @property
     def label(self) -> str:
@@ -159,9 +173,14 @@ class GoogleCalendar:
         if cursor is None:
             with self._lock:
                 self._raw.clear()  # a full read: forget events that are gone
-        kept = self._bounded(items, since, until)
+        kept = self._bounded(self._without_companions(items), since, until)
         events = [self._remember(item) for item in kept if item.get("id")]
         return ChangeSet(events, window_cursor(sync_token, until))
+
+    def _without_companions(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with self._lock:
+            self._companion_ids.update(str(item.get("id")) for item in items if is_companion_item(item))
+            return [item for item in items if str(item.get("id")) not in self._companion_ids]
 
     def _read_cursor(self, cursor: str, wanted: datetime) -> tuple[str, datetime]:
         """(sync token, window end) to read on from; a plain token (a cursor from before
@@ -267,6 +286,87 @@ class GoogleCalendar:
                 continue
             self._remember(updated)
             return
+
+    # --- CompanionCalendar --------------------------------------------------------------------
+
+    def put_companion(self, companion: Companion) -> None:
+        """Insert the booking's prep event, or patch the one found by its booking id when it
+        differs (`CompanionCalendar`). Neither mails anyone (`sendUpdates=none`, no attendees).
+        A 412 (the coach edited it meanwhile) is met by finding it again, once."""
+        for attempt in range(2):
+            found = self._find_companions(companion.booking_id)
+            if not found:
+                created = self._write_companion(
+                    "creating the prep event", companion.booking_id, body=companion_item(companion)
+                )
+                self._note_companion(created)
+                return
+            self._drop_items(found[1:])  # two after some race: one is kept
+            patch = companion_patch(found[0], companion)
+            if not patch:
+                return
+            try:
+                self._write_companion(
+                    "updating the prep event",
+                    companion.booking_id,
+                    event_id=str(found[0]["id"]),
+                    body=patch,
+                    etag=str(found[0].get("etag") or ""),
+                )
+                return
+            except PreconditionFailed:
+                if attempt:
+                    raise
+
+    def drop_companion(self, booking_id: str) -> None:
+        """Delete the booking's prep event (every one found); nothing when there is none."""
+        self._drop_items(self._find_companions(booking_id))
+
+    def _find_companions(self, booking_id: str) -> list[dict[str, Any]]:
+        params = {
+            "calendarId": self.calendar_id,
+            "privateExtendedProperty": companion_query(booking_id),
+            "showDeleted": False,
+            "maxResults": 10,
+        }
+        with self._errors(f"looking for the prep event of booking {one_line(booking_id, 80)}") as service:
+            items = [dict(i) for i in self._execute(service.events().list(**params)).get("items") or []]
+        for item in items:
+            self._note_companion(item)
+        return [item for item in items if item.get("status") != "cancelled"]
+
+    def _drop_items(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            event_id = str(item["id"])
+            with self._errors("deleting the prep event", event_id, writing=True) as service:
+                try:
+                    self._execute(
+                        service.events().delete(
+                            calendarId=self.calendar_id, eventId=event_id, sendUpdates="none"
+                        )
+                    )
+                except HttpError as exc:
+                    if exc.status_code not in (404, 410):  # gone already: as wanted
+                        raise
+
+    def _write_companion(
+        self, what: str, booking_id: str, *, body: dict[str, Any], event_id: str = "", etag: str = ""
+    ) -> dict[str, Any]:
+        where = event_id or f"for booking {one_line(booking_id, 80)}"
+        with self._errors(what, where, writing=True) as service:
+            if not event_id:
+                request = service.events().insert(calendarId=self.calendar_id, body=body, sendUpdates="none")
+            else:
+                request = service.events().patch(
+                    calendarId=self.calendar_id, eventId=event_id, body=body, sendUpdates="none"
+                )
+                if etag:
+                    request.headers["If-Match"] = etag
+            return dict(self._execute(request))
+
+    def _note_companion(self, item: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._companion_ids.add(str(item.get("id")))
 
     # --- requests ----------------------------------------------------------------------------
 

@@ -30,7 +30,9 @@ from syncd.calendars.ics_text import (
 from syncd.linkblock import BEGIN, apply_block, apply_html_block, strip_block, strip_html_block
 from syncd.model import Annotation
 
-Placement = Literal["description", "private", "both"]
+# With "companion" the pass never annotates the booked event (a companion event carries the
+# link): were it asked to, nothing of syncd's but the alarm would stay in the event.
+Placement = Literal["description", "private", "both", "companion"]
 ALARM_MARK = "X-SYNCD-ALARM"
 BOOKING_PROPERTY = "X-SYNCD-BOOKING"
 NOTE_URL_PROPERTY = "X-SYNCD-NOTE-URL"

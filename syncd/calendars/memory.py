@@ -5,7 +5,8 @@ engine, which reads and annotates it through the `CalendarSource` methods. Every
 the next revision number; a cursor is the revision it was taken at, so `changes` returns what
 changed since, deletions as cancelled stubs. `expire_cursors` makes every earlier cursor
 `CursorExpired`, as a service dropping its sync tokens does. An annotation's attachment is not
-kept (no test double needs it yet). Not a config type.
+kept (no test double needs it yet). Companion events (`CompanionCalendar`) are kept apart from
+the events, by booking id, so `changes` never reports them. Not a config type.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dateutil.rrule import rrulestr
 
 from syncd.errors import BackendError, CursorExpired, EventGone, PreconditionFailed, ReadOnlyEvent
 from syncd.linkblock import apply_block
-from syncd.model import Annotation, Attendee, CalendarEvent, ChangeSet
+from syncd.model import Annotation, Attendee, CalendarEvent, ChangeSet, Companion
 
 MAX_INSTANCES = 500  # of one recurring series: enough for any test, finite for an endless rule
 
@@ -48,6 +49,8 @@ class MemoryCalendar:
         self._generation = 0
         self._failures: list[BackendError] = []
         self._lock = threading.Lock()
+        self._companions: dict[str, Companion] = {}
+        self.companion_writes = 0  # puts that created or changed a companion
 
     # --- CalendarSource -----------------------------------------------------------------------
 
@@ -91,6 +94,27 @@ class MemoryCalendar:
                 raise PreconditionFailed(f"calendar: event {event.id} changed since it was read")
             described = replace(entry.event, description=apply_block(entry.event.description, annotation))
             self._store(event.id, entry.series, described, entry.read_only, annotation.reminder)
+
+    # --- CompanionCalendar --------------------------------------------------------------------
+
+    def put_companion(self, companion: Companion) -> None:
+        """Keep `companion` as the booking's one prep event (replacing an earlier one)."""
+        with self._lock:
+            self._maybe_fail()
+            if self._companions.get(companion.booking_id) != companion:
+                self.companion_writes += 1
+            self._companions[companion.booking_id] = companion
+
+    def drop_companion(self, booking_id: str) -> None:
+        """Forget the booking's prep event; nothing when there is none."""
+        with self._lock:
+            self._maybe_fail()
+            self._companions.pop(booking_id, None)
+
+    def companions(self) -> dict[str, Companion]:
+        """The prep events kept, by booking id (for tests)."""
+        with self._lock:
+            return dict(self._companions)
 
     # --- for tests: the coach's other tools -----------------------------------------------------
 

@@ -31,6 +31,10 @@ cap let the next instance in (Unix seconds; 0 when no cap cut a series short).
 Annotations are written into the raw text of the event's file (see `ics_annotate`): lines
 syncd does not own stay byte for byte as they were, and the file is replaced atomically.
 
+With `link_placement: companion`, a booking's prep event is a file of its own, named after
+its UID (see `ics_companion`), written whole; a file holding a companion UID is never read as
+events, so syncd's own prep event is never taken for a booking.
+
 Which entries of the folder are read and written at all (links, fifos, loops) is the business
 of `vdir_folder`.
 
@@ -63,6 +67,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar
 
 from syncd.calendars.ics_annotate import Placement
+from syncd.calendars.ics_companion import companion_text, companion_uid, is_companion, shows
 from syncd.calendars.ics_events import (
     PARSE_ERRORS,
     Occurrence,
@@ -90,7 +95,7 @@ from syncd.errors import (
     Unavailable,
 )
 from syncd.files import atomic_write, remove_stale_temp_files
-from syncd.model import Annotation, CalendarEvent, ChangeSet
+from syncd.model import Annotation, CalendarEvent, ChangeSet, Companion
 from syncd.text import error_line, one_line
 
 log = logging.getLogger(__name__)
@@ -187,6 +192,7 @@ class VdirCalendar:
         self._told_skipped: dict[str, str] = {}  # entry -> why it was skipped, as last logged
         self._told_duplicates: set[tuple[str, frozenset[str]]] = set()  # (UID, files) logged
         self._read_only = False  # a write found the folder's mount read-only in this pass
+        self._companion_files: dict[str, str] = {}  # companion UID -> file name, as last read
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -304,6 +310,10 @@ class VdirCalendar:
             return self._skipped(name, exc, now.as_read(ids, broken=True, digest=digest, reach=reach))
         etag = _etag(now.mtime_ns, now.size)
         events = [to_event(o, etag=etag, coach_addresses=self.coach_addresses) for o in found.occurrences]
+        companions = [e.id for e in events if is_companion(e.id)]  # syncd's own: never a booking
+        if companions and len(companions) == len(events):  # a file put_companion may replace whole
+            self._companion_files.update(dict.fromkeys(companions, name))
+        events = [e for e in events if not is_companion(e.id)]
         frees_at = _seconds(found.cap_frees_at) if found.cap_frees_at is not None else 0
         reached = _seconds(window[1]) if found.continues else None
         return now.as_read(
@@ -443,6 +453,42 @@ class VdirCalendar:
             zone=self.zone,
             where=f"calendar file {self.path / found.name}",
         )
+
+    # --- companion events ---------------------------------------------------------------------
+
+    def put_companion(self, companion: Companion) -> None:
+        """Write the booking's prep event file (`CompanionCalendar`): created, or rewritten
+        when it differs; the file found by its UID, so a retry never makes a second one."""
+        if self._read_only:
+            raise FolderReadOnly(f"calendar folder {self.path} is on a read-only file system")
+        uid = companion_uid(companion.booking_id)
+        name = self._companion_files.get(uid, f"{uid}.ics")
+        try:  # as any event file is read: a link out of the folder is not followed
+            current = read_event_file(self.path, name)
+        except BadEvent:
+            current = None  # not a file syncd may read: replaced by its own
+        if current is not None and shows(current[0].decode("utf-8", errors="replace"), companion):
+            return
+        # Where a link inside the folder leads, as annotate writes; else the entry itself.
+        path = current[2] if current is not None else self.path / name
+        data = companion_text(companion, _from_nanoseconds(self._clock())).encode("utf-8")
+        try:
+            atomic_write(path, data, 0o600)  # private, like the notes it links to
+        except OSError as exc:
+            error = _write_error(path, exc)
+            self._read_only = isinstance(error, FolderReadOnly)
+            raise error from None
+
+    def drop_companion(self, booking_id: str) -> None:
+        """Delete the booking's prep event file; nothing when there is none."""
+        uid = companion_uid(booking_id)
+        path = self.path / self._companion_files.pop(uid, f"{uid}.ics")
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise _write_error(path, exc) from None
 
     # --- cursor -------------------------------------------------------------------------------
 

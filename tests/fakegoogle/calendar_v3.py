@@ -9,7 +9,9 @@ truncate values over 1024; at most 5 reminder overrides; attachments only with
 `supportsAttachments=true` (otherwise ignored), at most 25, each with a `fileUrl`.
 
 A full listing honours `timeMin` (bounds the end, exclusive) and `timeMax` (bounds the start,
-exclusive); a sync token then reports every change wherever it lies in time, as Google does.
+exclusive), and `privateExtendedProperty=name=value` (repeatable: every one must match; a value
+without `=` gets 400); a sync token then reports every change wherever it lies in time, as
+Google does.
 
 Recurring events (an RRULE in `recurrence`) are expanded into instances when `singleEvents`
 is true; writing to an instance stores it as an exception of its series. A deleted event
@@ -151,6 +153,12 @@ class FakeCalendar:
         with self._fake.lock:
             return copy.deepcopy(self._existing(self._calendar(calendar_id or self.primary), event_id))
 
+    def live_events(self, calendar_id: str | None = None) -> list[dict[str, Any]]:
+        """Copies of the stored events that are not deleted (series as their masters)."""
+        with self._fake.lock:
+            cal = self._calendar(calendar_id or self.primary)
+            return [copy.deepcopy(e) for e in cal.events.values() if not self._is_deleted(cal, e)]
+
     def set_read_only(self, event_id: str, calendar_id: str | None = None) -> None:
         """Make the coach a guest of the event: only reminders and private properties may change."""
         with self._fake.lock:
@@ -257,9 +265,13 @@ class FakeCalendar:
         show_deleted = request.arg("showDeleted") == "true"
         low = _query_time(request.arg("timeMin"), "timeMin")
         high = _query_time(request.arg("timeMax"), "timeMax")
+        private = _property_filters(request.query.get("privateExtendedProperty", []))
         found = []
         for _, event in self._units(cal, request.arg("singleEvents") == "true"):
             if event.get("status") == "cancelled" and not show_deleted:
+                continue
+            props = (event.get("extendedProperties") or {}).get("private") or {}
+            if any(props.get(name) != value for name, value in private):
                 continue
             start, end = _event_time(event.get("start")), _event_time(event.get("end"))
             if low and end and end <= low:  # timeMin bounds the end, exclusive
@@ -479,6 +491,16 @@ def _strip_server_fields(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "Missing request body.", "required")
     return {k: v for k, v in body.items() if k not in SERVER_FIELDS}
+
+
+def _property_filters(values: list[str]) -> list[tuple[str, str]]:
+    filters = []
+    for value in values:
+        name, equals, wanted = value.partition("=")
+        if not equals or not name:
+            raise ApiError(400, "Invalid extended property constraint (use propertyName=value).", "invalid")
+        filters.append((name, wanted))
+    return filters
 
 
 def _query_time(value: str | None, name: str) -> datetime | None:

@@ -22,6 +22,7 @@ def make_settings(
     fake: FakeGoogle,
     *,
     placement: str = "both",
+    calendar_id: str = "primary",
     notes: dict[str, Any] | None = None,
     drafts: dict[str, Any] | None = None,
 ) -> Settings:
@@ -32,7 +33,7 @@ def make_settings(
         "email": COACH,
         "timezone": "Europe/Berlin",
         "pricing_url": "https://coach.example.com/pricing",
-        "calendar": {"type": "google", "calendar_id": "primary", "link_placement": placement},
+        "calendar": {"type": "google", "calendar_id": calendar_id, "link_placement": placement},
         "notes": notes or {"type": "markdown", "path": str(tmp_path / "notes")},
         "drafts": drafts or {"type": "maildir", "path": str(tmp_path / "Maildir")},
     }
