@@ -1,14 +1,29 @@
-"""One pass over every coach: the unit of work the daemon repeats and `syncd once` runs."""
+"""One pass over every coach: the unit of work the daemon repeats and `syncd once` runs.
+
+Coaches are run side by side by a bounded pool of threads (`concurrency:`): a pass mostly waits
+on the network, and one slow account must not hold up the others. Each coach is one task of
+the pass, so its backends (httplib2 is not thread-safe) are used by one thread at a time, and
+its steps keep the order that makes them crash-safe. The main thread meanwhile asks
+`should_stop` every `WAIT_SLICE` (which feeds systemd's watchdog) and hands a stop on to the
+running coaches, which check it between steps.
+
+Before running anyone, a pass claims its coaches' leases in the state: with several replicas
+on one database each coach is run by one of them; with the SQLite state, every coach is ours.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import Callable
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from syncd import registry
+from syncd import registry, telemetry
 from syncd.calendars.base import CalendarSource
 from syncd.coach_pass import CoachParts, CoachPass, Tally
 from syncd.config import CoachConfig, Settings
@@ -22,6 +37,10 @@ from syncd.templating import Renderer
 from syncd.text import counted
 
 log = logging.getLogger("syncd")
+
+# How often the main thread looks up from the running coaches to ask whether to stop: a stop
+# reaches them within this (and their current step), and systemd's watchdog is fed meanwhile.
+WAIT_SLICE = 0.2
 
 
 @dataclass
@@ -63,7 +82,8 @@ PartsOpener = Callable[[CoachConfig, Settings], CoachParts]
 
 
 class Engine:
-    """The coaches' backends and the state store, kept open between passes.
+    """The coaches' backends, the state store and the pool that runs the coaches, kept open
+    between passes.
 
     `opener` opens a coach's backends (by default from the config's types); tests hand in
     backends of their own, e.g. the in-memory ones.
@@ -72,27 +92,46 @@ class Engine:
     def __init__(self, settings: Settings, state: StateStore, opener: PartsOpener | None = None) -> None:
         self.settings = settings
         self.state = state
+        self.replica = replica_id(settings)
         self._opener = opener or open_parts
         self._parts: dict[str, CoachParts] = {}
+        self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="syncd-coach")
+        self._claimed = False
 
     def run_pass(
         self, now: datetime, *, dry_run: bool = False, should_stop: Callable[[], bool] = lambda: False
     ) -> PassReport:
-        """Run one pass for every coach at time `now` (aware). Never raises for a service or
-        data problem: each is logged and counted in the report."""
+        """Run one pass at time `now` (aware) for every coach whose lease this replica holds.
+        Never raises for a service or data problem: each is logged and counted in the report;
+        a bug in one coach's pass is raised once the others have finished theirs."""
         report = PassReport(started=now, finished=now)
-        for coach in self.settings.coaches:
-            if should_stop():
-                report.tally.stopped = True
-                break
-            tally = self._run_coach(coach, now, dry_run, should_stop)
+        held = self._claim(now, dry_run)
+        coaches = [coach for coach in self.settings.coaches if coach.key in held]
+        stop = threading.Event()
+        if should_stop():  # asked before the first coach's turn: none starts
+            stop.set()
+        futures = [self._pool.submit(self._run_coach, coach, now, dry_run, stop.is_set) for coach in coaches]
+        _wait_all(futures, should_stop, stop)
+        for coach, future in zip(coaches, futures, strict=True):
+            tally = future.result()
             report.errors[coach.email] = tally.errors
             report.tally.add(tally)
         report.bookings = self.state.count()
         report.finished = datetime.now(UTC)
+        if telemetry.installed():
+            telemetry.pass_done(report, held, self.state.phase_counts())
         return report
 
+    def _claim(self, now: datetime, dry_run: bool) -> frozenset[str]:
+        keys = [coach.key for coach in self.settings.coaches]
+        if dry_run:  # reads and writes nothing that another replica's run could clash with
+            return frozenset(keys)
+        self._claimed = True
+        return self.state.claim(keys, self.replica, lease_ttl(self.settings), now)
+
     def _run_coach(self, coach: CoachConfig, now: datetime, dry_run: bool, stop: Callable[[], bool]) -> Tally:
+        if stop():  # stopped before its turn came
+            return Tally(stopped=True)
         try:
             parts = self._open(coach)
         except SyncdError as exc:
@@ -102,12 +141,50 @@ class Engine:
 
     def _open(self, coach: CoachConfig) -> CoachParts:
         # Opened on first use and kept; a coach whose backend failed to open is retried next pass.
+        # Each coach's key is written by its own task only: no two threads set the same one.
         if coach.key not in self._parts:
             self._parts[coach.key] = self._opener(coach, self.settings)
         return self._parts[coach.key]
 
+    def leases(self) -> Mapping[str, tuple[str, datetime]]:
+        """Per coach, the replica holding its lease and until when (for `syncd status`)."""
+        return self.state.leases()
+
     def close(self) -> None:
-        self.state.close()
+        """Stop the pool, give up this replica's leases (another one takes them at once), close
+        the state. Between passes nothing runs; a stop that could not wait for a hung request
+        leaves its thread behind (the process is exiting)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            if self._claimed:
+                self.state.release(self.replica)
+        except SyncdError as exc:
+            log.warning("cannot release the leases of %s: %s", self.replica, exc)
+        finally:
+            self.state.close()
+
+
+def _wait_all(futures: list[Future[Tally]], should_stop: Callable[[], bool], stop: threading.Event) -> None:
+    """Wait for every coach's task, asking `should_stop` from this (the main) thread every
+    `WAIT_SLICE`; once it says yes, the running coaches are told through `stop`."""
+    pending = set(futures)
+    while pending:
+        if not stop.is_set() and should_stop():
+            stop.set()
+        _, pending = wait(pending, timeout=WAIT_SLICE)
+
+
+def replica_id(settings: Settings) -> str:
+    """This process's name in the leases: `replica:` from the config, else hostname:pid (a
+    restarted process is a new replica; the old one's leases expire or were released)."""
+    return settings.replica or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_ttl(settings: Settings) -> timedelta:
+    """How long a claimed coach stays this replica's without a new claim: three poll
+    intervals, at least a minute, so a long pass or a late one keeps its coaches, and a dead
+    replica's coaches are taken over after this."""
+    return max(timedelta(minutes=1), 3 * settings.poll_interval)
 
 
 def open_parts(coach: CoachConfig, settings: Settings) -> CoachParts:
