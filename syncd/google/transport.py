@@ -32,6 +32,7 @@ from googleapiclient.discovery import Resource
 from googleapiclient.errors import Error as GoogleClientError
 from googleapiclient.errors import HttpError
 
+from syncd import telemetry
 from syncd.errors import AuthError, BackendError, NotPermitted, RateLimited, Rejected, SyncdError, Unavailable
 from syncd.google.auth import (
     DEFAULT_HTTP_TIMEOUT,
@@ -172,10 +173,19 @@ def execute(request: Any, num_retries: int, sleep: Callable[[float], None] | Non
     (tests pass a no-op). A token the transport refreshed meanwhile is saved afterwards."""
     if sleep is not None:
         request._sleep = sleep  # the library's documented stub for its backoff sleep
+    backend = "google_" + str(getattr(request, "methodId", None) or "api").split(".")[0]
     try:
-        return request.execute(num_retries=num_retries)
+        result = request.execute(num_retries=num_retries)
+    except HttpError as exc:
+        telemetry.request_done(backend, int(exc.status_code))
+        raise
+    except Exception:
+        telemetry.request_done(backend, "network")
+        raise
     finally:
         _save_if_refreshed(request)
+    telemetry.request_done(backend, "2xx")
+    return result
 
 
 def _save_if_refreshed(request: Any) -> None:
