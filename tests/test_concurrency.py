@@ -1,0 +1,345 @@
+"""Coaches polled side by side (issue 13): the pool of `concurrency:` threads, on the real
+client library against the fake Google server with injected latency, and the real daemon
+stopped or killed in the middle of many coaches' passes.
+
+Overlap is read from the server's side (how many requests it was serving at once, and in what
+order they ended), never from wall time: the machine is shared and slow.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import pytest
+
+from syncd.google.auth import SCOPE_CALENDAR_EVENTS
+from syncd.lifecycle import Booking, booking_id
+from syncd.model import Client, Followup, Phase
+from syncd.state import StateStore
+from tests.fakegoogle import FakeGoogle, FakeRequest, FakeResponse
+from tests.fakegoogle.helpers import CLIENT, COACH, booking
+from tests.support import event_ics, kill, run_in_process, wait_for
+
+LIST = r"/events$"
+
+
+class CountingGoogle(FakeGoogle):
+    """The fake, also noting how many requests it serves at once and when each one ended.
+
+    Latency comes from the fake's own slow faults (`fake.slow`), which delay a request before
+    it is handled; the count spans the delay too, as the request is open on the client's side.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._count_lock = threading.Lock()
+        self.open = 0
+        self.peak = 0
+        self.ended: list[str] = []  # calendar ids, in the order their list requests ended
+        self._arrived = threading.local()
+
+    def _take_fault(self, method: str, path: str) -> Any:
+        # Called by the fake on arrival, before the delay: the request is open from here.
+        with self._count_lock:
+            self.open += 1
+            self.peak = max(self.peak, self.open)
+        return super()._take_fault(method, path)
+
+    def handle(self, request: FakeRequest) -> FakeResponse:
+        try:
+            return super().handle(request)
+        finally:
+            with self._count_lock:
+                self.open -= 1
+                if request.method == "GET" and request.path.endswith("/events"):
+                    self.ended.append(unquote(request.path.split("/")[2]))
+
+
+def coach_email(i: int) -> str:
+    return f"coach{i}@example.com"
+
+
+def google_config(root: Path, fake: FakeGoogle, coaches: int, concurrency: int) -> Path:
+    """A config with `coaches` coaches, each on a calendar of their own on the fake."""
+    entries = []
+    for i in range(coaches):
+        fake.calendar.add_calendar(coach_email(i))
+        entries.append(
+            f"""\
+  - name: Coach {i}
+    email: {coach_email(i)}
+    timezone: Europe/Berlin
+    pricing_url: https://coach.example.com/pricing
+    calendar: {{type: google, calendar_id: "{coach_email(i)}"}}
+    notes: {{type: markdown, path: notes{i}}}
+    drafts: {{type: maildir, path: Mail{i}}}
+"""
+        )
+        (root / f"notes{i}").mkdir(parents=True, exist_ok=True)
+    token = root / "google-token.json"
+    token.write_text(json.dumps(fake.oauth.token_info([SCOPE_CALENDAR_EVENTS])), encoding="utf-8")
+    token.chmod(0o600)
+    config = root / "syncd.yaml"
+    config.write_text(
+        f"""\
+state_dir: state
+poll_interval: 1s
+concurrency: {concurrency}
+google:
+  client_secrets: client.json
+  token: google-token.json
+  token_uri: {fake.token_uri}
+  api_endpoint: {fake.api_endpoint}
+coaches:
+{"".join(entries)}""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def book_each(fake: FakeGoogle, coaches: int) -> None:
+    """One upcoming intro booking in every coach's calendar."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=1)
+    for i in range(coaches):
+        event = booking(f"intro{i:05d}", start)
+        event["organizer"] = {"email": coach_email(i)}
+        event["attendees"] = [
+            {"email": coach_email(i), "organizer": True, "responseStatus": "accepted"},
+            {"email": CLIENT, "displayName": "Ada Lovelace", "responseStatus": "needsAction"},
+        ]
+        fake.calendar.put_event(event, coach_email(i))
+    assert COACH not in {coach_email(i) for i in range(coaches)}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[CountingGoogle]:
+    with CountingGoogle() as started:
+        yield started
+
+
+def run_once(config: Path) -> subprocess.CompletedProcess[str]:
+    result = run_in_process(["--config", str(config), "once"], {})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def fresh(fake: CountingGoogle) -> None:
+    with fake.lock:
+        fake.clear_faults()
+        fake.requests.clear()
+        fake.peak = 0
+        fake.ended.clear()
+
+
+@pytest.mark.parametrize(("concurrency", "peak"), [(4, 4), (1, 1)])
+def test_coaches_requests_overlap_up_to_the_concurrency(
+    fake: CountingGoogle, tmp_path: Path, concurrency: int, peak: int
+) -> None:
+    """With 4 coaches and `concurrency: 4`, all four coaches' calendar reads are at the server
+    at once (the pass takes about one request's latency, not four); with `concurrency: 1` they
+    come one after another, as before the pool."""
+    fresh(fake)
+    config = google_config(tmp_path, fake, coaches=4, concurrency=concurrency)
+    fake.slow(LIST, 0.3, times=4, method="GET")
+    result = run_once(config)
+    assert "0 errors" in result.stderr
+    assert fake.peak == peak
+    assert len(fake.requests_to(LIST, "GET")) == 4
+
+
+def test_a_slow_account_does_not_hold_up_the_others(fake: CountingGoogle, tmp_path: Path) -> None:
+    """The first coach's calendar answers after 1.5 s: the other coaches' bookings get their
+    notes and links meanwhile (their reads end before the slow one), and the slow coach's
+    booking is done too once its answer comes."""
+    fresh(fake)
+    config = google_config(tmp_path, fake, coaches=3, concurrency=3)
+    book_each(fake, 3)
+    fake.slow(rf"/calendars/{quote(coach_email(0))}/events$", 1.5, times=1, method="GET")
+    result = run_once(config)
+    assert "3 notes created, 3 links written" in result.stderr, result.stderr
+    first_read_ended = list(dict.fromkeys(fake.ended))  # each calendar's first read, in end order
+    assert first_read_ended == [coach_email(1), coach_email(2), coach_email(0)] or first_read_ended == [
+        coach_email(2),
+        coach_email(1),
+        coach_email(0),
+    ], fake.ended
+
+
+def test_the_state_store_takes_writes_from_many_threads(tmp_path: Path) -> None:
+    """Threads saving bookings into one StateStore at once: every record is there afterwards
+    and no thread failed (one connection, one lock: no 'cannot start a transaction within a
+    transaction', no 'recursive use of cursors')."""
+    state = StateStore.in_dir(tmp_path / "state")
+    now = datetime.now(UTC)
+    failures: list[BaseException] = []
+
+    def save_many(coach: int) -> None:
+        try:
+            for n in range(40):
+                state.save(_booking(f"c{coach}@x.example", f"e{n}", now), now)
+                state.by_event(f"c{coach}@x.example", f"e{n}")
+        except BaseException as exc:  # reported below, with the thread's own error
+            failures.append(exc)
+
+    threads = [threading.Thread(target=save_many, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert failures == []
+        assert state.count() == 6 * 40
+    finally:
+        state.close()
+
+
+def _booking(coach: str, event_id: str, now: datetime) -> Booking:
+    return Booking(
+        id=booking_id(coach, event_id),
+        coach=coach,
+        event_id=event_id,
+        phase=Phase.DETECTED,
+        client=Client(name="C", email="c@client.example"),
+        start=now,
+        end=now + timedelta(minutes=30),
+        fingerprint="",
+        followup=Followup.PENDING,
+        followup_due=now,
+    )
+
+
+# --- the real daemon ---------------------------------------------------------------------------
+
+
+def _daemon(config: Path, log: Path) -> subprocess.Popen[str]:
+    with log.open("w", encoding="utf-8") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "syncd", "--config", str(config), "run"],
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            text=True,
+        )
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_pool_runs_coaches_stops_within_seconds(
+    fake: CountingGoogle, tmp_path: Path
+) -> None:
+    """8 coaches, 4 at a time, each calendar read taking 2 s: SIGTERM while the first four
+    are waiting ends the daemon within 5 s with exit 0; the running coaches stop after their
+    request, and the four waiting for a thread never start."""
+    fresh(fake)
+    config = google_config(tmp_path, fake, coaches=8, concurrency=4)
+    fake.slow(LIST, 2.0, times=8, method="GET")
+    log = tmp_path / "syncd.log"
+    process = _daemon(config, log)
+    try:
+        assert wait_for(lambda: fake.open >= 4, timeout=30), log.read_text()
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=10)
+        seconds = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            kill(process)
+    text = log.read_text()
+    assert code == 0, text
+    assert seconds < 5, text
+    assert "Traceback" not in text
+    assert len(fake.requests_to(LIST, "GET")) == 4, "only the running coaches read their calendar"
+
+
+# --- SIGKILL in the middle of many coaches' passes -----------------------------------------------
+
+COACHES = 4
+PER_COACH = 16
+
+
+def _vdir_coaches(root: Path) -> Path:
+    """COACHES coaches on folders, from a coaches_dir, each with PER_COACH bookings (half of
+    them over, so they get a draft too)."""
+    (root / "coaches.d").mkdir(parents=True)
+    now = datetime.now(UTC)
+    for c in range(COACHES):
+        for sub in (f"cal{c}", f"notes{c}", f"Mail{c}"):
+            (root / sub).mkdir()
+        email = f"coach{c}@coach.example"
+        (root / "coaches.d" / f"coach{c}.yaml").write_text(
+            f"""\
+name: Coach {c}
+email: {email}
+timezone: Europe/Berlin
+pricing_url: https://coach.example/pricing
+calendar: {{type: vdir, path: ../cal{c}}}
+notes: {{type: markdown, path: ../notes{c}}}
+drafts: {{type: maildir, path: ../Mail{c}/Drafts}}
+""",
+            encoding="utf-8",
+        )
+        for i in range(PER_COACH):
+            start = now - timedelta(hours=1, minutes=i) if i % 2 == 0 else now + timedelta(hours=2, minutes=i)
+            text = event_ics(
+                f"b{i:02d}", "Intro session", start, client=(f"Client {i}", f"client{i}@x.example")
+            )
+            (root / f"cal{c}" / f"b{i:02d}.ics").write_text(text.replace("ada@coach.example", email))
+    config = root / "syncd.yaml"
+    config.write_text("state_dir: state\npoll_interval: 1s\nconcurrency: 4\ncoaches_dir: coaches.d\n")
+    return config
+
+
+def _notes(root: Path, c: int) -> list[Path]:
+    return sorted((root / f"notes{c}" / "Intro Sessions").glob("*.md"))
+
+
+def _drafts(root: Path, c: int) -> list[Path]:
+    drafts = root / f"Mail{c}" / "Drafts"
+    return [p for sub in ("cur", "new") for p in (drafts / sub).glob("*") if p.is_file()]
+
+
+def _progress(root: Path) -> int:
+    return sum(len(_notes(root, c)) + len(_drafts(root, c)) for c in range(COACHES))
+
+
+@pytest.mark.slow
+def test_sigkill_during_many_coaches_passes_leaves_exactly_one_of_everything(tmp_path: Path) -> None:
+    """The daemon runs 4 coaches at once and is SIGKILLed at random moments, restarted each
+    time: in the end every booking of every coach has one note, one link in its event, and
+    every ended one one draft."""
+    config = _vdir_coaches(tmp_path)
+    done = COACHES * (PER_COACH + PER_COACH // 2)
+    rng = random.Random(20261201)
+    partial_seen = False
+    for round_ in range(10):
+        before = _progress(tmp_path)
+        if before == done:
+            break
+        process = _daemon(config, tmp_path / f"run{round_}.log")
+        try:
+            assert wait_for(lambda: _progress(tmp_path) > before, timeout=30)  # noqa: B023
+            time.sleep(rng.uniform(0.0, 0.2))
+        finally:
+            kill(process)
+        partial_seen = partial_seen or 0 < _progress(tmp_path) < done
+    result = run_in_process(["--config", str(config), "once"], {})
+    assert result.returncode == 0, result.stderr
+
+    assert partial_seen, "no kill landed mid-pass; the test proved nothing"
+    for c in range(COACHES):
+        assert len(_notes(tmp_path, c)) == PER_COACH, c
+        drafts = _drafts(tmp_path, c)
+        assert len(drafts) == PER_COACH // 2, c
+        for event in sorted((tmp_path / f"cal{c}").glob("b*.ics")):
+            text = event.read_text().replace("\r\n ", "")
+            assert text.count("--- syncd: session note") == 1, (c, event.name)
