@@ -14,6 +14,7 @@ that was used) and CalDAV (one per HTTP exchange). The folder backends make no r
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -145,7 +146,8 @@ class MetricsServer:
         self.metrics = metrics
         self.listen = listen
         self._httpd = _bind(listen, _handler(metrics))
-        serve = self._httpd.serve_forever
+        # A short poll: `stop` waits for the serving loop to notice, and SIGTERM has 5 s in all.
+        serve = functools.partial(self._httpd.serve_forever, poll_interval=0.1)
         self._thread = threading.Thread(target=serve, name="syncd-metrics", daemon=True)
         self._thread.start()
 
