@@ -9,6 +9,7 @@ order they ended), never from wall time: the machine is shared and slow.
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -29,7 +30,7 @@ from syncd.model import Client, Followup, Phase
 from syncd.state import StateStore
 from tests.fakegoogle import FakeGoogle, FakeRequest, FakeResponse
 from tests.fakegoogle.helpers import CLIENT, COACH, booking
-from tests.support import event_ics, kill, run_in_process, wait_for
+from tests.support import NotifySocket, event_ics, kill, run_in_process, wait_for
 
 LIST = r"/events$"
 
@@ -223,13 +224,14 @@ def _booking(coach: str, event_id: str, now: datetime) -> Booking:
 # --- the real daemon ---------------------------------------------------------------------------
 
 
-def _daemon(config: Path, log: Path) -> subprocess.Popen[str]:
+def _daemon(config: Path, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     with log.open("w", encoding="utf-8") as sink:
         return subprocess.Popen(
             [sys.executable, "-m", "syncd", "--config", str(config), "run"],
             stdout=subprocess.DEVNULL,
             stderr=sink,
             text=True,
+            env={**os.environ, **(env or {})},
         )
 
 
@@ -237,16 +239,23 @@ def _daemon(config: Path, log: Path) -> subprocess.Popen[str]:
 def test_sigterm_while_the_pool_runs_coaches_stops_within_seconds(
     fake: CountingGoogle, tmp_path: Path
 ) -> None:
-    """8 coaches, 4 at a time, each calendar read taking 2 s: SIGTERM while the first four
-    are waiting ends the daemon within 5 s with exit 0; the running coaches stop after their
+    """8 coaches, 4 at a time, each calendar read taking 2 s: while the first four wait, the
+    main thread keeps systemd's watchdog fed (WATCHDOG_USEC=1 s: a ping every 0.5 s); SIGTERM
+    then ends the daemon within 5 s with exit 0; the running coaches stop after their
     request, and the four waiting for a thread never start."""
     fresh(fake)
     config = google_config(tmp_path, fake, coaches=8, concurrency=4)
     fake.slow(LIST, 2.0, times=8, method="GET")
     log = tmp_path / "syncd.log"
-    process = _daemon(config, log)
+    notify = NotifySocket()
+    process = _daemon(config, log, {"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "1000000"})
     try:
         assert wait_for(lambda: fake.open >= 4, timeout=30), log.read_text()
+        mark = len(notify.drain())
+        time.sleep(1.2)
+        pings = [m for m in notify.drain()[mark:] if m == "WATCHDOG=1"]
+        assert len(pings) >= 2, notify.messages
+        assert fake.open >= 4, "the pings came while the coaches' requests were open"
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=10)
