@@ -13,6 +13,7 @@ on one database each coach is run by one of them; with the SQLite state, every c
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import re
@@ -95,6 +96,10 @@ class Engine:
         self.replica = replica_id(settings)
         self._opener = opener or open_parts
         self._parts: dict[str, CoachParts] = {}
+        # Each coach runs in a context of its own, whichever pool thread is free: what a backend
+        # keeps per context (a Google service: syncd.google.transport.ThreadServices) is then
+        # kept once per coach, and Python refuses to run one context in two threads at once.
+        self._contexts: dict[str, contextvars.Context] = {}
         self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="syncd-coach")
         self._claimed = False
 
@@ -110,7 +115,10 @@ class Engine:
         stop = threading.Event()
         if should_stop():  # asked before the first coach's turn: none starts
             stop.set()
-        futures = [self._pool.submit(self._run_coach, coach, now, dry_run, stop.is_set) for coach in coaches]
+        futures = [
+            self._pool.submit(self._context(coach).run, self._run_coach, coach, now, dry_run, stop.is_set)
+            for coach in coaches
+        ]
         _wait_all(futures, should_stop, stop)
         for coach, future in zip(coaches, futures, strict=True):
             tally = future.result()
@@ -138,6 +146,9 @@ class Engine:
             log.error("coach %s: %s", coach.email, exc)
             return Tally(errors=1, auth_failed=isinstance(exc, AuthError))
         return CoachPass(parts, self.settings, self.state, now, dry_run, stop).run()
+
+    def _context(self, coach: CoachConfig) -> contextvars.Context:
+        return self._contexts.setdefault(coach.key, contextvars.Context())
 
     def _open(self, coach: CoachConfig) -> CoachParts:
         # Opened on first use and kept; a coach whose backend failed to open is retried next pass.

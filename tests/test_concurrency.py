@@ -24,7 +24,13 @@ from urllib.parse import quote, unquote
 
 import pytest
 
+from syncd import registry
+from syncd.calendars.google import GoogleCalendar
+from syncd.coach_pass import CoachParts
+from syncd.config import CoachConfig, Settings, load_settings
+from syncd.engine import Engine, coach_parts
 from syncd.google.auth import SCOPE_CALENDAR_EVENTS
+from syncd.google.transport import lazy_factory
 from syncd.lifecycle import Booking, booking_id
 from syncd.model import Client, Followup, Phase
 from syncd.state import StateStore
@@ -352,3 +358,34 @@ def test_sigkill_during_many_coaches_passes_leaves_exactly_one_of_everything(tmp
         for event in sorted((tmp_path / f"cal{c}").glob("b*.ics")):
             text = event.read_text().replace("\r\n ", "")
             assert text.count("--- syncd: session note") == 1, (c, event.name)
+
+
+def test_a_coach_keeps_one_google_service_whichever_pool_thread_runs_it(
+    fake: CountingGoogle, tmp_path: Path
+) -> None:
+    """8 coaches on 4 threads for 3 passes: each coach's calendar builds its service once (a
+    service per coach and pool thread cost about 1 MB each: 4 GB for 500 coaches on 8 threads)."""
+    fresh(fake)
+    settings = load_settings(google_config(tmp_path, fake, coaches=8, concurrency=4))
+    built: list[str] = []
+
+    def opener(coach: CoachConfig, settings: Settings) -> CoachParts:
+        make = lazy_factory("calendar", "v3", settings)
+
+        def factory() -> Any:
+            built.append(coach.email)
+            return make()
+
+        source = GoogleCalendar(factory, coach.calendar.calendar_id, owner=coach.addresses)  # type: ignore[union-attr]
+        notes, drafts = registry.open_notes(coach, settings), registry.open_drafts(coach, settings)
+        return coach_parts(coach, settings, source=source, notes=notes, drafts=drafts)
+
+    engine = Engine(settings, StateStore.in_dir(settings.state_dir), opener)
+    try:
+        for _ in range(3):
+            fake.slow(LIST, 0.05, times=8, method="GET")  # so the coaches spread over the threads
+            report = engine.run_pass(datetime.now(UTC))
+            assert sum(report.errors.values()) == 0
+    finally:
+        engine.close()
+    assert sorted(built) == sorted(coach_email(i) for i in range(8))
