@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from syncd import registry, telemetry
+from syncd import logs, registry, telemetry
 from syncd.calendars.base import CalendarSource
 from syncd.coach_pass import CoachParts, CoachPass, Tally
 from syncd.config import CoachConfig, Settings
@@ -140,6 +140,7 @@ class Engine:
     def _run_coach(self, coach: CoachConfig, now: datetime, dry_run: bool, stop: Callable[[], bool]) -> Tally:
         if stop():  # stopped before its turn came
             return Tally(stopped=True)
+        logs.COACH.set(coach.email)  # in the coach's own context: its lines say whose they are
         try:
             parts = self._open(coach)
         except SyncdError as exc:

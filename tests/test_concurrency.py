@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -282,7 +283,7 @@ COACHES = 4
 PER_COACH = 16
 
 
-def _vdir_coaches(root: Path) -> Path:
+def _vdir_coaches(root: Path, per_coach: int = PER_COACH) -> Path:
     """COACHES coaches on folders, from a coaches_dir, each with PER_COACH bookings (half of
     them over, so they get a draft too)."""
     (root / "coaches.d").mkdir(parents=True)
@@ -303,7 +304,7 @@ drafts: {{type: maildir, path: ../Mail{c}/Drafts}}
 """,
             encoding="utf-8",
         )
-        for i in range(PER_COACH):
+        for i in range(per_coach):
             start = now - timedelta(hours=1, minutes=i) if i % 2 == 0 else now + timedelta(hours=2, minutes=i)
             text = event_ics(
                 f"b{i:02d}", "Intro session", start, client=(f"Client {i}", f"client{i}@x.example")
@@ -389,3 +390,21 @@ def test_a_coach_keeps_one_google_service_whichever_pool_thread_runs_it(
     finally:
         engine.close()
     assert sorted(built) == sorted(coach_email(i) for i in range(8))
+
+
+def test_a_backends_log_line_names_the_coach_whose_pass_it_belongs_to(tmp_path: Path) -> None:
+    """Coaches run side by side, so a backend's line (a calendar file that cannot be read)
+    starts with the coach it belongs to, and each message stays one line."""
+    config = _vdir_coaches(tmp_path, per_coach=1)
+    for c in range(COACHES):
+        (tmp_path / f"cal{c}" / "broken.ics").write_text("BEGIN:VCALENDAR\nnot ics\n")
+    result = run_in_process(["--config", str(config), "once"], {})
+    assert result.returncode == 0, result.stderr
+    skipped = [line for line in result.stderr.splitlines() if "skipping calendar" in line]
+    assert len(skipped) == COACHES, result.stderr
+    for c in range(COACHES):
+        [line] = [line for line in skipped if f"/cal{c}/broken.ics" in line]
+        assert f" WARNING coach coach{c}@coach.example: skipping calendar" in line, line
+    assert all(
+        re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]+ ", line) for line in result.stderr.splitlines()
+    )
