@@ -19,7 +19,8 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,7 @@ class Engine:
         self.settings = settings
         self.state = state
         self.replica = replica_id(settings)
+        self.lease_ttl = lease_ttl(settings)
         self._opener = opener or open_parts
         self._parts: dict[str, CoachParts] = {}
         # Each coach runs in a context of its own, whichever pool thread is free: what a backend
@@ -115,11 +117,19 @@ class Engine:
         stop = threading.Event()
         if should_stop():  # asked before the first coach's turn: none starts
             stop.set()
+        leases = _Renewal(self, held, now, dry_run)
         futures = [
-            self._pool.submit(self._context(coach).run, self._run_coach, coach, now, dry_run, stop.is_set)
+            self._pool.submit(
+                self._context(coach).run,
+                self._run_coach,
+                coach,
+                now,
+                dry_run,
+                leases.stopper(stop, coach.key),
+            )
             for coach in coaches
         ]
-        _wait_all(futures, should_stop, stop)
+        _wait_all(futures, should_stop, stop, leases.renew_when_due)
         for coach, future in zip(coaches, futures, strict=True):
             tally = future.result()
             report.errors[coach.email] = tally.errors
@@ -135,7 +145,7 @@ class Engine:
         if dry_run:  # reads and writes nothing that another replica's run could clash with
             return frozenset(keys)
         self._claimed = True
-        return self.state.claim(keys, self.replica, lease_ttl(self.settings), now)
+        return self.state.claim(keys, self.replica, self.lease_ttl, now)
 
     def _run_coach(self, coach: CoachConfig, now: datetime, dry_run: bool, stop: Callable[[], bool]) -> Tally:
         if stop():  # stopped before its turn came
@@ -158,10 +168,6 @@ class Engine:
             self._parts[coach.key] = self._opener(coach, self.settings)
         return self._parts[coach.key]
 
-    def leases(self) -> Mapping[str, tuple[str, datetime]]:
-        """Per coach, the replica holding its lease and until when (for `syncd status`)."""
-        return self.state.leases()
-
     def close(self) -> None:
         """Stop the pool, give up this replica's leases (another one takes them at once), close
         the state. Between passes nothing runs; a stop that could not wait for a hung request
@@ -176,13 +182,59 @@ class Engine:
             self.state.close()
 
 
-def _wait_all(futures: list[Future[Tally]], should_stop: Callable[[], bool], stop: threading.Event) -> None:
-    """Wait for every coach's task, asking `should_stop` from this (the main) thread every
-    `WAIT_SLICE`; once it says yes, the running coaches are told through `stop`."""
+class _Renewal:
+    """One pass's leases, renewed from the main thread while its coaches run (a pass longer
+    than a lease would otherwise hand its coaches to another replica half-way); a coach
+    whose lease was lost anyway stops after its current step, as on SIGTERM."""
+
+    def __init__(self, engine: Engine, held: frozenset[str], now: datetime, dry_run: bool) -> None:
+        self._engine = engine
+        self._now = now
+        self._dry_run = dry_run
+        self._ttl = engine.lease_ttl
+        self._started = time.monotonic()
+        self._last = self._started
+        self.kept = set(held)
+        self.lost: set[str] = set()
+
+    def stopper(self, stop: threading.Event, coach: str) -> Callable[[], bool]:
+        """What `coach`'s pass asks between steps: stop for a stop request or a lost lease."""
+        return lambda: stop.is_set() or coach in self.lost
+
+    def renew_when_due(self) -> None:
+        """Claim the leases again once a third of their time has passed since the last claim."""
+        if self._dry_run or time.monotonic() - self._last < self._ttl.total_seconds() / 3:
+            return
+        self._last = time.monotonic()
+        at = self._now + timedelta(seconds=self._last - self._started)
+        engine = self._engine
+        try:
+            still = engine.state.claim(sorted(self.kept), engine.replica, self._ttl, at)
+        except SyncdError as exc:  # the next try, a third of a lease later, may pass
+            log.warning("cannot renew the leases of %s: %s", engine.replica, exc)
+            return
+        for coach in sorted(self.kept - still):
+            log.warning(
+                "coach %s: lease lost to another replica; this pass of it stops after its step", coach
+            )
+        self.lost |= self.kept - still
+        self.kept &= still
+
+
+def _wait_all(
+    futures: list[Future[Tally]],
+    should_stop: Callable[[], bool],
+    stop: threading.Event,
+    meanwhile: Callable[[], None],
+) -> None:
+    """Wait for every coach's task, asking `should_stop` and running `meanwhile` from this
+    (the main) thread every `WAIT_SLICE`; once it says yes, the running coaches are told
+    through `stop`."""
     pending = set(futures)
     while pending:
         if not stop.is_set() and should_stop():
             stop.set()
+        meanwhile()
         _, pending = wait(pending, timeout=WAIT_SLICE)
 
 

@@ -8,7 +8,9 @@ order they ended), never from wall time: the machine is shared and slow.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import random
 import re
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -141,6 +143,24 @@ def run_once(config: Path) -> subprocess.CompletedProcess[str]:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     return result
+
+
+@contextlib.contextmanager
+def capture_logs() -> Iterator[list[str]]:
+    """The messages logged meanwhile by syncd (a handler of our own on its logger)."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    logger = logging.getLogger("syncd")
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
 
 
 def fresh(fake: CountingGoogle) -> None:
@@ -408,3 +428,39 @@ def test_a_backends_log_line_names_the_coach_whose_pass_it_belongs_to(tmp_path: 
     assert all(
         re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]+ ", line) for line in result.stderr.splitlines()
     )
+
+
+class TakenOver(StateStore):
+    """The SQLite state with leases as a replica sees them on a shared database when another
+    replica takes coach1 over after this one's first claim (its lease ran out meanwhile)."""
+
+    claims = 0
+
+    def claim(self, coaches: Sequence[str], replica: str, ttl: timedelta, now: datetime) -> frozenset[str]:
+        self.claims += 1
+        return frozenset(c for c in coaches if self.claims == 1 or c != coach_email(1))
+
+
+def test_leases_are_renewed_during_a_pass_and_a_lost_one_stops_its_coach(
+    fake: CountingGoogle, tmp_path: Path
+) -> None:
+    """While the coaches' reads take 1 s, the main thread claims the leases again (a third of
+    a lease after the first claim); coach1's lease is gone by then, so its pass stops after
+    the read (no note, no link) with a line saying why, while coach0's goes on to its note."""
+    fresh(fake)
+    settings = load_settings(google_config(tmp_path, fake, coaches=2, concurrency=2))
+    book_each(fake, 2)
+    fake.slow(LIST, 1.0, times=2, method="GET")
+    state = TakenOver(settings.state_dir / "syncd.sqlite3")
+    engine = Engine(settings, state)
+    engine.lease_ttl = timedelta(seconds=0.3)
+    with capture_logs() as lines:
+        try:
+            report = engine.run_pass(datetime.now(UTC))
+        finally:
+            engine.close()
+    assert state.claims >= 2
+    assert report.tally.notes == 1
+    assert [p.name for p in (tmp_path / "notes1").rglob("*.md")] == []
+    assert len(list((tmp_path / "notes0").rglob("*.md"))) == 1
+    assert f"coach {coach_email(1)}: lease lost to another replica" in "\n".join(lines)
