@@ -180,7 +180,7 @@ def test_coaches_requests_overlap_up_to_the_concurrency(
     come one after another, as before the pool."""
     fresh(fake)
     config = google_config(tmp_path, fake, coaches=4, concurrency=concurrency)
-    fake.slow(LIST, 0.3, times=4, method="GET")
+    fake.slow(LIST, 0.15, times=4, method="GET")
     result = run_once(config)
     assert "0 errors" in result.stderr
     assert fake.peak == peak
@@ -188,13 +188,13 @@ def test_coaches_requests_overlap_up_to_the_concurrency(
 
 
 def test_a_slow_account_does_not_hold_up_the_others(fake: CountingGoogle, tmp_path: Path) -> None:
-    """The first coach's calendar answers after 1.5 s: the other coaches' bookings get their
+    """The first coach's calendar answers after 0.6 s: the other coaches' bookings get their
     notes and links meanwhile (their reads end before the slow one), and the slow coach's
     booking is done too once its answer comes."""
     fresh(fake)
     config = google_config(tmp_path, fake, coaches=3, concurrency=3)
     book_each(fake, 3)
-    fake.slow(rf"/calendars/{quote(coach_email(0))}/events$", 1.5, times=1, method="GET")
+    fake.slow(rf"/calendars/{quote(coach_email(0))}/events$", 0.6, times=1, method="GET")
     result = run_once(config)
     assert "3 notes created, 3 links written" in result.stderr, result.stderr
     first_read_ended = list(dict.fromkeys(fake.ended))  # each calendar's first read, in end order
@@ -444,13 +444,13 @@ class TakenOver(StateStore):
 def test_leases_are_renewed_during_a_pass_and_a_lost_one_stops_its_coach(
     fake: CountingGoogle, tmp_path: Path
 ) -> None:
-    """While the coaches' reads take 1 s, the main thread claims the leases again (a third of
+    """While the coaches' reads take 0.6 s, the main thread claims the leases again (a third of
     a lease after the first claim); coach1's lease is gone by then, so its pass stops after
     the read (no note, no link) with a line saying why, while coach0's goes on to its note."""
     fresh(fake)
     settings = load_settings(google_config(tmp_path, fake, coaches=2, concurrency=2))
     book_each(fake, 2)
-    fake.slow(LIST, 1.0, times=2, method="GET")
+    fake.slow(LIST, 0.6, times=2, method="GET")
     state = TakenOver(settings.state_dir / "syncd.sqlite3")
     engine = Engine(settings, state)
     engine.lease_ttl = timedelta(seconds=0.3)
