@@ -390,6 +390,32 @@ class GoogleAuthConfig(Strict):
     api_endpoint: str | None = None  # advanced: a different API root (the tests' fake)
 
 
+def default_concurrency() -> int:
+    """Coaches polled at once unless `concurrency:` says: two per CPU this process may run on,
+    at most 8. A pass mostly waits on the network (the threads then hold no CPU), so more
+    threads than cores pay; but parsing is bound to one core at a time by the GIL, each thread
+    keeps its own HTTP connections, and one OAuth client's requests count against one quota,
+    so past a few per core they add memory and rate limits, not speed."""
+    try:
+        cpus = len(os.sched_getaffinity(0))  # a container's or taskset's CPUs, not the host's
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return min(8, 2 * cpus)
+
+
+def _check_listen(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:9464), not {value!r}")
+    return value
+
+
+class MetricsConfig(Strict):
+    """The operator's HTTP endpoint: Prometheus `/metrics` and `/healthz`."""
+
+    listen: Annotated[str, AfterValidator(_check_listen)] = "127.0.0.1:9464"
+
+
 class Settings(BaseSettings):
     """The whole configuration of one syncd daemon."""
 
@@ -405,6 +431,22 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     google: GoogleAuthConfig = Field(default_factory=GoogleAuthConfig)
     coaches: list[CoachConfig] = Field(min_length=1)
+    # One YAML file per coach, each validated like a `coaches:` entry; added to `coaches:`.
+    coaches_dir: DirPath | None = None
+    concurrency: int = Field(default_factory=default_concurrency, ge=1, le=64)
+    replica: str | None = None  # this process's name in the leases; default hostname:pid
+    metrics: MetricsConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coaches_from_dir(cls, data: Any) -> Any:
+        # Before the fields are checked: the folder's coaches join the list, so they are
+        # checked with the others (one email once, at least one coach) without a second model.
+        if not isinstance(data, dict) or not data.get("coaches_dir"):
+            return data
+        from syncd.coach_files import add_coach_files  # it imports CoachConfig from here
+
+        return add_coach_files(data, _resolve_path(Path(str(data["coaches_dir"]))))
 
     @field_validator("coaches")
     @classmethod

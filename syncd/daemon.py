@@ -29,11 +29,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import schedule
 
 from syncd import health as healthmod
+from syncd import telemetry
 from syncd.clock import TrustedClock
 from syncd.config import Settings, load_settings
 from syncd.durations import format_duration
@@ -41,6 +42,9 @@ from syncd.errors import SyncdError
 from syncd.logs import setup_logging
 from syncd.sdnotify import Watchdog, notify, reloading_message, status_message
 from syncd.text import error_line
+
+if TYPE_CHECKING:
+    from syncd.metrics import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +177,13 @@ class Daemon:
         self._opener = opener
         confirm = max(CONFIRM_JUMP, 3 * settings.poll_interval)
         self._clock = clock or TrustedClock(confirm).now
+        self._metrics: MetricsServer | None = None
         self._engine = opener(settings)
+        try:
+            self._follow_metrics(settings)
+        except BaseException:
+            self._close(self._engine)
+            raise
         # `schedule` holds the pass job, but the loop decides when it is due and runs the
         # job: schedule's own `run_pending`/`idle_seconds` compare naive local wall time
         # (`datetime.now()`, no clock can be given), so a clock stepped back an hour, or a DST
@@ -274,6 +284,7 @@ class Daemon:
         """Store the pass's health in the state and show its summary in `systemctl status`."""
         notify(status_message(health.summary))
         self._last_health = health
+        telemetry.health_recorded(health)
         try:
             healthmod.save_health(self._engine.state, health)
         except Exception as exc:
@@ -287,6 +298,7 @@ class Daemon:
         log.info("reloading %s", self.config)
         try:
             settings = load_settings(self.config)
+            self._follow_metrics(settings)
             engine = self._opener(settings)
         except Exception as exc:
             if not isinstance(exc, SyncdError):
@@ -310,7 +322,28 @@ class Daemon:
             # No pass is coming: `syncd status` should say stopped, not "overdue".
             self._record(replace(self._last_health, next_pass=None))
         self._close(self._engine)
+        if self._metrics is not None:
+            self._metrics.stop()
         return 0
+
+    def _follow_metrics(self, settings: Settings) -> None:
+        """Serve metrics where `settings` says: started, moved (the new address is bound before
+        the old one is let go, so a bad one keeps the old), or stopped. Raises ConfigError when
+        the address cannot be listened on."""
+        wanted = settings.metrics.listen if settings.metrics else None
+        running = self._metrics
+        if running is not None and running.listen == wanted:
+            return
+        started = None
+        if wanted is not None:
+            from syncd.metrics import serve_metrics  # prometheus-client only when configured
+
+            started = serve_metrics(wanted)
+        if running is not None:
+            running.stop()
+            if started is not None:
+                telemetry.install(started.metrics)  # the old one's stop uninstalled it
+        self._metrics = started
 
     @staticmethod
     def _close(engine: EngineLike) -> None:

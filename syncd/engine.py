@@ -1,14 +1,31 @@
-"""One pass over every coach: the unit of work the daemon repeats and `syncd once` runs."""
+"""One pass over every coach: the unit of work the daemon repeats and `syncd once` runs.
+
+Coaches are run side by side by a bounded pool of threads (`concurrency:`): a pass mostly waits
+on the network, and one slow account must not hold up the others. Each coach is one task of
+the pass, so its backends (httplib2 is not thread-safe) are used by one thread at a time, and
+its steps keep the order that makes them crash-safe. The main thread meanwhile asks
+`should_stop` every `WAIT_SLICE` (which feeds systemd's watchdog) and hands a stop on to the
+running coaches, which check it between steps.
+
+Before running anyone, a pass claims its coaches' leases in the state: with several replicas
+on one database each coach is run by one of them; with the SQLite state, every coach is ours.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
 import re
+import socket
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from syncd import registry
+from syncd import logs, registry, telemetry
 from syncd.calendars.base import CalendarSource
 from syncd.coach_pass import CoachParts, CoachPass, Tally
 from syncd.config import CoachConfig, Settings, note_template_file
@@ -22,6 +39,10 @@ from syncd.templating import Renderer
 from syncd.text import counted
 
 log = logging.getLogger("syncd")
+
+# How often the main thread looks up from the running coaches to ask whether to stop: a stop
+# reaches them within this (and their current step), and systemd's watchdog is fed meanwhile.
+WAIT_SLICE = 0.2
 
 
 @dataclass
@@ -63,7 +84,8 @@ PartsOpener = Callable[[CoachConfig, Settings], CoachParts]
 
 
 class Engine:
-    """The coaches' backends and the state store, kept open between passes.
+    """The coaches' backends, the state store and the pool that runs the coaches, kept open
+    between passes.
 
     `opener` opens a coach's backends (by default from the config's types); tests hand in
     backends of their own, e.g. the in-memory ones.
@@ -72,27 +94,63 @@ class Engine:
     def __init__(self, settings: Settings, state: StateStore, opener: PartsOpener | None = None) -> None:
         self.settings = settings
         self.state = state
+        self.replica = replica_id(settings)
+        self.lease_ttl = lease_ttl(settings)
         self._opener = opener or open_parts
         self._parts: dict[str, CoachParts] = {}
+        # Each coach runs in a context of its own, whichever pool thread is free: what a backend
+        # keeps per context (a Google service: syncd.google.transport.ThreadServices) is then
+        # kept once per coach, and Python refuses to run one context in two threads at once.
+        self._contexts: dict[str, contextvars.Context] = {}
+        self._pool = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="syncd-coach")
+        self._claimed = False
 
     def run_pass(
         self, now: datetime, *, dry_run: bool = False, should_stop: Callable[[], bool] = lambda: False
     ) -> PassReport:
-        """Run one pass for every coach at time `now` (aware). Never raises for a service or
-        data problem: each is logged and counted in the report."""
+        """Run one pass at time `now` (aware) for every coach whose lease this replica holds.
+        Never raises for a service or data problem: each is logged and counted in the report;
+        a bug in one coach's pass is raised once the others have finished theirs."""
         report = PassReport(started=now, finished=now)
-        for coach in self.settings.coaches:
-            if should_stop():
-                report.tally.stopped = True
-                break
-            tally = self._run_coach(coach, now, dry_run, should_stop)
+        held = self._claim(now, dry_run)
+        coaches = [coach for coach in self.settings.coaches if coach.key in held]
+        stop = threading.Event()
+        if should_stop():  # asked before the first coach's turn: none starts
+            stop.set()
+        leases = _Renewal(self, held, now, dry_run)
+        futures = [
+            self._pool.submit(
+                self._context(coach).run,
+                self._run_coach,
+                coach,
+                now,
+                dry_run,
+                leases.stopper(stop, coach.key),
+            )
+            for coach in coaches
+        ]
+        _wait_all(futures, should_stop, stop, leases.renew_when_due)
+        for coach, future in zip(coaches, futures, strict=True):
+            tally = future.result()
             report.errors[coach.email] = tally.errors
             report.tally.add(tally)
         report.bookings = self.state.count()
         report.finished = datetime.now(UTC)
+        if telemetry.installed():
+            telemetry.pass_done(report, held, self.state.phase_counts())
         return report
 
+    def _claim(self, now: datetime, dry_run: bool) -> frozenset[str]:
+        keys = [coach.key for coach in self.settings.coaches]
+        if dry_run:  # reads and writes nothing that another replica's run could clash with
+            return frozenset(keys)
+        self._claimed = True
+        return self.state.claim(keys, self.replica, self.lease_ttl, now)
+
     def _run_coach(self, coach: CoachConfig, now: datetime, dry_run: bool, stop: Callable[[], bool]) -> Tally:
+        if stop():  # stopped before its turn came
+            return Tally(stopped=True)
+        logs.COACH.set(coach.email)  # in the coach's own context: its lines say whose they are
         try:
             parts = self._open(coach)
         except SyncdError as exc:
@@ -100,14 +158,97 @@ class Engine:
             return Tally(errors=1, auth_failed=isinstance(exc, AuthError))
         return CoachPass(parts, self.settings, self.state, now, dry_run, stop).run()
 
+    def _context(self, coach: CoachConfig) -> contextvars.Context:
+        return self._contexts.setdefault(coach.key, contextvars.Context())
+
     def _open(self, coach: CoachConfig) -> CoachParts:
         # Opened on first use and kept; a coach whose backend failed to open is retried next pass.
+        # Each coach's key is written by its own task only: no two threads set the same one.
         if coach.key not in self._parts:
             self._parts[coach.key] = self._opener(coach, self.settings)
         return self._parts[coach.key]
 
     def close(self) -> None:
-        self.state.close()
+        """Stop the pool, give up this replica's leases (another one takes them at once), close
+        the state. Between passes nothing runs; a stop that could not wait for a hung request
+        leaves its thread behind (the process is exiting)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            if self._claimed:
+                self.state.release(self.replica)
+        except SyncdError as exc:
+            log.warning("cannot release the leases of %s: %s", self.replica, exc)
+        finally:
+            self.state.close()
+
+
+class _Renewal:
+    """One pass's leases, renewed from the main thread while its coaches run (a pass longer
+    than a lease would otherwise hand its coaches to another replica half-way); a coach
+    whose lease was lost anyway stops after its current step, as on SIGTERM."""
+
+    def __init__(self, engine: Engine, held: frozenset[str], now: datetime, dry_run: bool) -> None:
+        self._engine = engine
+        self._now = now
+        self._dry_run = dry_run
+        self._ttl = engine.lease_ttl
+        self._started = time.monotonic()
+        self._last = self._started
+        self.kept = set(held)
+        self.lost: set[str] = set()
+
+    def stopper(self, stop: threading.Event, coach: str) -> Callable[[], bool]:
+        """What `coach`'s pass asks between steps: stop for a stop request or a lost lease."""
+        return lambda: stop.is_set() or coach in self.lost
+
+    def renew_when_due(self) -> None:
+        """Claim the leases again once a third of their time has passed since the last claim."""
+        if self._dry_run or time.monotonic() - self._last < self._ttl.total_seconds() / 3:
+            return
+        self._last = time.monotonic()
+        at = self._now + timedelta(seconds=self._last - self._started)
+        engine = self._engine
+        try:
+            still = engine.state.claim(sorted(self.kept), engine.replica, self._ttl, at)
+        except SyncdError as exc:  # the next try, a third of a lease later, may pass
+            log.warning("cannot renew the leases of %s: %s", engine.replica, exc)
+            return
+        for coach in sorted(self.kept - still):
+            log.warning(
+                "coach %s: lease lost to another replica; this pass of it stops after its step", coach
+            )
+        self.lost |= self.kept - still
+        self.kept &= still
+
+
+def _wait_all(
+    futures: list[Future[Tally]],
+    should_stop: Callable[[], bool],
+    stop: threading.Event,
+    meanwhile: Callable[[], None],
+) -> None:
+    """Wait for every coach's task, asking `should_stop` and running `meanwhile` from this
+    (the main) thread every `WAIT_SLICE`; once it says yes, the running coaches are told
+    through `stop`."""
+    pending = set(futures)
+    while pending:
+        if not stop.is_set() and should_stop():
+            stop.set()
+        meanwhile()
+        _, pending = wait(pending, timeout=WAIT_SLICE)
+
+
+def replica_id(settings: Settings) -> str:
+    """This process's name in the leases: `replica:` from the config, else hostname:pid (a
+    restarted process is a new replica; the old one's leases expire or were released)."""
+    return settings.replica or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_ttl(settings: Settings) -> timedelta:
+    """How long a claimed coach stays this replica's without a new claim: three poll
+    intervals, at least a minute, so a long pass or a late one keeps its coaches, and a dead
+    replica's coaches are taken over after this."""
+    return max(timedelta(minutes=1), 3 * settings.poll_interval)
 
 
 def open_parts(coach: CoachConfig, settings: Settings) -> CoachParts:

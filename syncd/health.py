@@ -187,9 +187,15 @@ def _next_pass_line(next_pass: datetime | None, now: datetime, tz: tzinfo | None
     if next_pass is None:
         return "Next pass: none (the daemon stopped after this pass)"
     line = f"Next pass: {format_log_time(next_pass, tz)}"
-    if now > next_pass + OVERDUE_GRACE:
+    if overdue(next_pass, now):
         line += " (overdue: is the daemon running? see `systemctl status syncd`)"
     return line
+
+
+def overdue(next_pass: datetime, now: datetime) -> bool:
+    """Whether the pass due at `next_pass` is so late at `now` that the daemon looks stopped
+    or stuck (`syncd status` says so, `/healthz` fails)."""
+    return now > next_pass + OVERDUE_GRACE
 
 
 def _relative(due: datetime, now: datetime) -> str:

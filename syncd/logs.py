@@ -12,6 +12,7 @@ Every record passes a redaction filter first: OAuth tokens and secrets never rea
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -91,6 +92,23 @@ class RedactingFilter(logging.Filter):
             record.exc_text = escaped(redact(record.exc_text), keep="\n")
         if record.stack_info:
             record.stack_info = escaped(redact(record.stack_info), keep="\n")
+        return True
+
+
+# The coach whose pass the current thread is running (the engine sets it in each coach's
+# context): coaches run side by side, so a backend's line must say whose it is.
+COACH: contextvars.ContextVar[str] = contextvars.ContextVar("COACH", default="")
+
+
+class CoachFilter(logging.Filter):
+    """Starts a line logged during a coach's pass with `coach EMAIL: ` when it does not say
+    already (the pass's own lines do; a backend's name a file or calendar, not the coach)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        coach = COACH.get()
+        if coach and not record.getMessage().startswith(f"coach {coach}"):
+            record.msg = f"coach {coach}: {record.getMessage()}"
+            record.args = None
         return True
 
 
@@ -181,6 +199,7 @@ def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(make_formatter(fmt, stream_is_journal(sys.stderr)))
     handler.addFilter(RedactingFilter())
+    handler.addFilter(CoachFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -12,11 +12,12 @@ import logging
 import os
 import pwd
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from syncd.errors import ConfigError, StateCorrupt, StateUnwritable
 from syncd.lifecycle import Booking, Effect
@@ -94,15 +95,15 @@ class StateStore:
         self.path = path
         self._coaches: frozenset[str] | None = None
         if scratch:
-            self._db = _scratch_copy(path)
-            self._db.text_factory = _decode_text
+            self._db = _Serialised(_scratch_copy(path))
             self._migrate()
             return
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _create_private(path)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-            self._db.text_factory = _decode_text
+            self._db = _Serialised(
+                sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._migrate()
@@ -136,18 +137,20 @@ class StateStore:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """A write transaction; a database that cannot be written (disk full, I/O error, locked
-        by another program for 30 s) is `StateUnwritable`: one line, the next pass retries."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        by another program for 30 s) is `StateUnwritable`: one line, the next pass retries.
+        The pool's other threads wait for it to end (they share the connection)."""
+        with self._db.lock:
             try:
-                yield
-            except BaseException:
-                self._rollback()
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            self._rollback()  # a failed COMMIT may leave the transaction open
-            raise StateUnwritable(f"{self.path}: cannot write the state: {exc}") from None
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                except BaseException:
+                    self._rollback()
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._rollback()  # a failed COMMIT may leave the transaction open
+                raise StateUnwritable(f"{self.path}: cannot write the state: {exc}") from None
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -325,6 +328,75 @@ class StateStore:
         rows = self._db.execute("SELECT coach, COUNT(*) FROM bookings GROUP BY coach").fetchall()
         return sum(int(n) for coach, n in rows if self._shown(str(coach)))
 
+    def phase_counts(self) -> dict[str, int]:
+        """How many bookings are in each phase (for the coaches set by `only_coaches`): the
+        operator's gauge, one GROUP BY instead of reading every booking."""
+        rows = self._db.execute(
+            "SELECT coach, phase, COUNT(*) FROM bookings GROUP BY coach, phase"
+        ).fetchall()
+        counts: dict[str, int] = {}
+        for coach, phase, n in rows:
+            if self._shown(str(coach)):
+                counts[str(phase)] = counts.get(str(phase), 0) + int(n)
+        return counts
+
+    # --- leases: BEGIN stand-in until the PostgreSQL store's leases are merged -------------
+    # One SQLite file serves one process: every coach is this replica's, and no one else's
+    # to see. The integrator keeps the PostgreSQL branch's version of this block.
+
+    def claim(self, coaches: Sequence[str], replica: str, ttl: timedelta, now: datetime) -> frozenset[str]:
+        """The coaches of `coaches` this replica may process until `now + ttl`."""
+        return frozenset(coaches)
+
+    def release(self, replica: str) -> None:
+        """Give up the leases of `replica` (a clean stop): another replica takes them at once."""
+
+    def leases(self) -> Mapping[str, tuple[str, datetime]]:
+        """Per coach, the replica holding its lease and until when."""
+        return {}
+
+    # --- leases: END stand-in ------------------------------------------------------------
+
+
+class _Rows:
+    """A statement's rows, fetched while the connection was held: a cursor read later would
+    step while another thread uses the connection."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+
+class _Serialised:
+    """The connection, used by one thread at a time: the engine's pool runs several coaches
+    at once on one store. A transaction holds `lock` from BEGIN to COMMIT (it is reentrant),
+    so no other thread's statement lands inside it."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        db.text_factory = _decode_text
+        self._connection = db
+        self.lock = threading.RLock()
+
+    def execute(self, sql: str, args: Sequence[object] = ()) -> _Rows:
+        with self.lock:
+            return _Rows(self._connection.execute(sql, args).fetchall())
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._connection.in_transaction
+
+    def close(self) -> None:
+        with self.lock:
+            self._connection.close()
+
 
 def _open_problem(path: Path, exc: Exception) -> str:
     """Why the database did not open; for a folder or file of another user (state left behind
@@ -355,7 +427,7 @@ def _create_private(path: Path) -> None:
 
 
 def _scratch_copy(path: Path) -> sqlite3.Connection:
-    memory = sqlite3.connect(":memory:", isolation_level=None)
+    memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
     if path.is_file():
         try:
             # Read-write, though nothing is written: the last connection to close then removes

@@ -8,7 +8,7 @@ not finished), and one line says how many older ones are left out and how to see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ def show_status(settings: Settings, now: datetime, since: timedelta | None = DEF
         # Health times in the coaches' zone when they share one; else in UTC.
         shared_zone = next(iter(zones.values())) if len(set(zones.values())) == 1 else None
         health_lines = status_lines(state, tz=shared_zone, with_coach=several)
+        held = lease_lines(state.leases(), frozenset(zones), now, shared_zone)
     finally:
         state.close()
     tracked = [b for b in bookings if b.coach in zones]
@@ -61,7 +62,7 @@ def show_status(settings: Settings, now: datetime, since: timedelta | None = DEF
             f"{counted(bad_rows, 'state record')} cannot be read and {'is' if bad_rows == 1 else 'are'} "
             "skipped; `syncd doctor` lists them."
         )
-    for line in health_lines:
+    for line in [*health_lines, *held]:
         print(line)
 
 
@@ -73,6 +74,21 @@ def _placement_lines(settings: Settings) -> list[str]:
         for coach in settings.coaches
         if coach.calendar.link_placement == "companion"
     ]
+
+
+def lease_lines(
+    leases: Mapping[str, tuple[str, datetime]], coaches: frozenset[str], now: datetime, tz: tzinfo | None
+) -> list[str]:
+    """Which replica holds which coach, for replicas sharing one database (none with the SQLite
+    state: one process has them all). A lease past its time is shown as free to take."""
+    shown = sorted((coach, held) for coach, held in leases.items() if coach in coaches)
+    if not shown:
+        return []
+    lines = ["Coaches by replica:"]
+    for coach, (replica, until) in shown:
+        when = f"until {format_log_time(until, tz)}" if until > now else "expired, free to take"
+        lines.append(f"  {coach}  {replica}  ({when})")
+    return lines
 
 
 def worth_showing(booking: Booking, cutoff: datetime) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
+from syncd import telemetry
 from syncd.errors import (
     AuthError,
     EventGone,
@@ -133,8 +134,10 @@ class DavClient:
             connection.request(method, path, body=body or None, headers=sent)
             raw = connection.getresponse()
             data = raw.read()
+            telemetry.request_done("caldav", raw.status)
             return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, data, url)
         except (OSError, http.client.HTTPException) as exc:
+            telemetry.request_done("caldav", "network")
             raise Unavailable(
                 f"CalDAV server {parts.netloc} cannot be reached: {one_line(str(exc), 160)}"
             ) from None

@@ -15,6 +15,7 @@ Imported only by the Google backends, so it may import the Google libraries at t
 
 from __future__ import annotations
 
+import contextvars
 import http.client
 import json
 import logging
@@ -32,6 +33,7 @@ from googleapiclient.discovery import Resource
 from googleapiclient.errors import Error as GoogleClientError
 from googleapiclient.errors import HttpError
 
+from syncd import telemetry
 from syncd.errors import AuthError, BackendError, NotPermitted, RateLimited, Rejected, SyncdError, Unavailable
 from syncd.google.auth import (
     DEFAULT_HTTP_TIMEOUT,
@@ -172,10 +174,19 @@ def execute(request: Any, num_retries: int, sleep: Callable[[float], None] | Non
     (tests pass a no-op). A token the transport refreshed meanwhile is saved afterwards."""
     if sleep is not None:
         request._sleep = sleep  # the library's documented stub for its backoff sleep
+    backend = "google_" + str(getattr(request, "methodId", None) or "api").split(".")[0]
     try:
-        return request.execute(num_retries=num_retries)
+        result = request.execute(num_retries=num_retries)
+    except HttpError as exc:
+        telemetry.request_done(backend, int(exc.status_code))
+        raise
+    except Exception:
+        telemetry.request_done(backend, "network")
+        raise
     finally:
         _save_if_refreshed(request)
+    telemetry.request_done(backend, "2xx")
+    return result
 
 
 def _save_if_refreshed(request: Any) -> None:
@@ -188,22 +199,39 @@ def _save_if_refreshed(request: Any) -> None:
 
 
 class ThreadServices:
-    """One service per thread from `factory` (httplib2 connections must not be shared)."""
+    """One service per thread from `factory` (httplib2 connections must not be shared).
+
+    Strictly, one per `contextvars` context, which is one per thread unless a context is
+    carried: the engine runs each coach in a context of its own on whichever pool thread is
+    free, so a coach keeps one service per backend (not one per pool thread, which cost a
+    service per coach and thread), and Python refuses to run one context in two threads at once.
+    """
 
     def __init__(self, factory: Callable[[], Any]) -> None:
         self._factory = factory
-        self._local = threading.local()
 
     def get(self) -> Any:
-        service = getattr(self._local, "service", None)
+        kept = _CONTEXT_SERVICES.get(None)
+        if kept is None:
+            kept = weakref.WeakKeyDictionary()
+            _CONTEXT_SERVICES.set(kept)
+        service = kept.get(self)
         if service is None:
-            service = self._local.service = KeptResources(self._factory())
+            service = kept[self] = KeptResources(self._factory())
         return service
 
     def forget(self) -> None:
         """Drop this thread's service (after an auth failure): the next `get` builds a new one,
         so a token replaced meanwhile by `syncd auth google` is used without a restart."""
-        self._local.service = None
+        kept = _CONTEXT_SERVICES.get(None)
+        if kept is not None:
+            kept.pop(self, None)
+
+
+# The services of each context (see ThreadServices), by the ThreadServices that made them.
+_CONTEXT_SERVICES: contextvars.ContextVar[weakref.WeakKeyDictionary[ThreadServices, KeptResources]] = (
+    contextvars.ContextVar("_CONTEXT_SERVICES")
+)
 
 
 class KeptResources:
