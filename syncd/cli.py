@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="move them to the state's quarantine table (kept, not deleted)",
     )
     auth = commands.add_parser("auth", help="authorise access to an account")
-    auth.add_argument("service", choices=["google"], help="the account to authorise")
+    auth.add_argument("service", choices=["google", "microsoft"], help="the account to authorise")
     demo = commands.add_parser("demo", help="run one pass on a throw-away sample calendar")
     demo.add_argument("--dir", metavar="DIR", help="where to build the demo (default: a new temp folder)")
     return parser
@@ -112,6 +112,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_doctor(settings, quarantine=args.quarantine)
     if args.command == "check-config":
         return check_config(path, settings)
+    if args.command == "auth" and args.service == "microsoft":
+        from syncd.microsoft.auth import run_device_login
+
+        run_device_login(settings, out=sys.stdout)
+        return EXIT_OK
     if args.command == "auth":
         from syncd.google.auth import run_consent
 
