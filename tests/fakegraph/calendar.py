@@ -361,13 +361,13 @@ class FakeOutlookCalendar:
         match = EXPAND.match(text)
         if not match:
             raise GraphError(400, "BadRequest", f"the fake does not know this $expand: {text!r}")
-        ids = {i.lower() for i in EXPAND_ID.findall(match["ids"])}
+        ids = EXPAND_ID.findall(match["ids"])
         for prop in ids:
             if not PROP_ID.match(prop):
                 raise GraphError(
                     400, "ErrorInvalidExtendedPropertyValue", f"bad extended property id {prop!r}"
                 )
-        return ids
+        return {i.lower() for i in ids}
 
     def _get(self, request: FakeRequest) -> FakeResponse:
         assert request.match is not None
