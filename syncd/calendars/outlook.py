@@ -46,6 +46,7 @@ from syncd.calendars.outlook_items import (
     window_cursor,
 )
 from syncd.errors import (
+    AuthError,
     BackendError,
     CursorExpired,
     EventGone,
@@ -54,6 +55,7 @@ from syncd.errors import (
     ReadOnlyEvent,
     Rejected,
 )
+from syncd.microsoft.auth import REAUTH_HINT
 from syncd.microsoft.graph import Answer, Graph, describe, graph_for
 from syncd.model import Annotation, CalendarEvent, ChangeSet, Companion
 from syncd.text import one_line
@@ -141,9 +143,20 @@ class OutlookCalendar:
         items: list[dict[str, Any]] = []
         headers = {"Prefer": f"odata.maxpagesize={self.page_size}"}
         for _ in range(MAX_PAGES):
-            answer = self.graph.call(
-                "GET", link, f"{self.label}: reading changes", params=params, headers=headers, expect=(410,)
-            )
+            try:
+                answer = self.graph.call(
+                    "GET",
+                    link,
+                    f"{self.label}: reading changes",
+                    params=params,
+                    headers=headers,
+                    expect=(410,),
+                )
+            except NotPermitted as exc:
+                # The coach's own calendar: a refusal is a missing permission, not an event's.
+                raise AuthError(
+                    f"{exc}; the Microsoft sign-in lacks Calendars.ReadWrite: {REAUTH_HINT}"
+                ) from None
             if answer.status == 410:
                 raise CursorExpired(f"{self.label}: {describe(answer)}; a full sync is needed")
             items.extend(v for v in answer.body.get("value") or [] if isinstance(v, dict))
