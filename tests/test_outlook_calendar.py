@@ -193,13 +193,24 @@ def test_annotating_again_after_the_self_write_sends_nothing(graph: FakeGraph, s
     assert graph.graph_requests() == []
 
 
-def test_first_annotation_reads_the_properties_delta_leaves_out(
+def test_first_annotation_of_a_delta_item_is_one_patch_with_every_property(
     graph: FakeGraph, store: OutlookStore
 ) -> None:
+    """Delta leaves extended properties out; no read is needed to write them all."""
     store.put(EventSpec("meeting"))
     calendar = private_calendar(graph)
     [event] = calendar.changes(None, SINCE).events
+    graph.clear_log()
     calendar.annotate(event, annotation())
+    [patch] = graph.graph_requests()
+    assert patch.method == "PATCH"
+    names = {p["id"].rsplit(" ", 1)[1] for p in patch.json()["singleValueExtendedProperties"]}
+    assert names == {BOOKING, NOTE, REMINDER}
+
+
+def test_re_read_event_is_read_with_syncd_properties(graph: FakeGraph, store: OutlookStore) -> None:
+    event_id = store.put(EventSpec("meeting"))
+    private_calendar(graph).get(event_id)
     [read] = graph.requests_to(EVENT, "GET")
     assert "singleValueExtendedProperties" in read.query["$expand"][0]
 

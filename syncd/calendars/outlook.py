@@ -13,8 +13,9 @@ Writes: the shared `body` of a meeting is never patched by the default placement
 an organiser's meeting may mail every attendee; Graph has no `sendUpdates=none`). `annotate`
 writes per-user fields only, extended properties and the reminder, with `If-Match` on the
 event's etag; a 412 re-reads and applies once more. `link_placement: description` also writes
-the body, as the README warns. Delta leaves the extended properties out, so an event is read
-with `$expand` before its first annotation (after that the written values are remembered).
+the body, as the README warns. Delta leaves the extended properties out: an event annotated
+straight from a delta item gets all of syncd's properties in its patch (no read first); one
+re-read (`get`) is read with `$expand`, and what syncd wrote is remembered.
 """
 
 from __future__ import annotations

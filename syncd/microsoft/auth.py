@@ -16,6 +16,7 @@ from __future__ import annotations
 import stat
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 REAUTH_HINT = "run `syncd auth microsoft` again"
 HTTP_TIMEOUT = 30.0
+TOKEN_MARGIN = 300.0  # an access token this close to expiry is renewed before use
 # Sign-in hosts msal knows itself; any other (a test server) skips its online instance check.
 MICROSOFT_HOSTS = frozenset(
     {
@@ -115,12 +117,17 @@ class TokenSource:
         self._app: Any = None
         self._cache: Any = None
         self._stamp: tuple[int, int, int] | None = None
+        self._token = ""
+        self._valid_until = 0.0
 
     def __call__(self, force_refresh: bool = False) -> str:
         """A valid access token; `force_refresh` after Graph refused the last one (401)."""
         import requests
 
         with self._lock:
+            # msal's own look-up costs milliseconds; a pass sends hundreds of requests.
+            if not force_refresh and self._token and time.monotonic() < self._valid_until:
+                return self._token
             app = self._load()
             accounts = app.get_accounts()
             if not accounts:
@@ -139,7 +146,11 @@ class TokenSource:
             )
         if "access_token" not in result:
             raise refresh_error(result)
-        return str(result["access_token"])
+        with self._lock:
+            self._token = str(result["access_token"])
+            lifetime = float(result.get("expires_in") or 0)
+            self._valid_until = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN)
+        return self._token
 
     def _load(self) -> Any:
         import msal
