@@ -317,3 +317,54 @@ def test_all_day_event_in_graph_shape_is_a_whole_day(graph: FakeGraph, store: Ou
     event_id = store.put(EventSpec("day", all_day=True))
     event = by_id(private_calendar(graph).changes(None, SINCE))[event_id]
     assert event.all_day and event.start == datetime(2030, 6, 3, tzinfo=UTC)
+
+
+def test_partial_occurrences_are_filled_from_their_master_read_once(
+    graph: FakeGraph, store: OutlookStore
+) -> None:
+    """Graph's delta gives a plain occurrence without subject or attendees (docs #22197)."""
+    series = store.put(
+        EventSpec(
+            "s", summary="Intro: Ada", rrule="FREQ=DAILY;COUNT=4", attendees=(("ada@client.example", "Ada"),)
+        )
+    )
+    calendar = private_calendar(graph)
+    events = calendar.changes(None, SINCE).events
+    assert [e.summary for e in events] == ["Intro: Ada"] * 4
+    assert all("ada@client.example" in {a.email for a in e.attendees} for e in events)
+    [master_read] = graph.requests_to(EVENT, "GET")
+    assert master_read.path.endswith(series)
+
+
+# --- the fake refuses what real Graph refuses -------------------------------------------------
+
+
+def test_fake_refuses_query_options_on_delta(graph: FakeGraph) -> None:
+    client = graph_client(graph)
+    answer = client.call(
+        "GET",
+        "/me/calendarView/delta",
+        "test",
+        params={
+            "$select": "subject",
+            "startDateTime": "2030-01-01T00:00:00Z",
+            "endDateTime": "2030-02-01T00:00:00Z",
+        },
+        expect=(400,),
+    )
+    assert answer.status == 400
+
+
+def test_fake_refuses_read_only_properties_in_a_patch(graph: FakeGraph, store: OutlookStore) -> None:
+    event_id = store.put(EventSpec("x"))
+    answer = graph_client(graph).call(
+        "PATCH", f"/me/events/{event_id}", "test", body={"id": "other"}, expect=(400,)
+    )
+    assert answer.status == 400
+
+
+def test_fake_refuses_a_malformed_extended_property_id(graph: FakeGraph, store: OutlookStore) -> None:
+    event_id = store.put(EventSpec("x"))
+    body = {"singleValueExtendedProperties": [{"id": "syncdNote", "value": "x"}]}
+    answer = graph_client(graph).call("PATCH", f"/me/events/{event_id}", "test", body=body, expect=(400,))
+    assert answer.status == 400

@@ -7,7 +7,9 @@ delta token, so the cursor keeps the window's end; once `now + horizon` has move
 takes events it knows idempotently). Every page is read before the deltaLink is kept; a 410
 (`SyncStateNotFound`, a stale nextLink) is `CursorExpired`. `@removed` entries are cancelled
 stubs; occurrences of a series come one by one with their own ids (at most `SERIES_INSTANCES`
-per series and read); syncd's companion events are left out. An idle pass is one request.
+per series and read), a plain occurrence without its fields (Graph sends only its id, series
+and times) filled in from the series master, read once per series; syncd's companion events
+are left out. An idle pass is one request.
 
 Writes: the shared `body` of a meeting is never patched by the default placements (a PATCH of
 an organiser's meeting may mail every attendee; Graph has no `sendUpdates=none`). `annotate`
@@ -38,7 +40,9 @@ from syncd.calendars.outlook_items import (
     companion_patch,
     event_from_item,
     is_companion,
+    is_partial,
     iso,
+    occurrence_from_master,
     pick_calendar,
     read_window_cursor,
     read_with_props,
@@ -124,7 +128,7 @@ class OutlookCalendar:
             with self._lock:
                 self._raw.clear()
         kept = [item for item in self._bounded(items) if item.get("id") and not is_companion(item)]
-        events = [self._remember(item) for item in kept]
+        events = [self._remember(item) for item in self._completed(kept)]
         return ChangeSet(events, window_cursor(delta_link, until))
 
     def _read_cursor(self, cursor: str, wanted: datetime) -> tuple[str, datetime]:
@@ -185,6 +189,24 @@ class OutlookCalendar:
                     SERIES_INSTANCES,
                 )
         return kept
+
+    def _completed(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`items` with each partial occurrence (delta sends a plain occurrence of a series
+        without subject, body or attendees) filled in from its series master, read once per
+        series; occurrences of a master that is gone are left out (their removal comes)."""
+        masters: dict[str, dict[str, Any] | None] = {}
+        done = []
+        for item in items:
+            if is_partial(item):
+                master_id = str(item["seriesMasterId"])
+                if master_id not in masters:
+                    masters[master_id] = self._fetch(master_id)
+                master = masters[master_id]
+                if master is None:
+                    continue
+                item = occurrence_from_master(master, item)
+            done.append(item)
+        return done
 
     def get(self, event_id: str) -> CalendarEvent | None:
         """Re-read one event (with syncd's properties); None when Graph no longer has it."""

@@ -71,6 +71,35 @@ def is_companion(item: Mapping[str, Any]) -> bool:
     return COMPANION_CATEGORY in (item.get("categories") or ()) or COMPANION in props_of(item)
 
 
+# What a series master holds that an occurrence of it does not take over.
+_MASTER_ONLY = frozenset(
+    {
+        "id",
+        "@odata.etag",
+        "changeKey",
+        "type",
+        "start",
+        "end",
+        "recurrence",
+        "seriesMasterId",
+        "originalStart",
+        "singleValueExtendedProperties",
+        "@odata.context",
+    }
+)
+
+
+def is_partial(item: Mapping[str, Any]) -> bool:
+    """Whether `item` is a delta entry for an occurrence that lacks the event's fields."""
+    return "@removed" not in item and bool(item.get("seriesMasterId")) and "subject" not in item
+
+
+def occurrence_from_master(master: Mapping[str, Any], occurrence: Mapping[str, Any]) -> dict[str, Any]:
+    """A partial occurrence completed with its series master's subject, body, people..."""
+    shared = {key: value for key, value in master.items() if key not in _MASTER_ONLY}
+    return {**shared, **occurrence}
+
+
 def event_from_item(item: Mapping[str, Any], owner: frozenset[str] = frozenset()) -> CalendarEvent:
     """A `CalendarEvent` from a Graph event; a delta `@removed` entry becomes a cancelled stub.
 
