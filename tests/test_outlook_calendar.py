@@ -368,3 +368,29 @@ def test_fake_refuses_a_malformed_extended_property_id(graph: FakeGraph, store: 
     body = {"singleValueExtendedProperties": [{"id": "syncdNote", "value": "x"}]}
     answer = graph_client(graph).call("PATCH", f"/me/events/{event_id}", "test", body=body, expect=(400,))
     assert answer.status == 400
+
+
+def test_a_request_that_times_out_is_tried_again(graph: FakeGraph, store: OutlookStore) -> None:
+    store.put(EventSpec("one"))
+    calendar = private_calendar(graph, graph=graph_client(graph, timeout=0.3))
+    graph.slow(DELTA, 0.8)
+    assert len(calendar.changes(None, SINCE).events) == 1
+    assert len(graph.requests_to(DELTA)) == 2
+
+
+def test_description_placement_on_an_html_body_adds_one_html_block(
+    graph: FakeGraph, store: OutlookStore
+) -> None:
+    """The opt-in placement: the block goes into the HTML before </body>, once."""
+    event_id = store.put(EventSpec("html"))
+    html = "<html><body><p>Challenge: hiring</p></body></html>"
+    graph.outlook.items[event_id]["body"] = {"contentType": "html", "content": html}
+    calendar = outlook_calendar(graph, OWNER, "description")
+    for _ in range(2):
+        event = calendar.get(event_id)
+        assert event is not None
+        calendar.annotate(event, annotation())
+    body = graph.outlook.instance(event_id)["body"]
+    assert body["contentType"] == "html" and body["content"].count('class="syncd-note"') == 1
+    assert body["content"].endswith("</div></body></html>")
+    assert len(graph.requests_to(EVENT, "PATCH")) == 1
