@@ -152,3 +152,32 @@ def test_expired_delta_token_reads_again_without_a_second_note(ws: OutlookWorksp
     result = ws.once()
     assert len(ws.notes()) == 1
     assert "reading the whole calendar again" in result.stderr
+
+
+VDIR_COACH = """\
+  - name: Ada Coach
+    email: ada@coach.example
+    timezone: Europe/Berlin
+    pricing_url: https://ada.example/pricing
+    calendar: {type: vdir, path: vcal}
+    notes: {type: markdown, path: vnotes}
+    drafts: {type: maildir, path: vMail/Drafts}
+"""
+
+
+def test_a_refused_microsoft_sign_in_leaves_other_coaches_working(graph: FakeGraph, tmp_path: Path) -> None:
+    from tests.support import event_ics
+
+    for sub in ("vcal", "vnotes", "vMail"):
+        (tmp_path / sub).mkdir()
+    graph.outlook.owner = COACH
+    config = write_workspace(tmp_path, graph, extra=VDIR_COACH)
+    ws = OutlookWorkspace(tmp_path, graph, config)
+    assert ws.run("auth", "microsoft").returncode == 0
+    ws.book(now() + timedelta(days=1))
+    (tmp_path / "vcal" / "v1.ics").write_text(event_ics("v1", "Intro: Bo Client", now() + timedelta(days=1)))
+    graph.login.revoke_all()
+    result = ws.run("once")
+    assert "syncd auth microsoft" in result.stderr
+    assert len(list((tmp_path / "vnotes" / "Intro Sessions").glob("*.md"))) == 1
+    assert ws.notes() == []
