@@ -93,3 +93,21 @@ def test_outlook_without_client_id_is_a_config_error(graph: FakeGraph, tmp_path:
     result = run_in_process(["--config", str(config), "check-config"], {})
     assert result.returncode != 0
     assert "microsoft.client_id is required" in result.stderr
+
+
+@pytest.mark.slow
+def test_device_login_waits_while_the_sign_in_is_pending(graph: FakeGraph, tmp_path: Path) -> None:
+    """msal polls at the interval the service gives (1 s here) until the coach signs in."""
+    config = write_workspace(tmp_path, graph)
+    graph.login.next_pending = 1
+    code, _, err = sign_in(config)
+    assert code == 0, err
+    assert len(graph.requests_to("/oauth2/v2.0/token$")) == 2
+
+
+def test_unreachable_sign_in_service_is_one_line(graph: FakeGraph, tmp_path: Path) -> None:
+    config = write_workspace(tmp_path, graph)
+    config.write_text(config.read_text().replace(graph.authority, "https://127.0.0.1:9"), encoding="utf-8")
+    code, _, err = sign_in(config)
+    assert code != 0
+    assert "cannot reach the Microsoft sign-in service" in err and "Traceback" not in err

@@ -205,9 +205,14 @@ def run_device_login(settings: Settings, out: TextIO = sys.stdout) -> Path:
     permissions = needed_permissions(settings)
     if not permissions:
         raise AuthError("no coach uses an Outlook backend, so there is nothing to sign in to")
+    import requests
+
     cache = msal.SerializableTokenCache()
     app = _application(settings, cache)
-    flow = app.initiate_device_flow(scopes=scopes_for(settings))
+    try:
+        flow = app.initiate_device_flow(scopes=scopes_for(settings))
+    except requests.RequestException as exc:
+        raise Unavailable(f"cannot reach the Microsoft sign-in service: {_describe(exc)}") from None
     if "user_code" not in flow:
         raise refresh_error(flow)
     print(
@@ -222,7 +227,10 @@ def run_device_login(settings: Settings, out: TextIO = sys.stdout) -> Path:
     )
     print("Waiting for the sign-in to finish...", file=out)
     out.flush()
-    result = app.acquire_token_by_device_flow(flow)
+    try:
+        result = app.acquire_token_by_device_flow(flow)
+    except requests.RequestException as exc:
+        raise Unavailable(f"lost the Microsoft sign-in service while waiting: {_describe(exc)}") from None
     if "access_token" not in result:
         code = str(result.get("error") or "error")
         text = one_line(str(result.get("error_description") or ""), 200)
