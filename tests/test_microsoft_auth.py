@@ -111,3 +111,13 @@ def test_unreachable_sign_in_service_is_one_line(graph: FakeGraph, tmp_path: Pat
     code, _, err = sign_in(config)
     assert code != 0
     assert "cannot reach the Microsoft sign-in service" in err and "Traceback" not in err
+
+
+def test_msal_is_not_imported_without_an_outlook_backend() -> None:
+    """A daemon on local folders never loads msal or the Graph client."""
+    import subprocess
+    import sys
+
+    code = "import sys, syncd.cli, syncd.engine, syncd.daemon; print('msal' in sys.modules, 'syncd.microsoft.graph' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
