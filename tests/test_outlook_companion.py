@@ -101,3 +101,13 @@ def test_delta_feed_leaves_companions_out(graph: FakeGraph) -> None:
     assert first.events == []
     source.put_companion(prep(timedelta(hours=2)))
     assert source.changes(first.cursor, SINCE).events == []
+
+
+def test_companion_the_coach_deleted_is_made_again_when_the_booking_moves(graph: FakeGraph) -> None:
+    source = calendar(graph)
+    source.put_companion(prep())
+    [item] = companions(graph)
+    graph.outlook.remove(str(item["id"]))
+    source.put_companion(prep(timedelta(hours=3)))
+    [again] = companions(graph)
+    assert again["start"]["dateTime"].startswith("2030-06-03T10:55:00")

@@ -255,11 +255,14 @@ class OutlookCalendar:
             patch = companion_patch(existing, companion)
             if not patch:
                 return
-            answer = self._patch(str(existing["id"]), patch, str(existing.get("@odata.etag") or ""))
-            if answer.status == 404 or answer.status == 412:
+            try:
+                answer = self._patch(str(existing["id"]), patch, str(existing.get("@odata.etag") or ""))
+            except EventGone:  # the coach deleted it: made again below
+                answer = Answer(404, {}, {})
+            if answer.status in (404, 412):
                 with self._lock:
                     self._companions.pop(companion.booking_id, None)
-                if attempt:
+                if attempt and answer.status == 412:
                     raise PreconditionFailed(
                         f"{self.label}: the companion of a booking changed while updating it"
                     )
