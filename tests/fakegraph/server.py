@@ -1,7 +1,7 @@
 """The fake's HTTPS core: a threaded TLS server on 127.0.0.1, a router, faults, a request log.
 
 msal accepts only an `https://` authority, so the fake speaks TLS with a throw-away
-certificate made at start (`tls.py`); clients trust it through `REQUESTS_CA_BUNDLE` (the
+certificate made once per process (`tls.py`); clients trust it through `REQUESTS_CA_BUNDLE` (the
 `ca_env` context manager). Sign-in and Graph are served by the same server, so one
 certificate does for both.
 
@@ -18,18 +18,16 @@ import os
 import re
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from .tls import make_certificate
+from .tls import shared_certificate
 
 if TYPE_CHECKING:
     from .calendar import FakeOutlookCalendar
@@ -142,8 +140,7 @@ class FakeGraph:
         self._routes: list[_Route] = []
         self._faults: list[Fault] = []
         self._httpd: ThreadingHTTPServer | None = None
-        self._dir = tempfile.TemporaryDirectory(prefix="fakegraph-")
-        self.ca_file = Path(self._dir.name) / "ca.pem"
+        self.ca_file, _ = shared_certificate()
         from .calendar import FakeOutlookCalendar
         from .login import FakeLogin
         from .mail import FakeMail
@@ -155,8 +152,7 @@ class FakeGraph:
     # --- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> FakeGraph:
-        cert, key = make_certificate(Path(self._dir.name))
-        self.ca_file.write_bytes(cert.read_bytes())
+        cert, key = shared_certificate()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -174,7 +170,6 @@ class FakeGraph:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
-        self._dir.cleanup()
 
     def __enter__(self) -> FakeGraph:
         return self.start()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import ipaddress
+import shutil
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,6 +14,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+
+@functools.cache
+def shared_certificate() -> tuple[Path, Path]:
+    """One certificate for every fake in this process: `REQUESTS_CA_BUNDLE` is process-wide,
+    and tests of two modules (two fakes) may take turns in one pytest worker."""
+    folder = Path(tempfile.mkdtemp(prefix="fakegraph-tls-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return make_certificate(folder)
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:
