@@ -181,3 +181,11 @@ def test_a_refused_microsoft_sign_in_leaves_other_coaches_working(graph: FakeGra
     assert "syncd auth microsoft" in result.stderr
     assert len(list((tmp_path / "vnotes" / "Intro Sessions").glob("*.md"))) == 1
     assert ws.notes() == []
+
+
+def test_dry_run_reads_but_writes_nothing_to_graph(ws: OutlookWorkspace) -> None:
+    ws.book(now() - timedelta(hours=1))
+    result = ws.run("once", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert ws.fake.graph_requests("PATCH") == [] and ws.fake.graph_requests("POST") == []
+    assert ws.notes() == []
