@@ -189,3 +189,16 @@ def test_dry_run_reads_but_writes_nothing_to_graph(ws: OutlookWorkspace) -> None
     assert result.returncode == 0, result.stderr
     assert ws.fake.graph_requests("PATCH") == [] and ws.fake.graph_requests("POST") == []
     assert ws.notes() == []
+
+
+def test_signed_in_as_someone_else_is_one_warning(graph: FakeGraph, tmp_path: Path) -> None:
+    """The fake signs in as casey@coach.example; a coach configured as another address is told
+    once (Graph marks nobody as "self": the coach is known by address only)."""
+    config = write_workspace(tmp_path, graph)
+    config.write_text(
+        config.read_text().replace(f"email: {COACH}", "email: sam@coach.example"), encoding="utf-8"
+    )
+    ws = OutlookWorkspace(tmp_path, graph, config)
+    assert ws.run("auth", "microsoft").returncode == 0
+    result = ws.once()
+    assert result.stderr.count("belongs to casey@coach.example, not to the coach's address") == 1

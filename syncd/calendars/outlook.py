@@ -61,7 +61,7 @@ from syncd.errors import (
     Rejected,
 )
 from syncd.microsoft.auth import REAUTH_HINT
-from syncd.microsoft.graph import Answer, Graph, describe, graph_for
+from syncd.microsoft.graph import Answer, Graph, describe, graph_for, mailbox
 from syncd.model import Annotation, CalendarEvent, ChangeSet, Companion
 from syncd.text import one_line
 
@@ -91,6 +91,7 @@ class OutlookCalendar:
         horizon: timedelta = HORIZON,
         clock: Callable[[], int] = time.time_ns,
         page_size: int = PAGE_SIZE,
+        signed_in: Callable[[], str] = lambda: "",
     ) -> None:
         self.graph = graph
         self.calendar = calendar
@@ -104,6 +105,8 @@ class OutlookCalendar:
         self._raw: dict[str, dict[str, Any]] = {}  # event id -> the item last read or written
         self._companions: dict[str, dict[str, Any]] = {}  # booking id -> its companion event
         self._told_capped: set[str] = set()
+        self._signed_in = signed_in
+        self._told_account = False
 
     @property
     def label(self) -> str:
@@ -124,12 +127,30 @@ class OutlookCalendar:
             link, until = self._events_base() + "/calendarView/delta", wanted
             params = {"startDateTime": iso(since), "endDateTime": iso(until)}
         items, delta_link = self._read_round(link, params)
+        self._check_account()
         if cursor is None:
             with self._lock:
                 self._raw.clear()
         kept = [item for item in self._bounded(items) if item.get("id") and not is_companion(item)]
         events = [self._remember(item) for item in self._completed(kept)]
         return ChangeSet(events, window_cursor(delta_link, until))
+
+    def _check_account(self) -> None:
+        """Warn once when the signed-in mailbox is not one of the coach's addresses: Graph marks
+        no attendee as "self", so syncd knows the coach by address only, and the coach's own
+        address would otherwise look like a client's."""
+        account = self._signed_in()
+        if self._told_account or not account or not self._owner or account in self._owner:
+            return
+        self._told_account = True
+        log.warning(
+            "%s belongs to %s, not to the coach's address: if that is the coach's, add it to "
+            "aliases; else %s signed in as %s",
+            self.label,
+            one_line(account, 100),
+            REAUTH_HINT,
+            min(self._owner),
+        )
 
     def _read_cursor(self, cursor: str, wanted: datetime) -> tuple[str, datetime]:
         try:
@@ -392,10 +413,12 @@ class OutlookCalendar:
 
 def from_config(section: OutlookCalendarConfig, coach: CoachConfig, settings: Settings) -> OutlookCalendar:
     """The coach's Outlook calendar; signing in happens on the first request, not here."""
+    tokens, _ = mailbox(settings)
     return OutlookCalendar(
         graph_for(settings),
         section.calendar,
         section.link_placement,
         owner=coach.addresses,
         horizon=section.horizon or settings.horizon,
+        signed_in=lambda: tokens.username,
     )

@@ -119,6 +119,7 @@ class TokenSource:
         self._stamp: tuple[int, int, int] | None = None
         self._token = ""
         self._valid_until = 0.0
+        self.username = ""  # the signed-in account's address, once a token was asked for
 
     def __call__(self, force_refresh: bool = False) -> str:
         """A valid access token; `force_refresh` after Graph refused the last one (401)."""
@@ -132,6 +133,7 @@ class TokenSource:
             accounts = app.get_accounts()
             if not accounts:
                 raise AuthError(f"no Microsoft account is signed in in {self.path}; {REAUTH_HINT}")
+            self.username = str(accounts[0].get("username") or "").lower()
             try:
                 result = app.acquire_token_silent_with_error(
                     scopes_for(self.settings), account=accounts[0], force_refresh=force_refresh
