@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     notion = commands.add_parser("notion", help="Notion notes: `setup` adds the properties syncd needs")
     notion.add_argument("action", choices=["setup"], help="what to do")
     auth = commands.add_parser("auth", help="authorise access to an account")
-    auth.add_argument("service", choices=["google"], help="the account to authorise")
+    auth.add_argument("service", choices=["google", "microsoft"], help="the account to authorise")
     demo = commands.add_parser("demo", help="run one pass on a throw-away sample calendar")
     demo.add_argument("--dir", metavar="DIR", help="where to build the demo (default: a new temp folder)")
     return parser
@@ -116,6 +116,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return check_config(path, settings)
     if args.command == "notion":
         return notion_setup(settings)
+    if args.command == "auth" and args.service == "microsoft":
+        from syncd.microsoft.auth import run_device_login
+
+        run_device_login(settings, out=sys.stdout)
+        return EXIT_OK
     if args.command == "auth":
         from syncd.google.auth import run_consent
 

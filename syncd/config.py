@@ -155,7 +155,7 @@ FollowupTemplatePath = Annotated[FilePath, AfterValidator(_check_followup_templa
 LinkPlacement = Literal["description", "private", "both", "companion"]
 # The calendar types whose backend keeps companion events (`CompanionCalendar`); any other type
 # configured with `link_placement: companion` is refused when the config is read.
-COMPANION_CALENDARS = frozenset({"vdir", "google", "caldav"})
+COMPANION_CALENDARS = frozenset({"vdir", "google", "caldav", "outlook"})
 
 
 class VdirCalendarConfig(Strict):
@@ -192,8 +192,21 @@ class CaldavCalendarConfig(Strict):
         return self
 
 
+class OutlookCalendarConfig(Strict):
+    """A Microsoft 365 / Outlook.com calendar through Microsoft Graph (`microsoft:` signs in).
+
+    The default placement `companion` never writes the shared body, which Graph may mail to
+    every attendee; `description` writes it anyway (see the README for the risk)."""
+
+    type: Literal["outlook"]
+    calendar: str = ""  # a calendar's name or id; "" is the account's primary calendar
+    link_placement: Literal["companion", "description", "private"] = "companion"
+    horizon: PositiveDuration | None = None  # default: the top-level `horizon`
+
+
 CalendarConfig = Annotated[
-    VdirCalendarConfig | GoogleCalendarConfig | CaldavCalendarConfig, Field(discriminator="type")
+    VdirCalendarConfig | GoogleCalendarConfig | CaldavCalendarConfig | OutlookCalendarConfig,
+    Field(discriminator="type"),
 ]
 
 
@@ -305,7 +318,15 @@ class GmailDraftsConfig(Strict):
     template: FollowupTemplatePath | None = None
 
 
-DraftsConfig = Annotated[MaildirDraftsConfig | GmailDraftsConfig, Field(discriminator="type")]
+class OutlookDraftsConfig(Strict):
+    type: Literal["outlook"]
+    delay: Duration = timedelta(minutes=15)
+    template: FollowupTemplatePath | None = None
+
+
+DraftsConfig = Annotated[
+    MaildirDraftsConfig | GmailDraftsConfig | OutlookDraftsConfig, Field(discriminator="type")
+]
 
 
 # --- coaches ----------------------------------------------------------------------------------
@@ -416,6 +437,17 @@ class MetricsConfig(Strict):
     listen: Annotated[str, AfterValidator(_check_listen)] = "127.0.0.1:9464"
 
 
+class MicrosoftAuthConfig(Strict):
+    """The Microsoft account syncd signs in to (`syncd auth microsoft`) for Outlook backends."""
+
+    client_id: str = ""  # the Entra app registration's "Application (client) ID"
+    tenant: str = "common"  # "common", "organizations", "consumers" or a tenant id / domain
+    token_cache: AnyPath | None = None  # default: state_dir/microsoft-token.json
+    # Advanced: another sign-in host (a national cloud, the tests' fake) and Graph root.
+    authority: Url = "https://login.microsoftonline.com"
+    graph_endpoint: Url = "https://graph.microsoft.com/v1.0"
+
+
 class Settings(BaseSettings):
     """The whole configuration of one syncd daemon."""
 
@@ -430,6 +462,7 @@ class Settings(BaseSettings):
     max_lateness: Duration = timedelta(days=7)
     log_format: Literal["text", "json"] = "text"
     google: GoogleAuthConfig = Field(default_factory=GoogleAuthConfig)
+    microsoft: MicrosoftAuthConfig = Field(default_factory=MicrosoftAuthConfig)
     coaches: list[CoachConfig] = Field(min_length=1)
     # One YAML file per coach, each validated like a `coaches:` entry; added to `coaches:`.
     coaches_dir: DirPath | None = None
@@ -447,6 +480,16 @@ class Settings(BaseSettings):
         from syncd.coach_files import add_coach_files  # it imports CoachConfig from here
 
         return add_coach_files(data, _resolve_path(Path(str(data["coaches_dir"]))))
+
+    @model_validator(mode="after")
+    def _microsoft_client_id(self) -> Settings:
+        uses = any("outlook" in (c.calendar.type, c.drafts.type) for c in self.coaches)
+        if uses and not self.microsoft.client_id.strip():
+            raise ValueError(
+                "microsoft.client_id is required when a coach uses an Outlook backend (the "
+                "Application (client) ID of syncd's app registration in Microsoft Entra)"
+            )
+        return self
 
     @field_validator("coaches")
     @classmethod

@@ -18,13 +18,14 @@ CALENDARS = {
     "vdir": "syncd.calendars.vdir",
     "google": "syncd.calendars.google",
     "caldav": "syncd.calendars.caldav",
+    "outlook": "syncd.calendars.outlook",
 }
 NOTES = {
     "markdown": "syncd.notes.markdown",
     "google_docs": "syncd.notes.google_docs",
     "notion": "syncd.notes.notion",
 }
-DRAFTS = {"maildir": "syncd.drafts.maildir", "gmail": "syncd.drafts.gmail"}
+DRAFTS = {"maildir": "syncd.drafts.maildir", "gmail": "syncd.drafts.gmail", "outlook": "syncd.drafts.outlook"}
 
 
 def _build(table: dict[str, str], section: Any, coach: CoachConfig, settings: Settings) -> Any:

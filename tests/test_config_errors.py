@@ -50,7 +50,7 @@ CASES = [
     ("bad-url", "https://ada.example/pricing", "ada.example/pricing", "coaches[0].pricing_url: not an http"),
     ("missing-key", "    pricing_url: https://ada.example/pricing\n", "", "coaches[0].pricing_url: required"),
     ("missing-folder", "path: calendar}", "path: no-such-folder}", "coaches[0].calendar.path: folder"),
-    ("unknown-type", "type: vdir", "type: outlook", "coaches[0].calendar: unknown type 'outlook'"),
+    ("unknown-type", "type: vdir", "type: exchange", "coaches[0].calendar: unknown type 'exchange'"),
     (
         "missing-template",
         "path: notes}",
