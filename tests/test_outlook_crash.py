@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.calendars.outlook_items import NOTE, props_of
+from syncd.calendars.outlook_items import COMPANION, NOTE, props_of
 from tests.fakegraph import FakeGraph
 from tests.fakegraph.fixtures import COACH, graph_fixture, graph_server_fixture, write_workspace  # noqa: F401
 from tests.outlook_support import graph_time, person
@@ -60,7 +60,8 @@ def test_sigkill_while_writing_to_outlook_then_restart_gives_exactly_one_of_ever
     rng = random.Random(10)
     for _ in range(ROUNDS):
         # Slow writes, so the kill lands while Graph holds one.
-        graph.slow(r"/me/(events/|messages$)", 0.15, times=100, method="PATCH")
+        graph.slow(r"/me/(events|messages)", 0.15, times=100, method="PATCH")
+        graph.slow(r"/me/(calendars/[^/]+/)?events$", 0.15, times=100, method="POST")
         graph.slow(r"/me/messages$", 0.15, times=100, method="POST")
         seen = writes(graph)
         daemon = subprocess.Popen(
@@ -81,8 +82,10 @@ def test_sigkill_while_writing_to_outlook_then_restart_gives_exactly_one_of_ever
         assert result.returncode == 0, result.stderr
     notes = sorted((tmp_path / "notes" / "Intro Sessions").glob("*.md"))
     assert len(notes) == BOOKINGS
-    for event_id in ids:
-        assert props_of(graph.outlook.instance(event_id)).get(NOTE, "").startswith("file://")
+    preps = [item for item in graph.outlook.live() if COMPANION in props_of(item)]
+    assert sorted(props_of(item)[NOTE] for item in preps) == sorted(note.as_uri() for note in notes)
+    for event_id in ids:  # the booked meetings are never written (companion placement)
+        assert props_of(graph.outlook.instance(event_id)) == {}
     message_ids = [
         m.split(b"Message-ID:", 1)[1].split(b"\n", 1)[0].strip() for m in graph.mail.raw_messages()
     ]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from syncd.calendars.outlook_items import BOOKING, NOTE, props_of
+from syncd.calendars.outlook_items import BOOKING, COMPANION, NOTE, props_of
 from tests.fakegraph import FakeGraph
 from tests.fakegraph.fixtures import COACH, graph_fixture, graph_server_fixture, write_workspace  # noqa: F401
 from tests.outlook_support import graph_time, person
@@ -67,6 +67,10 @@ class OutlookWorkspace:
         ]
 
 
+def companions(fake: FakeGraph) -> list[dict[str, Any]]:
+    return [item for item in fake.outlook.live() if COMPANION in props_of(item)]
+
+
 @pytest.fixture
 def ws(graph: FakeGraph, tmp_path: Path) -> OutlookWorkspace:
     graph.outlook.owner = COACH
@@ -77,20 +81,43 @@ def ws(graph: FakeGraph, tmp_path: Path) -> OutlookWorkspace:
     return workspace
 
 
-def test_booking_gets_a_note_private_link_and_reminder_but_its_body_is_untouched(
+def test_booking_gets_a_note_and_a_prep_event_and_its_own_event_is_never_written(
     ws: OutlookWorkspace,
 ) -> None:
+    """The default placement (companion): nothing is written to the meeting the client is
+    invited to, so Graph has nothing to mail them; the link and the reminder are in a private
+    prep event with no attendees."""
     event_id = ws.book(now() + timedelta(days=1))
     result = ws.once()
     [note] = ws.notes()
     text = note.read_text()
     assert "Jane Client" in text and "leading a new team" in text
     stored = ws.fake.outlook.instance(event_id)
+    assert stored["body"]["content"] == DESCRIPTION and props_of(stored) == {}
+    assert not [r for r in ws.fake.graph_requests("PATCH") if event_id in r.path]
+    [prep] = companions(ws.fake)
+    assert prep["attendees"] == [] and prep["subject"] == "Prep: intro with Jane Client"
+    assert props_of(prep)[NOTE] == note.as_uri()
+    assert prep["isReminderOn"] is True
+    assert "Traceback" not in result.stderr
+
+
+def test_private_placement_writes_only_per_user_fields(graph: FakeGraph, tmp_path: Path) -> None:
+    """`link_placement: private`: the link in the event's own extended properties and the
+    reminder in its per-user reminder; the shared body is never in a PATCH."""
+    graph.outlook.owner = COACH
+    config = write_workspace(tmp_path, graph, calendar="{type: outlook, link_placement: private}")
+    ws = OutlookWorkspace(tmp_path, graph, config)
+    assert ws.run("auth", "microsoft").returncode == 0
+    event_id = ws.book(now() + timedelta(days=1))
+    ws.once()
+    [note] = ws.notes()
+    stored = ws.fake.outlook.instance(event_id)
     assert stored["body"]["content"] == DESCRIPTION  # the client's copy is never touched
     assert props_of(stored)[NOTE] == note.as_uri() and props_of(stored)[BOOKING]
     assert stored["reminderMinutesBeforeStart"] == 5
     assert all("body" not in (r.json() or {}) for r in ws.fake.graph_requests("PATCH"))
-    assert "Traceback" not in result.stderr
+    assert companions(ws.fake) == []
 
 
 def test_self_write_and_idle_passes_cost_one_request_each(ws: OutlookWorkspace) -> None:
@@ -109,7 +136,7 @@ def test_ended_session_gets_one_draft_to_the_client(ws: OutlookWorkspace) -> Non
     [draft] = ws.drafts()
     assert draft["To"].addresses[0].addr_spec == CLIENT[1]
     assert draft["From"].addresses[0].addr_spec == COACH
-    [post] = ws.fake.graph_requests("POST")
+    [post] = [r for r in ws.fake.graph_requests("POST") if r.path.endswith("/messages")]
     assert b"Jane Client" in base64.b64decode(post.body) and post.headers["content-type"] == "text/plain"
 
 
