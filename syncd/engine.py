@@ -14,10 +14,10 @@ from syncd.coach_pass import CoachParts, CoachPass, Tally
 from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules
 from syncd.drafts.base import DraftSink
-from syncd.errors import AuthError, SyncdError
+from syncd.errors import AuthError, StateError, SyncdError
 from syncd.model import Coach
 from syncd.notes.base import NoteStore
-from syncd.state import StateStore
+from syncd.state import Store, lease_ttl, open_state, replica_name
 from syncd.templating import Renderer
 from syncd.text import counted
 
@@ -69,9 +69,10 @@ class Engine:
     backends of their own, e.g. the in-memory ones.
     """
 
-    def __init__(self, settings: Settings, state: StateStore, opener: PartsOpener | None = None) -> None:
+    def __init__(self, settings: Settings, state: Store, opener: PartsOpener | None = None) -> None:
         self.settings = settings
         self.state = state
+        self.replica = replica_name()
         self._opener = opener or open_parts
         self._parts: dict[str, CoachParts] = {}
 
@@ -85,12 +86,28 @@ class Engine:
             if should_stop():
                 report.tally.stopped = True
                 break
+            held = frozenset([coach.key]) if dry_run else self._claim()
+            if held is None:
+                report.errors[coach.email] = 1
+                break  # the leases cannot be read: nothing can be run safely
+            if coach.key not in held:
+                continue  # another replica runs it
             tally = self._run_coach(coach, now, dry_run, should_stop)
             report.errors[coach.email] = tally.errors
             report.tally.add(tally)
         report.bookings = self.state.count()
         report.finished = datetime.now(UTC)
         return report
+
+    def _claim(self) -> frozenset[str] | None:
+        """The coaches this replica may run now. Claimed again before each coach, which renews
+        the leases during a long pass (by the wall clock: a pass's `now` may be a test's)."""
+        keys = [coach.key for coach in self.settings.coaches]
+        try:
+            return self.state.claim(keys, self.replica, lease_ttl(self.settings), datetime.now(UTC))
+        except StateError as exc:
+            log.error("%s", exc)
+            return None
 
     def _run_coach(self, coach: CoachConfig, now: datetime, dry_run: bool, stop: Callable[[], bool]) -> Tally:
         try:
@@ -107,6 +124,10 @@ class Engine:
         return self._parts[coach.key]
 
     def close(self) -> None:
+        try:
+            self.state.release(self.replica)  # the other replicas take its coaches at once
+        except StateError as exc:
+            log.error("%s", exc)
         self.state.close()
 
 
@@ -160,6 +181,6 @@ def compile_rules(coach: CoachConfig, settings: Settings) -> Rules:
 def open_engine(settings: Settings, *, dry_run: bool = False) -> Engine:
     """The engine for `settings`, its state store opened (created on first use); for a dry
     run, a throw-away in-memory copy of the state."""
-    state = StateStore.in_dir(settings.state_dir, scratch=dry_run)
+    state = open_state(settings, scratch=dry_run)
     state.only_coaches(frozenset(coach.key for coach in settings.coaches))
     return Engine(settings, state)

@@ -8,8 +8,8 @@ not finished), and one line says how many older ones are left out and how to see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta, tzinfo
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from syncd.config import Settings
@@ -17,7 +17,7 @@ from syncd.durations import format_duration
 from syncd.health import status_lines
 from syncd.lifecycle import Booking
 from syncd.model import Followup
-from syncd.state import StateStore
+from syncd.state import open_state
 from syncd.text import counted, one_line
 from syncd.timefmt import format_log_time
 
@@ -27,7 +27,7 @@ DEFAULT_SINCE = timedelta(days=7)
 
 def show_status(settings: Settings, now: datetime, since: timedelta | None = DEFAULT_SINCE) -> None:
     """Print the bookings worth a look (all of them when `since` is None), then the health."""
-    state = StateStore.in_dir(settings.state_dir, scratch=True)  # read without touching it
+    state = open_state(settings, scratch=True)  # read without touching it
     zones: dict[str, tzinfo] = {coach.key: ZoneInfo(coach.timezone) for coach in settings.coaches}
     state.only_coaches(frozenset(zones))
     several = len(zones) > 1
@@ -37,6 +37,7 @@ def show_status(settings: Settings, now: datetime, since: timedelta | None = DEF
         # Health times in the coaches' zone when they share one; else in UTC.
         shared_zone = next(iter(zones.values())) if len(set(zones.values())) == 1 else None
         health_lines = status_lines(state, tz=shared_zone, with_coach=several)
+        health_lines += lease_lines(state.leases(), frozenset(zones), now)
     finally:
         state.close()
     tracked = [b for b in bookings if b.coach in zones]
@@ -61,6 +62,20 @@ def show_status(settings: Settings, now: datetime, since: timedelta | None = DEF
         )
     for line in health_lines:
         print(line)
+
+
+def lease_lines(
+    leases: Mapping[str, tuple[str, datetime]], coaches: frozenset[str], now: datetime
+) -> list[str]:
+    """Which replica runs which coach (PostgreSQL state, several replicas), times in UTC."""
+    lines = []
+    for coach, (replica, expires) in leases.items():
+        if coach in coaches:
+            held = "lease until" if expires > now else "lease expired"
+            lines.append(
+                f"coach {coach}: run by {one_line(replica, 80)} ({held} {format_log_time(expires, UTC)})"
+            )
+    return lines
 
 
 def worth_showing(booking: Booking, cutoff: datetime) -> bool:
