@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SUPERUSER = "syncd_test"
-PASSWORD = "s3cret-Test-Pw"  # noqa: S105 (a throw-away test server's)
+PASSWORD = "s3cret-Test-Pw"  # a throw-away test server's
 
 
 def server_binaries() -> Path | None:
