@@ -342,7 +342,9 @@ class StateConfig(Strict):
 
     url: str = Field(repr=False)  # may hold the password
     password_file: FilePath | None = None
-    lease: PositiveDuration = timedelta(minutes=2)
+    # Longer than one coach's run may take (a Google request retried for ~3 min): a lease that
+    # runs out while its coach runs lets another replica start that coach too.
+    lease: PositiveDuration = timedelta(minutes=5)
 
     @field_validator("url")
     @classmethod

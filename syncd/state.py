@@ -83,7 +83,7 @@ _SELECT = f"SELECT rowid, {_COLUMNS} FROM bookings"
 _REPORTED: set[tuple[str, int]] = set()
 
 # How long a replica holds the coaches it claimed unless it renews them (`state.lease`).
-DEFAULT_LEASE = timedelta(minutes=2)
+DEFAULT_LEASE = timedelta(minutes=5)
 
 
 class Store(Protocol):
@@ -161,7 +161,8 @@ class Store(Protocol):
 def open_state(settings: Settings, *, scratch: bool = False) -> Store:
     """The state store the settings name: PostgreSQL when `state.url` is set, else the SQLite
     file in `state_dir`. With `scratch`, a throw-away copy: a dry run or `status` writes
-    nothing the daemon would see. Raises ConfigError when it cannot be opened."""
+    nothing the daemon would see. Raises ConfigError when it cannot be opened, or
+    StateUnwritable when a database server cannot be reached."""
     if settings.state is None:
         return StateStore.in_dir(settings.state_dir, scratch=scratch)
     from syncd.state_postgres import PostgresStore  # psycopg only when PostgreSQL is configured

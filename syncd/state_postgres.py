@@ -86,7 +86,9 @@ class PostgresStore:
     def open(cls, config: StateConfig, *, scratch: bool = False) -> PostgresStore:
         """The store on `config`'s database (its schema brought up to date); with `scratch`,
         a copy private to this connection that nothing outside sees (for a dry run, `status`).
-        Raises ConfigError naming the database (without its password) when it cannot open."""
+        Raises ConfigError naming the database (without its password) when it refuses syncd
+        (a wrong password, no such database) and StateUnwritable when it cannot be reached
+        (down, starting): a service manager starts syncd again later."""
         return cls(config, scratch=scratch)
 
     def close(self) -> None:
@@ -102,9 +104,10 @@ class PostgresStore:
                 self._config.url, autocommit=True, connect_timeout=10, application_name="syncd", **extra
             )
         except psycopg.Error as exc:
-            raise ConfigError(
-                f"{self.where}: cannot connect to the state database: {self._problem(exc)}"
-            ) from None
+            problem = f"{self.where}: cannot connect to the state database: {self._problem(exc)}"
+            if _refused(str(exc)):  # the operator must act: not worth a restart loop
+                raise ConfigError(problem) from None
+            raise StateUnwritable(problem) from None  # may pass by itself: started again later
 
     def _db(self) -> psycopg.Connection[Row]:
         if self._conn.closed or self._conn.broken:
@@ -112,7 +115,7 @@ class PostgresStore:
                 raise StateUnwritable(f"{self.where}: lost the connection to the state database")
             try:
                 self._conn = self._connect()
-            except ConfigError as exc:
+            except ConfigError as exc:  # refused now: this pass stops all the same
                 raise StateUnwritable(str(exc)) from None
         return self._conn
 
@@ -377,6 +380,16 @@ class PostgresStore:
         """coach -> (replica, expiry, UTC) of every coach a replica holds or held."""
         rows = self._rows("SELECT coach, replica, expires FROM leases WHERE replica != '' ORDER BY coach")
         return {str(coach): (str(replica), expires.astimezone(UTC)) for coach, replica, expires in rows}
+
+
+# What a server that answered says when it will not let syncd in until someone acts (a wrong
+# password, a missing role or database, pg_hba), as opposed to one that is not there (yet), is
+# starting or is full. libpq gives no SQLSTATE for a failed connection, only its text.
+_PASSING = ("starting up", "shutting down", "in recovery", "too many", "remaining connection slots")
+
+
+def _refused(message: str) -> bool:
+    return "FATAL:" in message and not any(words in message for words in _PASSING)
 
 
 def _read_password(path: Path) -> str:

@@ -3,6 +3,7 @@ and a database that cannot be reached refused in one line."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,3 +76,18 @@ def test_once_and_status_run_on_the_postgresql_state(tmp_path: Path, postgres_se
     ws.run("once")
     assert len(ws.notes()) == 1 and "Jane Client" in ws.run("status").stdout
     assert not (ws.root / "state" / "syncd.sqlite3").exists()
+
+
+def test_a_database_that_cannot_be_reached_exits_1_in_one_line_so_a_service_is_started_again(
+    tmp_path: Path,
+) -> None:
+    """Not a config error (exit 2, which systemd does not restart): the database may be
+    starting, or the network back in a moment."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once closed
+    ws = Workspace(tmp_path, state=f'{{url: "postgresql://ada:Pw-5@127.0.0.1:{port}/syncd"}}')
+    result = ws.run("once", check=False)
+    line = one_error_line(result)
+    assert result.returncode == 1 and "cannot connect to the state database" in line, line
+    assert "Pw-5" not in line and ":***@" in line
