@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,6 +74,7 @@ class Engine:
         self.settings = settings
         self.state = state
         self.replica = replica_name()
+        self._claimed: tuple[float, frozenset[str]] | None = None  # (monotonic time, coaches)
         self._opener = opener or open_parts
         self._parts: dict[str, CoachParts] = {}
 
@@ -82,6 +84,7 @@ class Engine:
         """Run one pass for every coach at time `now` (aware). Never raises for a service or
         data problem: each is logged and counted in the report."""
         report = PassReport(started=now, finished=now)
+        self._claimed = None  # claimed afresh at the start of every pass
         for coach in self.settings.coaches:
             if should_stop():
                 report.tally.stopped = True
@@ -100,14 +103,23 @@ class Engine:
         return report
 
     def _claim(self) -> frozenset[str] | None:
-        """The coaches this replica may run now. Claimed again before each coach, which renews
-        the leases during a long pass (by the wall clock: a pass's `now` may be a test's)."""
+        """The coaches this replica may run now (None when the leases cannot be read).
+
+        Claimed at the start of a pass and again between coaches once a third of the lease
+        has gone by, which renews the leases during a long pass while a coach is never
+        started on a lease with less than two thirds of its time left. By the wall clock:
+        a pass's `now` may be a test's."""
+        ttl = lease_ttl(self.settings)
+        if self._claimed is not None and time.monotonic() - self._claimed[0] < ttl.total_seconds() / 3:
+            return self._claimed[1]
         keys = [coach.key for coach in self.settings.coaches]
         try:
-            return self.state.claim(keys, self.replica, lease_ttl(self.settings), datetime.now(UTC))
+            held = self.state.claim(keys, self.replica, ttl, datetime.now(UTC))
         except StateError as exc:
             log.error("%s", exc)
             return None
+        self._claimed = (time.monotonic(), held)
+        return held
 
     def _run_coach(self, coach: CoachConfig, now: datetime, dry_run: bool, stop: Callable[[], bool]) -> Tally:
         try:
