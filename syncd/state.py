@@ -146,9 +146,10 @@ class Store(Protocol):
         """The coaches of `coaches` that `replica` may run now, held until `now + ttl`.
 
         Its own leases are renewed, free and expired ones taken; a coach whose lease another
-        live replica holds is never returned. Call it before each coach is run: a coach not
-        returned must not be run. `now` is aware; the replicas' clocks must agree to well
-        within `ttl`. Raises StateUnwritable when the leases cannot be recorded."""
+        live replica holds is never returned. Call it at the start of each pass and again
+        between coaches well within `ttl`: a coach not returned by the last call must not be
+        started. `now` is aware (the wall clock: the replicas' clocks must agree to well
+        within `ttl`). Raises StateUnwritable when the leases cannot be recorded."""
 
     def release(self, replica: str) -> None:
         """Give up every lease of `replica` (on a clean stop), so others take them at once."""
