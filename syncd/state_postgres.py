@@ -348,7 +348,14 @@ class PostgresStore:
                 " ON CONFLICT (replica) DO UPDATE SET seen_until = EXCLUDED.seen_until",
                 (replica, until),
             )
-            live = conn.execute("SELECT count(*) FROM replicas WHERE seen_until > %s", (now,)).fetchone()
+            # Replicas gone without a clean stop (killed, or restarted under a new process id);
+            # rows a claim in progress holds are left for later, or two claims would deadlock.
+            conn.execute(
+                "DELETE FROM replicas WHERE replica IN (SELECT replica FROM replicas"
+                " WHERE seen_until <= %s FOR UPDATE SKIP LOCKED)",
+                (now,),
+            )
+            live = conn.execute("SELECT count(*) FROM replicas").fetchone()
             share = -(-len(wanted) // max(1, int(live[0]) if live else 1))
             # A coach never seen gets a free row, so one locking read below covers every coach.
             conn.execute(
