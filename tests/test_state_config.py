@@ -8,6 +8,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from syncd.config import redact_url
@@ -91,3 +92,19 @@ def test_a_database_that_cannot_be_reached_exits_1_in_one_line_so_a_service_is_s
     line = one_error_line(result)
     assert result.returncode == 1 and "cannot connect to the state database" in line, line
     assert "Pw-5" not in line and ":***@" in line
+
+
+def test_doctor_lists_and_quarantines_a_bad_row_in_the_postgresql_state(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    url = postgres_server.url(postgres_server.new_database())
+    ws = Workspace(tmp_path, state=f'{{url: "{url}"}}')
+    ws.put("a1", "Intro session", datetime.now(UTC) + timedelta(days=1))
+    ws.run("once")
+    with psycopg.connect(url, autocommit=True) as raw:
+        raw.execute("UPDATE bookings SET phase = 'teleported'")
+    listed = ws.run("doctor", check=False)
+    assert listed.returncode == 1 and "phase 'teleported'" in listed.stdout, listed.stdout
+    assert ws.run("doctor", "--quarantine").returncode == 0
+    again = ws.run("doctor").stdout
+    assert "every booking record can be read" in again and "holds 1 record" in again
