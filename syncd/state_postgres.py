@@ -78,9 +78,14 @@ class PostgresStore:
                     "INSERT INTO meta (key, value) VALUES ('created', %s) ON CONFLICT DO NOTHING",
                     (utc_text(datetime.now(UTC)),),
                 )
-        except psycopg.Error as exc:
+        except BaseException as exc:
             self._conn.close()
-            raise ConfigError(f"{self.where}: cannot open the state database: {self._problem(exc)}") from None
+            problem = f"{self.where}: cannot open the state database: {self._problem(exc)}"
+            if isinstance(exc, psycopg.OperationalError):  # the connection went: may pass
+                raise StateUnwritable(problem) from None
+            if isinstance(exc, psycopg.Error):  # e.g. no right to create the tables
+                raise ConfigError(problem) from None
+            raise
 
     @classmethod
     def open(cls, config: StateConfig, *, scratch: bool = False) -> PostgresStore:

@@ -198,3 +198,16 @@ def test_a_lost_connection_fails_one_call_then_is_opened_again(
         store.count()
     assert store.count() == 1
     store.close()
+
+
+def test_a_role_that_may_not_create_the_tables_is_told_so_in_one_line(
+    postgres_server: PostgresServer,
+) -> None:
+    """PostgreSQL 15 gives only the database owner the right to create tables in `public`."""
+    name = postgres_server.new_database()
+    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
+        admin.execute("CREATE ROLE syncd_reader LOGIN")
+    url = postgres_server.url(name).replace("syncd_test@", "syncd_reader@")
+    with pytest.raises(ConfigError, match="cannot open the state database: permission denied") as refused:
+        PostgresStore.open(StateConfig(url=url))
+    assert "\n" not in str(refused.value)
