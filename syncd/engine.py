@@ -81,8 +81,9 @@ class Engine:
     def run_pass(
         self, now: datetime, *, dry_run: bool = False, should_stop: Callable[[], bool] = lambda: False
     ) -> PassReport:
-        """Run one pass for every coach at time `now` (aware). Never raises for a service or
-        data problem: each is logged and counted in the report."""
+        """Run one pass for every coach at time `now` (aware) that this replica holds a lease
+        on (with SQLite, every coach). Never raises for a service or data problem: each is
+        logged and counted in the report."""
         report = PassReport(started=now, finished=now)
         self._claimed = None  # claimed afresh at the start of every pass
         for coach in self.settings.coaches:
