@@ -140,7 +140,7 @@ def check_config(path: Path, settings: Settings) -> int:
     """Print what the config holds (the loader has already validated every key and template)."""
     print(f"{path}: OK")
     print(
-        f"  state {settings.state_dir}, a pass every {format_duration(settings.poll_interval)}, "
+        f"  state {settings.state.shown if settings.state else settings.state_dir}, a pass every {format_duration(settings.poll_interval)}, "
         f"lookback {format_duration(settings.lookback)}, max lateness {format_duration(settings.max_lateness)}"
     )
     for coach in settings.coaches:

@@ -79,7 +79,7 @@ from syncd.plan import (
     unfinished,
     who,
 )
-from syncd.state import StateStore
+from syncd.state import Store
 from syncd.templating import Renderer
 from syncd.text import one_line
 
@@ -155,7 +155,7 @@ class CoachPass:
         self,
         parts: CoachParts,
         settings: Settings,
-        state: StateStore,
+        state: Store,
         now: datetime,
         dry_run: bool,
         should_stop: Callable[[], bool],

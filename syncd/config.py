@@ -12,6 +12,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from pydantic import (
@@ -448,6 +449,60 @@ class MicrosoftAuthConfig(Strict):
     graph_endpoint: Url = "https://graph.microsoft.com/v1.0"
 
 
+class StateConfig(Strict):
+    """The state in a PostgreSQL database, shared by several `syncd run` replicas that split
+    the coaches through leases (without this section: SQLite in `state_dir`, one machine).
+
+    The password comes from the URL, from `password_file`, or from libpq's own PGPASSFILE
+    (`~/.pgpass`); it is never written into a message or log line (see `shown`)."""
+
+    url: str = Field(repr=False)  # may hold the password
+    password_file: FilePath | None = None
+    # Longer than one coach's run may take (a Google request retried for ~3 min): a lease that
+    # runs out while its coach runs lets another replica start that coach too.
+    lease: PositiveDuration = timedelta(minutes=5)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"expected a postgresql:// URL, not {redact_url(value)!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_password(self) -> StateConfig:
+        if self.password_file is not None and _url_password(self.url) is not None:
+            raise ValueError("give the password once: in the URL or in password_file, not both")
+        return self
+
+    @property
+    def shown(self) -> str:
+        """The URL fit for a message: its password replaced by `***`."""
+        return redact_url(self.url)
+
+
+def _url_password(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.password is not None:
+        return parts.password
+    found = [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k == "password"]
+    return found[0] if found else None
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password (in the user part or a `password=` parameter) as `***`."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        name, colon, _secret = user.partition(":")
+        netloc = f"{name}{':***' if colon else ''}@{host}"
+    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    # Put together by hand: urlunsplit drops the empty host of `postgresql:///db?host=/run/...`.
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
 class Settings(BaseSettings):
     """The whole configuration of one syncd daemon."""
 
@@ -463,6 +518,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     google: GoogleAuthConfig = Field(default_factory=GoogleAuthConfig)
     microsoft: MicrosoftAuthConfig = Field(default_factory=MicrosoftAuthConfig)
+    state: StateConfig | None = None  # PostgreSQL; SQLite in state_dir when not set
     coaches: list[CoachConfig] = Field(min_length=1)
     # One YAML file per coach, each validated like a `coaches:` entry; added to `coaches:`.
     coaches_dir: DirPath | None = None

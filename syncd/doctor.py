@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from syncd.config import Settings
 from syncd.runner import EXIT_FAILED, EXIT_OK
-from syncd.state import StateStore
+from syncd.state import open_state
 from syncd.text import counted
 
 
@@ -19,7 +19,7 @@ def run_doctor(settings: Settings, *, quarantine: bool = False) -> int:
     """Print every bookings row that cannot be read; with `quarantine`, move them out of the
     way. Exits 1 when bad rows are left in place, so a script can tell."""
     # Listing only reads: a scratch copy leaves the daemon's database untouched.
-    state = StateStore.in_dir(settings.state_dir, scratch=not quarantine)
+    state = open_state(settings, scratch=not quarantine)
     try:
         bad = state.quarantine(datetime.now(UTC)) if quarantine else state.bad_rows()
         kept = state.quarantined()
@@ -28,7 +28,7 @@ def run_doctor(settings: Settings, *, quarantine: bool = False) -> int:
     for row in bad:
         print(row.describe())
     if not bad:
-        print(f"{settings.state_dir}: every booking record can be read.")
+        print(f"{state.where}: every booking record can be read.")
     elif quarantine:
         print(f"{counted(len(bad), 'record')} moved to the quarantine table.")
     else:

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from syncd import logs, registry, telemetry
 from syncd.calendars.base import CalendarSource
@@ -31,10 +29,10 @@ from syncd.coach_pass import CoachParts, CoachPass, Tally
 from syncd.config import CoachConfig, Settings, note_template_file
 from syncd.detection import Rules
 from syncd.drafts.base import DraftSink
-from syncd.errors import AuthError, SyncdError
+from syncd.errors import AuthError, StateError, SyncdError
 from syncd.model import Coach
 from syncd.notes.base import NoteStore
-from syncd.state import StateStore
+from syncd.state import Store, lease_ttl, open_state, replica_name
 from syncd.templating import Renderer
 from syncd.text import counted
 
@@ -91,7 +89,7 @@ class Engine:
     backends of their own, e.g. the in-memory ones.
     """
 
-    def __init__(self, settings: Settings, state: StateStore, opener: PartsOpener | None = None) -> None:
+    def __init__(self, settings: Settings, state: Store, opener: PartsOpener | None = None) -> None:
         self.settings = settings
         self.state = state
         self.replica = replica_id(settings)
@@ -112,12 +110,12 @@ class Engine:
         Never raises for a service or data problem: each is logged and counted in the report;
         a bug in one coach's pass is raised once the others have finished theirs."""
         report = PassReport(started=now, finished=now)
-        held = self._claim(now, dry_run)
+        held = self._claim(dry_run)
         coaches = [coach for coach in self.settings.coaches if coach.key in held]
         stop = threading.Event()
         if should_stop():  # asked before the first coach's turn: none starts
             stop.set()
-        leases = _Renewal(self, held, now, dry_run)
+        leases = _Renewal(self, held, dry_run)
         futures = [
             self._pool.submit(
                 self._context(coach).run,
@@ -140,12 +138,16 @@ class Engine:
             telemetry.pass_done(report, held, self.state.phase_counts())
         return report
 
-    def _claim(self, now: datetime, dry_run: bool) -> frozenset[str]:
+    def _claim(self, dry_run: bool) -> frozenset[str]:
         keys = [coach.key for coach in self.settings.coaches]
         if dry_run:  # reads and writes nothing that another replica's run could clash with
             return frozenset(keys)
         self._claimed = True
-        return self.state.claim(keys, self.replica, self.lease_ttl, now)
+        try:
+            return self.state.claim(keys, self.replica, self.lease_ttl, datetime.now(UTC))
+        except StateError as exc:  # which coaches are ours is unknown: none is run safely
+            log.error("%s", exc)
+            return frozenset()
 
     def _run_coach(self, coach: CoachConfig, now: datetime, dry_run: bool, stop: Callable[[], bool]) -> Tally:
         if stop():  # stopped before its turn came
@@ -187,13 +189,11 @@ class _Renewal:
     than a lease would otherwise hand its coaches to another replica half-way); a coach
     whose lease was lost anyway stops after its current step, as on SIGTERM."""
 
-    def __init__(self, engine: Engine, held: frozenset[str], now: datetime, dry_run: bool) -> None:
+    def __init__(self, engine: Engine, held: frozenset[str], dry_run: bool) -> None:
         self._engine = engine
-        self._now = now
         self._dry_run = dry_run
         self._ttl = engine.lease_ttl
-        self._started = time.monotonic()
-        self._last = self._started
+        self._last = time.monotonic()
         self.kept = set(held)
         self.lost: set[str] = set()
 
@@ -206,10 +206,9 @@ class _Renewal:
         if self._dry_run or time.monotonic() - self._last < self._ttl.total_seconds() / 3:
             return
         self._last = time.monotonic()
-        at = self._now + timedelta(seconds=self._last - self._started)
         engine = self._engine
-        try:
-            still = engine.state.claim(sorted(self.kept), engine.replica, self._ttl, at)
+        try:  # by the wall clock, as every claim: leases are compared across machines
+            still = engine.state.claim(sorted(self.kept), engine.replica, self._ttl, datetime.now(UTC))
         except SyncdError as exc:  # the next try, a third of a lease later, may pass
             log.warning("cannot renew the leases of %s: %s", engine.replica, exc)
             return
@@ -241,14 +240,7 @@ def _wait_all(
 def replica_id(settings: Settings) -> str:
     """This process's name in the leases: `replica:` from the config, else hostname:pid (a
     restarted process is a new replica; the old one's leases expire or were released)."""
-    return settings.replica or f"{socket.gethostname()}:{os.getpid()}"
-
-
-def lease_ttl(settings: Settings) -> timedelta:
-    """How long a claimed coach stays this replica's without a new claim: three poll
-    intervals, at least a minute, so a long pass or a late one keeps its coaches, and a dead
-    replica's coaches are taken over after this."""
-    return max(timedelta(minutes=1), 3 * settings.poll_interval)
+    return settings.replica or replica_name()
 
 
 def open_parts(coach: CoachConfig, settings: Settings) -> CoachParts:
@@ -303,6 +295,6 @@ def compile_rules(coach: CoachConfig, settings: Settings) -> Rules:
 def open_engine(settings: Settings, *, dry_run: bool = False) -> Engine:
     """The engine for `settings`, its state store opened (created on first use); for a dry
     run, a throw-away in-memory copy of the state."""
-    state = StateStore.in_dir(settings.state_dir, scratch=dry_run)
+    state = open_state(settings, scratch=dry_run)
     state.only_coaches(frozenset(coach.key for coach in settings.coaches))
     return Engine(settings, state)

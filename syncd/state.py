@@ -1,28 +1,36 @@
-"""The state store: one SQLite file recording every booking and every side effect done.
+"""The state store: every booking and every side effect done, and which replica runs which coach.
 
 The engine records an intent before a side effect and the result after it, each in its own
 committed transaction, so after a crash the records say exactly what to look for and redo.
+
+`Store` is what the engine, the command line, `status` and `doctor` use of it. `StateStore`
+here keeps it in one SQLite file in the state folder (the embedded default, one machine);
+`syncd.state_postgres.PostgresStore` keeps it in a PostgreSQL database shared by several
+replicas (`state: {url: postgresql://...}`), imported only when configured. `open_state`
+picks one from the settings.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 import pwd
+import socket
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from syncd.errors import ConfigError, StateCorrupt, StateUnwritable
-from syncd.lifecycle import Booking, Effect
-from syncd.model import Client, Followup, NoteRef, Phase
-from syncd.text import one_line
+from syncd.lifecycle import Booking
+from syncd.model import Followup, Phase
+from syncd.state_rows import BadRow, bad_row, from_row, parse_utc, to_row, utc_text
+
+if TYPE_CHECKING:
+    from syncd.config import Settings
 
 log = logging.getLogger("syncd")
 
@@ -74,18 +82,140 @@ _SELECT = f"SELECT rowid, {_COLUMNS} FROM bookings"
 # Bad rows already logged by this process (database path, rowid): one line each, not every pass.
 _REPORTED: set[tuple[str, int]] = set()
 
+# How long a replica holds the coaches it claimed unless it renews them (`state.lease`).
+DEFAULT_LEASE = timedelta(minutes=5)
 
-@dataclasses.dataclass(frozen=True)
-class BadRow:
-    """A bookings row that cannot be read: its rowid, its id (escaped) and what is wrong."""
 
-    rowid: int
-    booking: str
-    problem: str
+class Store(Protocol):
+    """What syncd uses of its state, whichever database holds it.
 
-    def describe(self) -> str:
-        """One line naming the row, e.g. `booking 'ada/e1' (row 7): unknown phase 'lost'`."""
-        return f"booking {self.booking!r} (row {self.rowid}): {self.problem}"
+    Reads return what was committed; each write is committed before it returns. A write that
+    cannot be made (disk full, database unreachable) raises `StateUnwritable`: nothing more can
+    be recorded, so the pass stops. A booking record that cannot be read is left out of what a
+    read returns, named once in the log (`bad_rows` lists them). Safe to call from several
+    threads at once.
+    """
+
+    @property
+    def where(self) -> str:
+        """Where the state lives, for messages: a path, or a URL without its password."""
+
+    def close(self) -> None: ...
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def put_meta(self, key: str, value: str) -> None: ...
+
+    def created(self) -> datetime:
+        """When this state was begun: whatever is older may have been done by an install whose
+        state was lost, so look before creating it."""
+
+    def cursor(self, coach: str) -> str | None:
+        """The coach's calendar sync cursor, None before the first full read."""
+
+    def set_cursor(self, coach: str, cursor: str | None) -> None: ...
+
+    def save(self, booking: Booking, now: datetime) -> None:
+        """Insert or replace `booking` (an unreadable row of its id is quarantined first)."""
+
+    def get(self, booking_id: str) -> Booking | None: ...
+
+    def by_event(self, coach: str, event_id: str) -> Booking | None: ...
+
+    def bookings(self, coach: str | None = None) -> list[Booking]: ...
+
+    def bookings_to_check(self, coach: str, since: datetime) -> list[Booking]: ...
+
+    def due_followups(self, coach: str, now: datetime) -> list[Booking]: ...
+
+    def pending_followups(self) -> list[tuple[str, str, datetime]]: ...
+
+    def only_coaches(self, coaches: frozenset[str]) -> None: ...
+
+    def rebook_candidate(self, coach: str, client_email: str, since: datetime) -> Booking | None: ...
+
+    def bad_rows(self) -> list[BadRow]: ...
+
+    def quarantine(self, now: datetime) -> list[BadRow]: ...
+
+    def quarantined(self) -> int: ...
+
+    def count(self) -> int: ...
+
+    def phase_counts(self) -> dict[str, int]: ...
+
+    def claim(self, coaches: Iterable[str], replica: str, ttl: timedelta, now: datetime) -> frozenset[str]:
+        """The coaches of `coaches` that `replica` may run now, held until `now + ttl`.
+
+        Its own leases are renewed, free and expired ones taken; a coach whose lease another
+        live replica holds is never returned. Call it at the start of each pass and again
+        between coaches well within `ttl`: a coach not returned by the last call must not be
+        started. `now` is aware (the wall clock: the replicas' clocks must agree to well
+        within `ttl`). Raises StateUnwritable when the leases cannot be recorded."""
+
+    def release(self, replica: str) -> None:
+        """Give up every lease of `replica` (on a clean stop), so others take them at once."""
+
+    def leases(self) -> Mapping[str, tuple[str, datetime]]:
+        """coach -> (replica, lease expiry) for every lease recorded, for `syncd status`; empty
+        for a store that serves one machine."""
+
+
+def open_state(settings: Settings, *, scratch: bool = False) -> Store:
+    """The state store the settings name: PostgreSQL when `state.url` is set, else the SQLite
+    file in `state_dir`. With `scratch`, a throw-away copy: a dry run or `status` writes
+    nothing the daemon would see. Raises ConfigError when it cannot be opened, or
+    StateUnwritable when a database server cannot be reached."""
+    if settings.state is None:
+        return StateStore.in_dir(settings.state_dir, scratch=scratch)
+    from syncd.state_postgres import PostgresStore  # psycopg only when PostgreSQL is configured
+
+    return PostgresStore.open(settings.state, scratch=scratch)
+
+
+def lease_ttl(settings: Settings) -> timedelta:
+    """How long a claim holds a coach: `state.lease`, or the default when SQLite is used."""
+    return settings.state.lease if settings.state is not None else DEFAULT_LEASE
+
+
+def replica_name() -> str:
+    """This process's name in the leases: host and process id, so two replicas on one host
+    differ, and a replica restarted after a crash does not run on the dead one's leases."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _Rows(list[Any]):
+    """A statement's rows, fetched while the connection's lock was held."""
+
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[Any]:
+        return self
+
+
+class _Serialized:
+    """One sqlite3 connection shared by the engine's threads: each statement runs under one
+    re-entrant lock and its rows are fetched before the lock is let go, and a transaction
+    holds the lock from BEGIN to COMMIT, so no thread's statement lands in another's
+    transaction. One connection is enough: SQLite lets only one writer in at a time anyway."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        db.text_factory = _decode_text
+        self.db = db
+        self.lock = threading.RLock()
+
+    def execute(self, sql: str, args: Iterable[object] = ()) -> _Rows:
+        with self.lock:
+            return _Rows(self.db.execute(sql, tuple(args)).fetchall())
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.db.in_transaction
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
 
 
 class StateStore:
@@ -95,13 +225,13 @@ class StateStore:
         self.path = path
         self._coaches: frozenset[str] | None = None
         if scratch:
-            self._db = _Serialised(_scratch_copy(path))
+            self._db = _Serialized(_scratch_copy(path))
             self._migrate()
             return
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _create_private(path)
-            self._db = _Serialised(
+            self._db = _Serialized(
                 sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
             )
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -115,6 +245,10 @@ class StateStore:
         """The state in `state_dir`; with `scratch`, an in-memory copy of it (for a dry run:
         the pass runs through every step and nothing reaches the disk)."""
         return cls(state_dir / "syncd.sqlite3", scratch=scratch)
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
 
     def close(self) -> None:
         self._db.close()
@@ -132,14 +266,13 @@ class StateStore:
                     f"{self.path}: state was written by a newer syncd (schema {version}); upgrade syncd"
                 )
             if self.get_meta("created") is None:
-                self._put_meta("created", _utc(datetime.now(UTC)))
+                self._put_meta("created", utc_text(datetime.now(UTC)))
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """A write transaction; a database that cannot be written (disk full, I/O error, locked
-        by another program for 30 s) is `StateUnwritable`: one line, the next pass retries.
-        The pool's other threads wait for it to end (they share the connection)."""
-        with self._db.lock:
+        by another program for 30 s) is `StateUnwritable`: one line, the next pass retries."""
+        with self._db.lock:  # the whole transaction: see _Serialized
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -174,7 +307,7 @@ class StateStore:
         older may have been done by an install whose state was lost: look before creating it."""
         text = self.get_meta("created")
         try:
-            return _parse(text or "")
+            return parse_utc(text or "")
         except ValueError:
             return datetime.now(UTC)
 
@@ -198,12 +331,12 @@ class StateStore:
         cannot be read is moved to the quarantine table first, not overwritten."""
         with self._transaction():
             row = self._db.execute(f"{_SELECT} WHERE id = ?", (booking.id,)).fetchone()
-            bad = None if row is None else _bad_row(row)
+            bad = None if row is None else bad_row(row)
             if bad is not None:
                 self._quarantine(bad, now)
             self._db.execute(
                 f"INSERT OR REPLACE INTO bookings ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
-                _to_row(booking, now),
+                to_row(booking, now),
             )
 
     def get(self, booking_id: str) -> Booking | None:
@@ -228,7 +361,7 @@ class StateStore:
         rows = self._db.execute(
             f"{_SELECT} WHERE coach = ? AND (end >= ? OR updated >= ?"
             " OR (note_locator IS NULL AND phase != ?)) ORDER BY start",
-            (coach, _utc(since), _utc(since), Phase.CANCELLED.value),
+            (coach, utc_text(since), utc_text(since), Phase.CANCELLED.value),
         )
         return self._readable(rows)
 
@@ -237,7 +370,7 @@ class StateStore:
         rows = self._db.execute(
             f"{_SELECT} WHERE coach = ? AND followup = ? AND followup_due <= ?"
             " AND phase != ? ORDER BY followup_due",
-            (coach, Followup.PENDING.value, _utc(now), Phase.CANCELLED.value),
+            (coach, Followup.PENDING.value, utc_text(now), Phase.CANCELLED.value),
         )
         return self._readable(rows)
 
@@ -266,7 +399,7 @@ class StateStore:
         rows = self._db.execute(
             f"{_SELECT} WHERE coach = ? AND client_email = ? AND phase = ?"
             " AND note_locator IS NOT NULL AND updated >= ? ORDER BY updated DESC",
-            (coach, client_email.lower(), Phase.CANCELLED.value, _utc(since)),
+            (coach, client_email.lower(), Phase.CANCELLED.value, utc_text(since)),
         )
         return self._first(rows)
 
@@ -277,7 +410,7 @@ class StateStore:
         out = []
         for row in rows:
             try:
-                out.append(_from_row(row))
+                out.append(from_row(row))
             except StateCorrupt as exc:
                 self._report(int(str(row[0])), exc)
         return out
@@ -298,7 +431,7 @@ class StateStore:
     def bad_rows(self) -> list[BadRow]:
         """Every bookings row that cannot be read, in row order (a full scan: for tooling)."""
         rows = self._db.execute(f"{_SELECT} ORDER BY rowid")
-        return [bad for bad in map(_bad_row, rows) if bad is not None]
+        return [bad for bad in map(bad_row, rows) if bad is not None]
 
     def quarantine(self, now: datetime) -> list[BadRow]:
         """Move every row that cannot be read to the quarantine table (kept as it was, with
@@ -314,7 +447,7 @@ class StateStore:
         self._db.execute(
             f"INSERT INTO quarantine ({_COLUMNS}, problem, quarantined)"
             f" SELECT {_COLUMNS}, ?, ? FROM bookings WHERE rowid = ?",
-            (bad.problem, _utc(now), bad.rowid),
+            (bad.problem, utc_text(now), bad.rowid),
         )
         self._db.execute("DELETE FROM bookings WHERE rowid = ?", (bad.rowid,))
         log.warning("%s: %s: moved to the quarantine table", self.path, bad.describe())
@@ -340,62 +473,17 @@ class StateStore:
                 counts[str(phase)] = counts.get(str(phase), 0) + int(n)
         return counts
 
-    # --- leases: BEGIN stand-in until the PostgreSQL store's leases are merged -------------
-    # One SQLite file serves one process: every coach is this replica's, and no one else's
-    # to see. The integrator keeps the PostgreSQL branch's version of this block.
+    # --- leases: one machine runs every coach ----------------------------------------------
 
-    def claim(self, coaches: Sequence[str], replica: str, ttl: timedelta, now: datetime) -> frozenset[str]:
-        """The coaches of `coaches` this replica may process until `now + ttl`."""
+    def claim(self, coaches: Iterable[str], replica: str, ttl: timedelta, now: datetime) -> frozenset[str]:
+        """Every coach: the SQLite file serves one machine, whose daemon runs them all."""
         return frozenset(coaches)
 
     def release(self, replica: str) -> None:
-        """Give up the leases of `replica` (a clean stop): another replica takes them at once."""
+        """Nothing to give up: SQLite records no leases."""
 
     def leases(self) -> Mapping[str, tuple[str, datetime]]:
-        """Per coach, the replica holding its lease and until when."""
         return {}
-
-    # --- leases: END stand-in ------------------------------------------------------------
-
-
-class _Rows:
-    """A statement's rows, fetched while the connection was held: a cursor read later would
-    step while another thread uses the connection."""
-
-    def __init__(self, rows: list[Any]) -> None:
-        self._rows = rows
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._rows)
-
-    def fetchone(self) -> Any:
-        return self._rows[0] if self._rows else None
-
-    def fetchall(self) -> list[Any]:
-        return self._rows
-
-
-class _Serialised:
-    """The connection, used by one thread at a time: the engine's pool runs several coaches
-    at once on one store. A transaction holds `lock` from BEGIN to COMMIT (it is reentrant),
-    so no other thread's statement lands inside it."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        db.text_factory = _decode_text
-        self._connection = db
-        self.lock = threading.RLock()
-
-    def execute(self, sql: str, args: Sequence[object] = ()) -> _Rows:
-        with self.lock:
-            return _Rows(self._connection.execute(sql, args).fetchall())
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._connection.in_transaction
-
-    def close(self) -> None:
-        with self.lock:
-            self._connection.close()
 
 
 def _open_problem(path: Path, exc: Exception) -> str:
@@ -442,126 +530,7 @@ def _scratch_copy(path: Path) -> sqlite3.Connection:
     return memory
 
 
-def _utc(moment: datetime) -> str:
-    # Fixed-width UTC strings sort like the instants they name, so SQL can compare them.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(text: str) -> datetime:
-    # fromisoformat reads `_utc`'s strings (the Z too) 40 times faster than strptime, which
-    # was most of what reading a few thousand bookings cost.
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise ValueError("no time zone")
-    return moment.astimezone(UTC)
-
-
 def _decode_text(raw: bytes) -> str:
     """SQLite text as str. Bytes that are not UTF-8 are kept as surrogates instead of failing
     the whole query (sqlite3's default), so the one row holding them can be named and skipped."""
     return raw.decode("utf-8", "surrogateescape")
-
-
-def _escaped(value: object, limit: int = 120) -> str:
-    """A stored value fit for one log line: bytes that are not UTF-8 as `\\xNN`."""
-    if isinstance(value, bytes):
-        text = value.decode("utf-8", "backslashreplace")
-    else:
-        text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return one_line(text, limit)
-
-
-def _text(column: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise StateCorrupt(f"{column} is not text: {_escaped(value)!r}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise StateCorrupt(f"{column} is not valid UTF-8: {_escaped(value)!r}") from None
-    return value
-
-
-T = TypeVar("T")
-
-
-def _field(column: str, value: object, convert: Callable[[str], T]) -> T:
-    text = _text(column, value)
-    try:
-        return convert(text)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise StateCorrupt(f"bad {column} {_escaped(text)!r} ({_escaped(exc, 80)})") from None
-
-
-def _bad_row(row: tuple[object, ...]) -> BadRow | None:
-    """What is wrong with `row` (a `_SELECT` row), or None if it reads."""
-    try:
-        _booking(row[1:])
-    except StateCorrupt as exc:
-        return BadRow(int(str(row[0])), _escaped(row[1]), str(exc))
-    return None
-
-
-def _to_row(b: Booking, now: datetime) -> tuple[object, ...]:
-    client = json.dumps(dataclasses.asdict(b.client), ensure_ascii=False)
-    return (
-        b.id,
-        b.coach,
-        b.event_id,
-        b.phase.value,
-        client,
-        b.client.email.lower(),
-        _utc(b.start),
-        _utc(b.end),
-        b.fingerprint,
-        b.followup.value,
-        _utc(b.followup_due),
-        b.note.locator if b.note else None,
-        b.note.url if b.note else None,
-        b.header,
-        b.annotated,
-        b.draft_id,
-        b.reason,
-        b.effect.value,
-        _utc(now),
-    )
-
-
-def _from_row(row: tuple[object, ...]) -> Booking:
-    """The booking in a `_SELECT` row. Raises StateCorrupt naming the row (its booking id,
-    escaped, and rowid) when a column cannot be read: bad UTF-8, an unknown phase or
-    follow-up state, a bad timestamp or client record."""
-    try:
-        return _booking(row[1:])
-    except StateCorrupt as exc:
-        raise StateCorrupt(f"booking {_escaped(row[1])!r} (row {row[0]}): {exc}") from None
-
-
-def _booking(row: tuple[object, ...]) -> Booking:
-    (bid, coach, event_id, phase, client, _email, start, end, fp, followup, due, locator, url) = row[:13]
-    header, annotated, draft_id, reason, effect, _updated = row[13:]
-    note = NoteRef(_text("note_locator", locator), _text("note_url", url)) if locator is not None else None
-    return Booking(
-        id=_text("id", bid),
-        coach=_text("coach", coach),
-        event_id=_text("event_id", event_id),
-        phase=_field("phase", phase, Phase),
-        client=_field("client", client, _client),
-        start=_field("start", start, _parse),
-        end=_field("end", end, _parse),
-        fingerprint=_text("fingerprint", fp),
-        followup=_field("followup", followup, Followup),
-        followup_due=_field("followup_due", due, _parse),
-        note=note,
-        header=_text("header", header),
-        annotated=_text("annotated", annotated),
-        draft_id=_text("draft_id", draft_id),
-        reason=_text("reason", reason),
-        effect=_field("effect", effect, Effect),
-    )
-
-
-def _client(text: str) -> Client:
-    fields = json.loads(text)
-    if not isinstance(fields, dict):
-        raise ValueError("not a JSON object")
-    return Client(**fields)

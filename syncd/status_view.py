@@ -17,7 +17,7 @@ from syncd.durations import format_duration
 from syncd.health import status_lines
 from syncd.lifecycle import Booking
 from syncd.model import Followup
-from syncd.state import StateStore
+from syncd.state import open_state
 from syncd.text import counted, one_line
 from syncd.timefmt import format_log_time
 
@@ -27,7 +27,7 @@ DEFAULT_SINCE = timedelta(days=7)
 
 def show_status(settings: Settings, now: datetime, since: timedelta | None = DEFAULT_SINCE) -> None:
     """Print the bookings worth a look (all of them when `since` is None), then the health."""
-    state = StateStore.in_dir(settings.state_dir, scratch=True)  # read without touching it
+    state = open_state(settings, scratch=True)  # read without touching it
     zones: dict[str, tzinfo] = {coach.key: ZoneInfo(coach.timezone) for coach in settings.coaches}
     state.only_coaches(frozenset(zones))
     several = len(zones) > 1

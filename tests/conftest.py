@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres_server import PostgresServer, start_server
+
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """Without pytest-xdist (a venv installed before it joined the test extra, or
@@ -71,3 +73,16 @@ def opened(tmp_path: Path) -> Iterator[list[str]]:
     _RECORDERS.append(recorder)
     yield recorder[1]
     _RECORDERS.remove(recorder)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for this session (per xdist worker), started on first use and
+    stopped at the end; skipped only when no PostgreSQL server is installed at all."""
+    server = start_server()
+    if server is None:
+        pytest.skip(
+            "no PostgreSQL server installed (initdb/postgres not found); .ci/install-postgres.sh installs it"
+        )
+    yield server
+    server.stop()

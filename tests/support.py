@@ -84,6 +84,7 @@ class Workspace:
     max_lateness: str = "7d"
     poll_interval: str = "1s"
     extra_coach: str = ""
+    state: str = ""  # a `state:` section in YAML flow style, e.g. '{url: "postgresql://..."}'
     env: dict[str, str] = field(default_factory=dict)
     notes_config: str = "{type: markdown, path: notes}"  # the coach's `notes:` value
     link_placement: str = ""  # the calendar's, when not the default
@@ -114,6 +115,7 @@ class Workspace:
         self.config.write_text(
             f"""\
 state_dir: state
+{f"state: {self.state}" if self.state else ""}
 poll_interval: {self.poll_interval}
 lookback: {self.lookback}
 max_lateness: {self.max_lateness}
