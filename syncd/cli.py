@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     notion.add_argument("action", choices=["setup"], help="what to do")
     auth = commands.add_parser("auth", help="authorise access to an account")
     auth.add_argument("service", choices=["google", "microsoft"], help="the account to authorise")
+    auth.add_argument(
+        "--coach",
+        metavar="EMAIL",
+        help="sign in this coach's own account (its `google:`/`microsoft:` section); "
+        "default: the top-level account",
+    )
     demo = commands.add_parser("demo", help="run one pass on a throw-away sample calendar")
     demo.add_argument("--dir", metavar="DIR", help="where to build the demo (default: a new temp folder)")
     return parser
@@ -116,17 +122,32 @@ def _dispatch(args: argparse.Namespace) -> int:
         return check_config(path, settings)
     if args.command == "notion":
         return notion_setup(settings)
-    if args.command == "auth" and args.service == "microsoft":
+    if args.command == "auth":
+        return sign_in(settings, args.service, args.coach)
+    raise AssertionError(args.command)
+
+
+def sign_in(settings: Settings, service: str, coach_email: str | None) -> int:
+    """`syncd auth SERVICE [--coach EMAIL]`: sign in the top-level account, or that coach's own
+    (its token stored where the coach's section says)."""
+    from syncd.accounts import coach_for_auth
+
+    account, addresses = settings, frozenset[str]()
+    if coach_email is not None:
+        coach, account = coach_for_auth(
+            settings, coach_email, "google" if service == "google" else "microsoft"
+        )
+        addresses = coach.addresses
+    if service == "microsoft":
         from syncd.microsoft.auth import run_device_login
 
-        run_device_login(settings, out=sys.stdout)
+        run_device_login(account, out=sys.stdout, expected=addresses)
         return EXIT_OK
-    if args.command == "auth":
-        from syncd.google.auth import run_consent
+    from syncd.google.auth import run_consent
 
-        run_consent(settings, out=sys.stdout)  # now, not the default bound at import (tests swap it)
-        return EXIT_OK
-    raise AssertionError(args.command)
+    # sys.stdout now, not the default bound at import (tests swap it)
+    run_consent(account, out=sys.stdout, login_hint=min(addresses) if addresses else None)
+    return EXIT_OK
 
 
 def _duration(text: str) -> timedelta:

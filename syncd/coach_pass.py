@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar, assert_never, cast
 
+from syncd.accounts import for_coach
 from syncd.calendars.base import CalendarSource, CompanionCalendar
 from syncd.config import CoachConfig, Settings
 from syncd.detection import Rules, Verdict, detect
@@ -190,7 +191,8 @@ class CoachPass:
             try:
                 stage()
             except SyncdError as exc:
-                self._fail(f"coach {self.cfg.email}: {exc}")
+                # A coach's own account is signed in again with `--coach`: the line says so.
+                self._fail(f"coach {self.cfg.email}: {for_coach(str(exc), self.cfg)}")
                 self.tally.auth_failed = isinstance(exc, AuthError)
                 break
         return self.tally

@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -383,6 +384,10 @@ class CoachConfig(Strict):
     notes: NotesConfig
     drafts: DraftsConfig
     reminder: Duration | None = timedelta(minutes=5)
+    # The coach's own Google / Microsoft account: keys not given are the top-level section's,
+    # the token is the coach's (see syncd.accounts). None: the top-level account.
+    google: GoogleAuthConfig | None = None
+    microsoft: MicrosoftAuthConfig | None = None
 
     @model_validator(mode="after")
     def _companion_calendar(self) -> CoachConfig:
@@ -525,6 +530,8 @@ class Settings(BaseSettings):
     concurrency: int = Field(default_factory=default_concurrency, ge=1, le=64)
     replica: str | None = None  # this process's name in the leases; default hostname:pid
     metrics: MetricsConfig | None = None
+    # Each coach's own account as settings of their own, made on first use (syncd.accounts).
+    _accounts: dict[tuple[str, str], Settings] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -539,12 +546,37 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _microsoft_client_id(self) -> Settings:
-        uses = any("outlook" in (c.calendar.type, c.drafts.type) for c in self.coaches)
-        if uses and not self.microsoft.client_id.strip():
-            raise ValueError(
-                "microsoft.client_id is required when a coach uses an Outlook backend (the "
-                "Application (client) ID of syncd's app registration in Microsoft Entra)"
+        for coach in self.coaches:
+            own = coach.microsoft
+            client_id = (
+                own.client_id if own and "client_id" in own.model_fields_set else self.microsoft.client_id
             )
+            if "outlook" in (coach.calendar.type, coach.drafts.type) and not client_id.strip():
+                raise ValueError(
+                    "microsoft.client_id is required when a coach uses an Outlook backend (the "
+                    "Application (client) ID of syncd's app registration in Microsoft Entra)"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _one_account_per_token(self) -> Settings:
+        # Two accounts writing one token file would overwrite each other's sign-in.
+        from syncd.accounts import own_token_path  # it imports nothing from here at run time
+
+        for service in ("google", "microsoft"):
+            top = self.google.token if service == "google" else self.microsoft.token_cache
+            shared = top or self.state_dir / f"{service}-token.json"
+            owners: dict[Path, str] = {shared.resolve(): "the top-level account"}
+            for coach in self.coaches:
+                path = own_token_path(self, coach, service)
+                if path is None:
+                    continue
+                other = owners.setdefault(path.resolve(), f"coach {coach.email}")
+                if other != f"coach {coach.email}":
+                    raise ValueError(
+                        f"coach {coach.email}: {service} token file {path} is also {other}'s; "
+                        "give each account its own"
+                    )
         return self
 
     @field_validator("coaches")

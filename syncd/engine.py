@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from syncd import logs, registry, telemetry
+from syncd.accounts import for_coach
 from syncd.calendars.base import CalendarSource
 from syncd.coach_pass import CoachParts, CoachPass, Tally
 from syncd.config import CoachConfig, Settings, note_template_file
@@ -156,7 +157,7 @@ class Engine:
         try:
             parts = self._open(coach)
         except SyncdError as exc:
-            log.error("coach %s: %s", coach.email, exc)
+            log.error("coach %s: %s", coach.email, for_coach(str(exc), coach))
             return Tally(errors=1, auth_failed=isinstance(exc, AuthError))
         return CoachPass(parts, self.settings, self.state, now, dry_run, stop).run()
 

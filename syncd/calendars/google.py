@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from googleapiclient.errors import HttpError
 
+from syncd.accounts import google_settings
 from syncd.calendars.google_companion import (
     companion_item,
     companion_patch,
@@ -485,7 +486,7 @@ def from_config(
     outage at start-up fails a pass (retried) rather than the daemon."""
     log.debug("Google calendar %s for coach %s", section.calendar_id, coach.email)
     return GoogleCalendar(
-        lazy_factory("calendar", "v3", settings, timeout=timeout),
+        lazy_factory("calendar", "v3", google_settings(settings, coach), timeout=timeout),
         section.calendar_id,
         section.link_placement,
         num_retries=num_retries,

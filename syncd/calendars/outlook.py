@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from syncd.accounts import microsoft_settings
 from syncd.calendars.limits import HORIZON, SERIES_INSTANCES
 from syncd.calendars.outlook_items import (
     EXPAND,
@@ -413,9 +414,10 @@ class OutlookCalendar:
 
 def from_config(section: OutlookCalendarConfig, coach: CoachConfig, settings: Settings) -> OutlookCalendar:
     """The coach's Outlook calendar; signing in happens on the first request, not here."""
-    tokens, _ = mailbox(settings)
+    account = microsoft_settings(settings, coach)  # the coach's own Microsoft account, if any
+    tokens, _ = mailbox(account)
     return OutlookCalendar(
-        graph_for(settings),
+        graph_for(account),
         section.calendar,
         section.link_placement,
         owner=coach.addresses,

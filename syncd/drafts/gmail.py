@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from syncd.accounts import google_settings
 from syncd.followup import BOOKING_HEADER, booking_header
 from syncd.google.auth import DEFAULT_HTTP_TIMEOUT
 from syncd.google.transport import NUM_RETRIES, ThreadServices, calling, execute, lazy_factory
@@ -134,5 +135,5 @@ def from_config(
     """The sink a coach's `drafts: {type: gmail}` section describes. Credentials are loaded on
     first use, so a network outage at start-up fails a pass, not the daemon."""
     log.debug("Gmail drafts for coach %s", coach.email)
-    factory = lazy_factory("gmail", "v1", settings, timeout=timeout)
+    factory = lazy_factory("gmail", "v1", google_settings(settings, coach), timeout=timeout)
     return GmailDrafts(factory, num_retries=num_retries, sleep=sleep)

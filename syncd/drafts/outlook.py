@@ -13,6 +13,7 @@ import base64
 import logging
 from typing import TYPE_CHECKING
 
+from syncd.accounts import microsoft_settings
 from syncd.errors import AuthError, BackendError, NotPermitted
 from syncd.microsoft.auth import REAUTH_HINT
 from syncd.microsoft.graph import Graph, graph_for
@@ -74,4 +75,4 @@ class OutlookDrafts:
 
 def from_config(section: OutlookDraftsConfig, coach: CoachConfig, settings: Settings) -> OutlookDrafts:
     """The sink a coach's `drafts: {type: outlook}` section describes (signs in on first use)."""
-    return OutlookDrafts(graph_for(settings))
+    return OutlookDrafts(graph_for(microsoft_settings(settings, coach)))

@@ -1,7 +1,8 @@
 """Credentials for every Google backend: scopes, the stored token, consent on a headless box.
 
-One OAuth token serves the calendar, Docs and Gmail backends of every coach, so the scopes are
-the union of what the configured backends need, and no more. Tokens and client secrets are
+One OAuth token serves the calendar, Docs and Gmail backends of every coach of one account
+(the top-level `google:` one, or a coach's own: `syncd.accounts` gives a coach's own account
+as settings of its own), so the scopes are the union of what those backends need, and no more. Tokens and client secrets are
 never logged; error messages name files and commands, never their contents.
 
 The Google libraries are imported inside the functions: importing them costs a noticeable
@@ -54,12 +55,15 @@ TESTING_APP_HINT = (
 
 
 def scopes_for(settings: Settings) -> list[str]:
-    """The minimum OAuth scopes for the Google backends in `settings`, sorted, no duplicates.
+    """The minimum OAuth scopes for the Google backends in `settings` that use its `google:`
+    account (not those of coaches with an account of their own), sorted, no duplicates.
 
-    Empty when no coach uses a Google backend.
+    Empty when no such coach uses a Google backend.
     """
     wanted: set[str] = set()
     for coach in settings.coaches:
+        if coach.google is not None:
+            continue
         for table, section in (
             (_CALENDAR_SCOPES, coach.calendar),
             (_NOTES_SCOPES, coach.notes),
@@ -72,7 +76,8 @@ def scopes_for(settings: Settings) -> list[str]:
 
 
 def token_path(settings: Settings) -> Path:
-    """Where the OAuth token lives: `google.token`, else `state_dir/google-token.json`."""
+    """Where the OAuth token lives: `google.token`, else `state_dir/google-token.json` (a
+    coach's own account's settings always name its token: `syncd.accounts`)."""
     return settings.google.token or settings.state_dir / "google-token.json"
 
 
@@ -129,9 +134,10 @@ def write_private_file(path: Path, text: str) -> None:
     atomic_write(path, text.encode("utf-8"), 0o600)
 
 
-def run_consent(settings: Settings, out: TextIO = sys.stdout) -> Path:
+def run_consent(settings: Settings, out: TextIO = sys.stdout, *, login_hint: str | None = None) -> Path:
     """Ask the user's consent in a browser (reached over SSH) and store the token; returns its path.
 
+    `login_hint` (a coach's address) preselects that Google account on the consent page.
     Raises `AuthError` when the client secrets file is missing or not a 'Desktop app' client's,
     or when the flow fails.
     """
@@ -140,13 +146,22 @@ def run_consent(settings: Settings, out: TextIO = sys.stdout) -> Path:
     cfg = settings.google
     scopes = scopes_for(settings)
     if not scopes:
+        if any(coach.google is not None for coach in settings.coaches):
+            raise AuthError(
+                "no coach uses the shared Google account (the others have their own: "
+                "`syncd auth google --coach EMAIL`), so there is nothing to authorise"
+            )
         raise AuthError("no coach uses a Google backend, so there is nothing to authorise")
     client_config = read_client_secrets(Path(cfg.client_secrets))
     _print_consent_intro(out, scopes, cfg.port)
+    if login_hint:
+        print(f"Sign in as {login_hint} (the coach's Google account).", file=out)
+        out.flush()
+    hint = {"login_hint": login_hint} if login_hint else {}
     try:
         flow = InstalledAppFlow.from_client_config(client_config, scopes=scopes)
         creds = flow.run_local_server(
-            port=cfg.port, open_browser=False, access_type="offline", prompt="consent"
+            port=cfg.port, open_browser=False, access_type="offline", prompt="consent", **hint
         )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:

@@ -5,7 +5,8 @@ opens the URL on any device and types the code, and msal's token cache (refresh 
 included) is saved to the state directory with mode 0600. A daemon pass then asks msal for an
 access token silently; msal refreshes it with the refresh token when it has expired, and the
 cache is saved again whenever msal changed it. One signed-in account serves every Outlook
-backend of the daemon (one mailbox: `/me`).
+backend of the coaches that use it (one mailbox: `/me`): the top-level `microsoft:` account,
+or a coach's own (`syncd.accounts` gives it as settings of its own, with its own cache file).
 
 Tokens are never logged; messages name files and commands, never their contents. msal is
 imported inside the functions: a daemon without an Outlook backend never loads it.
@@ -49,9 +50,12 @@ _SIGN_IN_AGAIN = frozenset({"invalid_grant", "interaction_required", "consent_re
 
 
 def needed_permissions(settings: Settings) -> dict[str, str]:
-    """Each Graph permission the configured Outlook backends need (short name), with why."""
+    """Each Graph permission the Outlook backends on `settings`' `microsoft:` account need
+    (short name), with why; coaches with an account of their own are not counted."""
     wanted: dict[str, str] = {}
     for coach in settings.coaches:
+        if coach.microsoft is not None:
+            continue
         for table, section in ((_CALENDAR_SCOPES, coach.calendar), (_DRAFTS_SCOPES, coach.drafts)):
             if section.type in table:
                 name, why = table[section.type]
@@ -196,16 +200,24 @@ def save_cache(cache: Any, path: Path) -> None:
     cache.has_state_changed = False
 
 
-def run_device_login(settings: Settings, out: TextIO = sys.stdout) -> Path:
+def run_device_login(
+    settings: Settings, out: TextIO = sys.stdout, *, expected: frozenset[str] = frozenset()
+) -> Path:
     """Sign in with the device-code flow and store the token cache; returns its path.
 
     Prints which permissions are asked for and why, then the URL and the code, and waits
-    (msal polls) until the coach has signed in, declined, or the code expired.
+    (msal polls) until the coach has signed in, declined, or the code expired. `expected`:
+    the coach's addresses, when signing in a coach's own account; another account is said.
     """
     import msal
 
     permissions = needed_permissions(settings)
     if not permissions:
+        if any(coach.microsoft is not None for coach in settings.coaches):
+            raise AuthError(
+                "no coach uses the shared Microsoft account (the others have their own: "
+                "`syncd auth microsoft --coach EMAIL`), so there is nothing to sign in to"
+            )
         raise AuthError("no coach uses an Outlook backend, so there is nothing to sign in to")
     import requests
 
@@ -223,6 +235,8 @@ def run_device_login(settings: Settings, out: TextIO = sys.stdout) -> Path:
     for name, why in permissions.items():
         print(f"  - {name}: {why}", file=out)
     print("  - offline_access, openid, profile: stay signed in, and know which account it is", file=out)
+    if expected:
+        print(f"Sign in as {min(expected)} (the coach's Microsoft account).", file=out)
     print(
         f"To sign in, open {flow.get('verification_uri')} on any device and enter the code {flow['user_code']}",
         file=out,
@@ -243,6 +257,13 @@ def run_device_login(settings: Settings, out: TextIO = sys.stdout) -> Path:
     save_cache(cache, path)
     who = (result.get("id_token_claims") or {}).get("preferred_username") or "the account"
     print(f"Signed in as {one_line(str(who), 100)}; token cache saved to {path} (mode 0600).", file=out)
+    if expected and str(who).lower() not in expected:
+        print(
+            f"Note: {one_line(str(who), 100)} is not one of the coach's addresses "
+            f"({', '.join(sorted(expected))}): if that is the wrong account, sign in again; "
+            "if it is the coach's, add it to the coach's aliases.",
+            file=out,
+        )
     return path
 
 

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from googleapiclient.errors import HttpError
 
+from syncd.accounts import google_settings
 from syncd.errors import BackendError, NoteMissing, Rejected, SyncdError
 from syncd.google.auth import DEFAULT_HTTP_TIMEOUT
 from syncd.google.transport import (
@@ -305,8 +306,9 @@ def from_config(
     """The store a coach's `notes: {type: google_docs}` section describes. Credentials are
     loaded on first use, so a network outage at start-up fails a pass, not the daemon."""
 
-    drive = lazy_factory("drive", "v3", settings, timeout=timeout)
-    docs = lazy_factory("docs", "v1", settings, timeout=timeout)
+    account = google_settings(settings, coach)  # the coach's own Google account, if it has one
+    drive = lazy_factory("drive", "v3", account, timeout=timeout)
+    docs = lazy_factory("docs", "v1", account, timeout=timeout)
     log.debug("Google Docs notes in %r for coach %s", section.folder, coach.email)
     return GoogleDocsNotes(
         drive, docs, section.folder, section.template_doc, num_retries=num_retries, sleep=sleep
