@@ -173,7 +173,7 @@ class FakeCalendar:
     # --- handlers ----------------------------------------------------------------------------
 
     def _list(self, request: FakeRequest) -> FakeResponse:
-        cal = self._calendar(request.params["calendarId"])
+        cal = self._requested(request)
         page_token = request.arg("pageToken")
         if page_token:
             listing = self._continue_listing(page_token, request)
@@ -182,14 +182,14 @@ class FakeCalendar:
         return FakeResponse(200, self._next_page(cal, listing, request))
 
     def _get(self, request: FakeRequest) -> FakeResponse:
-        cal = self._calendar(request.params["calendarId"])
+        cal = self._requested(request)
         event = self._existing(cal, request.params["eventId"])
         if self._is_deleted(cal, event) and not self.deleted_events_readable:
             raise ApiError(410, "Resource has been deleted", "deleted")
         return FakeResponse(200, copy.deepcopy(event))
 
     def _insert(self, request: FakeRequest) -> FakeResponse:
-        cal = self._calendar(request.params["calendarId"])
+        cal = self._requested(request)
         body = _strip_server_fields(request.json())
         event_id = body.setdefault("id", f"fake{next(self._tokens):08d}")
         if not _EVENT_ID.match(event_id):
@@ -315,6 +315,18 @@ class FakeCalendar:
 
     # --- storage -----------------------------------------------------------------------------
 
+    def _requested(self, request: FakeRequest) -> _Calendar:
+        """The calendar a request names. With a token issued to a user (`oauth.token_info(...,
+        user=)`), `primary` is that user's calendar (the user's address is its id) and another
+        user's is not found, as Google answers for a calendar not shared with the caller."""
+        calendar_id = request.params["calendarId"]
+        user = self._fake.oauth.user_of(request.headers.get("Authorization"))
+        if user is None:
+            return self._calendar(calendar_id)
+        if calendar_id not in ("primary", user):
+            raise ApiError(404, "Not Found", "notFound")
+        return self._calendar(user)
+
     def _calendar(self, calendar_id: str) -> _Calendar:
         cal = self._calendars.get(self.primary if calendar_id == "primary" else calendar_id)
         if cal is None:
@@ -357,7 +369,7 @@ class FakeCalendar:
             self._store(cal, gone)
 
     def _writable(self, request: FakeRequest) -> tuple[_Calendar, dict[str, Any]]:
-        cal = self._calendar(request.params["calendarId"])
+        cal = self._requested(request)
         event = self._existing(cal, request.params["eventId"])
         if self._is_deleted(cal, event):
             raise ApiError(410, "Resource has been deleted", "deleted")

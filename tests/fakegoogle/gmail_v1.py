@@ -39,6 +39,8 @@ class FakeGmail:
         self.msgid_search = True
         self.rewrite_message_ids = False
         self.drafts: dict[str, dict[str, Any]] = {}  # draft id -> {"id", "message": {..., "raw"}}
+        # The drafts of the other accounts (tokens issued with `user=`), by address.
+        self.mailboxes: dict[str, dict[str, dict[str, Any]]] = {}
         fake.register_api(
             "gmail",
             "v1",
@@ -51,10 +53,10 @@ class FakeGmail:
 
     # --- test-side API -----------------------------------------------------------------------
 
-    def raw_messages(self) -> list[bytes]:
-        """The stored messages' bytes, oldest draft first."""
+    def raw_messages(self, address: str | None = None) -> list[bytes]:
+        """The stored messages' bytes, oldest draft first (of `address`'s mailbox when given)."""
         with self._fake.lock:
-            return [_decode(d["message"]["raw"]) for d in self.drafts.values()]
+            return [_decode(d["message"]["raw"]) for d in self._drafts_of(address).values()]
 
     def put_draft(self, raw: bytes) -> str:
         """Add a draft as the coach's mail client would; returns its id."""
@@ -70,12 +72,13 @@ class FakeGmail:
         if not isinstance(raw, str) or not raw:
             raise ApiError(400, "Invalid draft: message.raw is required.", "invalidArgument")
         _parse(_decode(raw))
-        draft = self._store(_decode(raw))
+        draft = self._store(_decode(raw), self._drafts_of(self._user(request)))
         return FakeResponse(200, _summary(draft))
 
     def _list(self, request: FakeRequest) -> FakeResponse:
         self._check_user(request)
-        found = [d for d in reversed(self.drafts.values()) if self._matches(d, request.arg("q") or "")]
+        drafts = self._drafts_of(self._user(request))
+        found = [d for d in reversed(drafts.values()) if self._matches(d, request.arg("q") or "")]
         start = int(request.arg("pageToken") or 0)
         size = int(request.arg("maxResults") or 100)
         body: dict[str, Any] = {"resultSizeEstimate": len(found)}
@@ -88,7 +91,7 @@ class FakeGmail:
 
     def _get(self, request: FakeRequest) -> FakeResponse:
         self._check_user(request)
-        draft = self.drafts.get(request.params["id"])
+        draft = self._drafts_of(self._user(request)).get(request.params["id"])
         if draft is None:
             raise ApiError(404, "Requested entity was not found.", "notFound")
         message = draft["message"]
@@ -103,7 +106,16 @@ class FakeGmail:
 
     # --- storage -----------------------------------------------------------------------------
 
-    def _store(self, raw: bytes) -> dict[str, Any]:
+    def _user(self, request: FakeRequest) -> str | None:
+        return self._fake.oauth.user_of(request.headers.get("Authorization"))
+
+    def _drafts_of(self, address: str | None) -> dict[str, dict[str, Any]]:
+        """The drafts of `address`'s mailbox; this fake's own one when None."""
+        if address is None or address == self.address:
+            return self.drafts
+        return self.mailboxes.setdefault(address, {})
+
+    def _store(self, raw: bytes, drafts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         number = next(self._ids)
         if self.rewrite_message_ids:
             raw = _with_message_id(raw, f"<CAFake{number:06d}@mail.gmail.com>")
@@ -116,7 +128,7 @@ class FakeGmail:
                 "raw": base64.urlsafe_b64encode(raw).decode("ascii"),
             },
         }
-        self.drafts[draft["id"]] = draft
+        (self.drafts if drafts is None else drafts)[draft["id"]] = draft
         return draft
 
     def _matches(self, draft: dict[str, Any], q: str) -> bool:
@@ -131,7 +143,7 @@ class FakeGmail:
         return str(parsed.get("Message-ID", "")).strip().strip("<>") == wanted
 
     def _check_user(self, request: FakeRequest) -> None:
-        if request.params["userId"] not in ("me", self.address):
+        if request.params["userId"] not in ("me", self._user(request) or self.address):
             raise ApiError(403, "Delegation denied.", "forbidden")
 
 

@@ -35,23 +35,41 @@ class FakeOAuth:
         self.access_tokens: set[str] = set()
         self.refresh_tokens: set[str] = set()
         self.scopes: dict[str, frozenset[str]] = {}  # access or refresh token -> scopes granted
+        # access or refresh token -> the account it was issued to; tokens without one act for
+        # the fake's single coach (calendar `primary`, the one Gmail mailbox)
+        self.users: dict[str, str] = {}
         self.auth_codes: dict[str, list[str]] = {}  # code -> scopes granted
         self.refreshes = 0
         fake.add_route("POST", r"^/token$", self._token)
 
     # --- test-side API -----------------------------------------------------------------------
 
-    def issue_access_token(self, scopes: frozenset[str] = frozenset()) -> str:
+    def issue_access_token(self, scopes: frozenset[str] = frozenset(), user: str | None = None) -> str:
         token = f"ya29.fake-{next(self._counter)}"
         self.access_tokens.add(token)
         self.scopes[token] = scopes
+        if user is not None:
+            self.users[token] = user
         return token
 
-    def issue_refresh_token(self, scopes: frozenset[str] = frozenset()) -> str:
+    def issue_refresh_token(self, scopes: frozenset[str] = frozenset(), user: str | None = None) -> str:
         token = f"1//fake-refresh-{next(self._counter)}"
         self.refresh_tokens.add(token)
         self.scopes[token] = scopes
+        if user is not None:
+            self.users[token] = user
         return token
+
+    def revoke_user(self, user: str) -> None:
+        """Revoke every token issued to `user` (the account removed syncd's access); the
+        other accounts' tokens keep working."""
+        mine = {token for token, owner in self.users.items() if owner == user}
+        self.refresh_tokens -= mine
+        self.access_tokens -= mine
+
+    def user_of(self, header: str | None) -> str | None:
+        """The account the bearer token in an `Authorization` header was issued to, if any."""
+        return self.users.get((header or "").removeprefix("Bearer "))
 
     def revoke(self, refresh_token: str | None = None) -> None:
         """Revoke one refresh token (all when None) and every access token."""
@@ -65,13 +83,16 @@ class FakeOAuth:
         """Make every access token invalid: the next API call gets 401."""
         self.access_tokens.clear()
 
-    def token_info(self, scopes: list[str], *, expired: bool = False) -> dict[str, Any]:
-        """A token file's content (the shape `Credentials.to_json()` writes), pointing here."""
+    def token_info(
+        self, scopes: list[str], *, expired: bool = False, user: str | None = None
+    ) -> dict[str, Any]:
+        """A token file's content (the shape `Credentials.to_json()` writes), pointing here;
+        `user`: the account the tokens act for (see `users`)."""
         expiry = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=-1 if expired else 1)
         granted = frozenset(scopes)
         return {
-            "token": self.issue_access_token(granted),
-            "refresh_token": self.issue_refresh_token(granted),
+            "token": self.issue_access_token(granted, user),
+            "refresh_token": self.issue_refresh_token(granted, user),
             "token_uri": self._fake.token_uri,
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
@@ -124,7 +145,12 @@ class FakeOAuth:
             return _oauth_error(400, "invalid_grant", "Token has been expired or revoked.")
         self.refreshes += 1
         granted = self.scopes.get(form["refresh_token"], frozenset())
-        body = {"access_token": self.issue_access_token(granted), "expires_in": 3599, "token_type": "Bearer"}
+        user = self.users.get(form["refresh_token"])
+        body = {
+            "access_token": self.issue_access_token(granted, user),
+            "expires_in": 3599,
+            "token_type": "Bearer",
+        }
         if form.get("scope"):
             body["scope"] = form["scope"]
         return FakeResponse(200, body)
