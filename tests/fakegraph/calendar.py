@@ -94,9 +94,11 @@ class FakeOutlookCalendar:
     in Graph's shape plus private keys: `_seq`, `_calendar`, `_props` (extended properties by
     id), `_rrule` (a master's RRULE), `_exceptions` (original start -> changed fields)."""
 
-    def __init__(self, fake: FakeGraph) -> None:
+    def __init__(self, fake: FakeGraph, *, routes: bool = True) -> None:
         self.fake = fake
         self.reset()
+        if not routes:  # another account's calendar: reached through the routes of the first
+            return
         me = r"/me(?:/calendars/(?P<cal>[^/]+))?"
         fake.route("GET", me + r"/calendarView/delta", self._delta, SCOPE)
         fake.route("GET", r"/me/calendars", self._calendars, SCOPE)

@@ -31,6 +31,7 @@ class DeviceCode:
     user_code: str
     pending: int  # polls answered authorization_pending before the coach "signs in"
     outcome: str = "approve"  # or "decline", "expire"
+    user: str = USER  # the account that signs in with this code
 
 
 @dataclass
@@ -45,6 +46,9 @@ class FakeLogin:
     # Scopes the coach grants, when fewer than asked (an admin refused one); None: all asked.
     granted: frozenset[str] | None = None
     access_lifetime: int = 3600
+    # The account the next device code signs in (a coach of its own: `FakeGraph.add_mailbox`).
+    next_user: str = USER
+    users: dict[str, str] = field(default_factory=dict)  # access or refresh token -> account
 
     def __post_init__(self) -> None:
         tenant = r"/(?P<tenant>[^/]+)"
@@ -59,6 +63,17 @@ class FakeLogin:
         with self.fake.lock:
             self.refresh.clear()
             self.access.clear()
+
+    def revoke_user(self, user: str) -> None:
+        """Every token of `user` stops working (that account revoked syncd); others keep theirs."""
+        with self.fake.lock:
+            for tokens in (self.refresh, self.access):
+                for token in [t for t in tokens if self.users.get(t) == user]:
+                    del tokens[token]
+
+    def user_of(self, authorization: str | None) -> str:
+        """The account the bearer token in `authorization` was issued to."""
+        return self.users.get((authorization or "").removeprefix("Bearer "), USER)
 
     def expire_access_tokens(self) -> None:
         """Graph refuses every access token issued so far (401): msal must refresh."""
@@ -104,7 +119,11 @@ class FakeLogin:
         code = secrets.token_urlsafe(24)
         user_code = secrets.token_hex(4).upper()
         self.devices[code] = DeviceCode(
-            frozenset(form.get("scope", "").split()), user_code, self.next_pending, self.next_outcome
+            frozenset(form.get("scope", "").split()),
+            user_code,
+            self.next_pending,
+            self.next_outcome,
+            self.next_user,
         )
         return FakeResponse(
             200,
@@ -134,7 +153,7 @@ class FakeLogin:
                     "invalid_grant",
                     "AADSTS70008: The provided authorization code or refresh token has expired due to inactivity.",
                 )
-            return self._issue(scopes)
+            return self._issue(scopes, self.users.get(form.get("refresh_token", ""), USER))
         return _oauth_error("unsupported_grant_type", f"AADSTS70003: unsupported grant {grant}")
 
     def _device_token(self, form: dict[str, str]) -> FakeResponse:
@@ -153,22 +172,25 @@ class FakeLogin:
             )
         if device.outcome == "expire":
             return _oauth_error("expired_token", "AADSTS70019: Verification code expired.")
-        return self._issue(device.scopes)
+        return self._issue(device.scopes, device.user)
 
-    def _issue(self, asked: frozenset[str]) -> FakeResponse:
+    def _issue(self, asked: frozenset[str], user: str = USER) -> FakeResponse:
         scopes = asked - {"openid", "profile", "offline_access"}
         if self.granted is not None:
             scopes &= self.granted
         access, refresh = "at-" + secrets.token_urlsafe(16), "rt-" + secrets.token_urlsafe(24)
         self.access[access], self.refresh[refresh] = scopes, scopes
+        self.users[access] = self.users[refresh] = user
+        # One object id per account (msal tells accounts apart by it); the first stays "object-1".
+        oid = "object-1" if user == USER else f"object-{user}"
         now = int(time.time())
         claims = {
             "iss": f"{self.fake.url}/{TENANT_ID}/v2.0",
             "aud": CLIENT_ID,
-            "sub": "subject-1",
-            "oid": "object-1",
+            "sub": "subject-1" if user == USER else f"subject-{user}",
+            "oid": oid,
             "tid": TENANT_ID,
-            "preferred_username": USER,
+            "preferred_username": user,
             "name": "Casey Coach",
             "iat": now,
             "exp": now + 3600,
@@ -183,7 +205,7 @@ class FakeLogin:
                 "access_token": access,
                 "refresh_token": refresh,
                 "id_token": _unsigned_jwt(claims),
-                "client_info": _b64(json.dumps({"uid": "object-1", "utid": TENANT_ID}).encode()),
+                "client_info": _b64(json.dumps({"uid": oid, "utid": TENANT_ID}).encode()),
             },
         )
 

@@ -148,6 +148,8 @@ class FakeGraph:
         self.login = FakeLogin(self)
         self.outlook = FakeOutlookCalendar(self)
         self.mail = FakeMail(self)
+        # Other accounts' calendars and mail, by address: `/me` is the token's account.
+        self.mailboxes: dict[str, tuple[FakeOutlookCalendar, FakeMail]] = {}
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -210,9 +212,33 @@ class FakeGraph:
         with self.lock:
             self.outlook.reset()
             self.mail.reset()
+            self.mailboxes.clear()
             self._faults.clear()
             self.requests.clear()
             self.max_in_flight = 0
+
+    def add_mailbox(self, user: str) -> tuple[FakeOutlookCalendar, FakeMail]:
+        """A second (third...) account: its calendar and mail, which Graph's `/me` routes
+        serve to tokens issued to `user` (sign in with `login.next_user = user`). Tokens of
+        any other account keep `outlook` and `mail`."""
+        from .calendar import FakeOutlookCalendar
+        from .mail import FakeMail
+
+        with self.lock:
+            calendar, mail = FakeOutlookCalendar(self, routes=False), FakeMail(self, routes=False)
+            calendar.owner = user
+            self.mailboxes[user] = (calendar, mail)
+            return calendar, mail
+
+    def _for_account(self, handler: Handler, authorization: str | None) -> Handler:
+        """`handler` bound to the calendar or mail of the token's account."""
+        box = self.mailboxes.get(self.login.user_of(authorization))
+        owner = getattr(handler, "__self__", None)
+        if box is None or owner not in (self.outlook, self.mail):
+            return handler
+        twin = box[0] if owner is self.outlook else box[1]
+        found: Handler = getattr(twin, handler.__name__)
+        return found
 
     # --- routing ----------------------------------------------------------------------------
 
@@ -282,10 +308,12 @@ class FakeGraph:
                 continue
             request.match = match
             try:
+                handler = route.handler
                 if route.scope is not None:
                     self.login.check(request.headers.get("Authorization"), route.scope)
+                    handler = self._for_account(handler, request.headers.get("Authorization"))
                 with self.lock:
-                    return route.handler(request)
+                    return handler(request)
             except GraphError as exc:
                 return exc.response()
         return GraphError(
