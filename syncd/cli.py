@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from syncd import __version__
+from syncd.accounts import own_token_path
 from syncd.config import Settings, config_path, load_settings
 from syncd.durations import format_duration, parse_duration
 from syncd.errors import AuthError, ConfigError, SyncdError
@@ -170,6 +171,12 @@ def check_config(path: Path, settings: Settings) -> int:
         print(f"    notes:    {_describe(coach.notes)}")
         print(f"    drafts:   {_describe(coach.drafts)}")
         print(f"    match:    title {coach.match.title}")
+        for service, token in (
+            ("google", own_token_path(settings, coach, "google")),
+            ("microsoft", own_token_path(settings, coach, "microsoft")),
+        ):
+            if token is not None:
+                print(f"    {service} account: the coach's own, token {token}")
     return EXIT_FAILED if not notion_checked(settings) else EXIT_OK
 
 

@@ -133,3 +133,15 @@ def test_the_sign_in_command_in_an_error_names_the_coach_only_for_its_own_accoun
     message = "Google refused the stored refresh token (invalid_grant); run `syncd auth google` again"
     assert for_coach(message, ada).endswith("run `syncd auth google --coach ada@coach.test` again")
     assert for_coach(message, bob) == message
+
+
+def test_check_config_shows_which_coaches_have_their_own_account(tmp_path: Path) -> None:
+    from tests.support import run_in_process
+
+    (tmp_path / "platform-client.json").write_text("{}")
+    config = write(tmp_path, coach("ada@coach.test", "google: {}"), coach("bob@coach.test"))
+    result = run_in_process(["--config", str(config), "check-config"], {})
+    assert result.returncode == 0, result.stderr
+    token = tmp_path / "state" / "accounts" / "ada@coach.test" / "google-token.json"
+    assert f"google account: the coach's own, token {token}" in result.stdout
+    assert result.stdout.count("account: the coach's own") == 1
