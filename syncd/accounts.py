@@ -66,12 +66,13 @@ def microsoft_settings(settings: Settings, coach: CoachConfig) -> Settings:
 
 
 def _view(settings: Settings, coach: CoachConfig, service: Service) -> Settings:
-    key = (service, coach.key)
+    # Keyed by the settings object too: `model_copy` hands a copy the same (private) dict.
+    key = (service, coach.key, id(settings))
     with _LOCK:
-        view = settings._accounts.get(key)
-        if view is None:
-            view = settings._accounts[key] = _make_view(settings, coach, service)
-        return view
+        kept = settings._accounts.get(key)
+        if kept is None or kept[0] is not settings:
+            kept = settings._accounts[key] = (settings, _make_view(settings, coach, service))
+        return kept[1]
 
 
 def _make_view(settings: Settings, coach: CoachConfig, service: Service) -> Settings:

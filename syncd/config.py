@@ -531,7 +531,7 @@ class Settings(BaseSettings):
     replica: str | None = None  # this process's name in the leases; default hostname:pid
     metrics: MetricsConfig | None = None
     # Each coach's own account as settings of their own, made on first use (syncd.accounts).
-    _accounts: dict[tuple[str, str], Settings] = PrivateAttr(default_factory=dict)
+    _accounts: dict[tuple[str, str, int], tuple[Settings, Settings]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

@@ -147,7 +147,11 @@ def test_each_coach_reads_its_own_calendar_and_drafts_into_its_own_gmail(platfor
     platform.sign_in(platform.bob)
     platform.book(platform.ada, "adabook01", "carol@client.test", ago(2))
     platform.book(platform.bob, "bobbook01", "dave@client.test", ago(2))
+    platform.fake.clear_log()
     platform.once()
+    api = [r for r in platform.fake.requests if r.path != "/token"]
+    users = {platform.fake.oauth.user_of(r.headers.get("authorization")) for r in api}
+    assert users == {platform.ada, platform.bob}  # every API call carried one coach's own token
 
     for coach, event_id in ((platform.ada, "adabook01"), (platform.bob, "bobbook01")):
         event = platform.fake.calendar.event(event_id, calendar_id=coach)
@@ -199,6 +203,21 @@ def test_a_coach_without_a_section_uses_the_shared_token_as_before(platform: Pla
     assert google_settings(settings, ada) is google_settings(settings, ada)  # one per coach: one token store
     # The shared token is asked only what the coaches on it need; Ada's only what she needs.
     assert scopes_for(settings) == SCOPES and scopes_for(google_settings(settings, ada)) == SCOPES
+
+
+def test_each_account_has_one_credentials_store_shared_by_its_coachs_backends(platform: Platform) -> None:
+    """Credentials are kept per token file: Ada's calendar, Docs and Gmail share hers (one
+    refresh serves all three), Bob's are his own, and a copied configuration gets its own."""
+    from syncd.accounts import google_settings
+    from syncd.google.transport import shared_credentials
+
+    settings = load_settings(platform.write_config())
+    ada, bob = settings.coaches
+    ada_store = shared_credentials(google_settings(settings, ada))
+    assert ada_store is shared_credentials(google_settings(settings, ada))
+    assert ada_store is not shared_credentials(google_settings(settings, bob))
+    changed = settings.model_copy(update={"google": settings.google.model_copy(update={"port": 9999})})
+    assert google_settings(changed, ada).google.port == 9999  # not the first one's cached view
 
 
 # --- syncd auth google --coach ------------------------------------------------------------------
