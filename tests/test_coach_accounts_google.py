@@ -189,6 +189,23 @@ def test_a_revoked_token_stops_only_its_coach_and_names_the_command(platform: Pl
     )
 
 
+def test_a_token_of_another_account_is_pointed_out_with_the_coachs_command(platform: Platform) -> None:
+    """Ada's token was made signed in as Bob: her pass warns that her calendar is Bob's and
+    says to sign her in again with `--coach`."""
+    platform.write_config()
+    platform.sign_in(platform.bob)
+    path = platform.token(platform.ada)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(platform.fake.oauth.token_info(SCOPES, user=platform.bob)))
+    platform.book(platform.bob, "bobbook03", "ivy@client.test", ago(-24))
+    log = platform.once()
+    warnings = [
+        line for line in log.splitlines() if "WARNING" in line and f"belongs to {platform.bob}" in line
+    ]
+    assert warnings, log
+    assert f"run `syncd auth google --coach {platform.ada}` again signed in as {platform.ada}" in warnings[0]
+
+
 def test_a_coach_without_a_section_uses_the_shared_token_as_before(platform: Platform) -> None:
     """Backwards compatible: a coach entry without `google:` keeps the top-level token."""
     config = platform.write_config(bob_account="")

@@ -147,6 +147,10 @@ def test_signing_in_as_another_account_is_pointed_out(platform: Platform) -> Non
     result = run_in_process(["--config", str(platform.config), "auth", "microsoft", "--coach", ADA], {})
     assert result.returncode == 0
     assert "someone@else.test is not one of the coach's addresses" in result.stdout
+    log = platform.once(expect=3)  # Bob has not signed in
+    [warning] = [line for line in log.splitlines() if "WARNING" in line]
+    assert "belongs to someone@else.test" in warning
+    assert f"run `syncd auth microsoft --coach {ADA}` again signed in as {ADA}" in warning
 
 
 def test_each_coach_works_in_its_own_mailbox(platform: Platform) -> None:

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from googleapiclient.errors import HttpError
 
-from syncd.accounts import google_settings
+from syncd.accounts import google_settings, reauth_command
 from syncd.calendars.google_companion import (
     companion_item,
     companion_patch,
@@ -107,6 +107,7 @@ class GoogleCalendar:
 
     # Google hides a cancelled event from the coach and refuses to patch it.
     annotates_cancelled = False
+    reauth_hint = REAUTH_HINT  # from_config names `--coach` for a coach's own account
 
     def __init__(
         self,
@@ -237,7 +238,7 @@ class GoogleCalendar:
                 "in as another account, %s signed in as %s; if %s is the coach's, add it to aliases",
                 self.label,
                 stranger,
-                REAUTH_HINT,
+                self.reauth_hint,
                 min(self._owner),
                 stranger,
             )
@@ -485,7 +486,7 @@ def from_config(
     """The coach's Google calendar. Credentials are loaded on first use, not here, so a network
     outage at start-up fails a pass (retried) rather than the daemon."""
     log.debug("Google calendar %s for coach %s", section.calendar_id, coach.email)
-    return GoogleCalendar(
+    calendar = GoogleCalendar(
         lazy_factory("calendar", "v3", google_settings(settings, coach), timeout=timeout),
         section.calendar_id,
         section.link_placement,
@@ -495,6 +496,8 @@ def from_config(
         horizon=settings.horizon,
         clock=clock,
     )
+    calendar.reauth_hint = f"run `{reauth_command(coach, 'google')}` again"
+    return calendar
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from syncd.accounts import microsoft_settings
+from syncd.accounts import microsoft_settings, reauth_command
 from syncd.calendars.limits import HORIZON, SERIES_INSTANCES
 from syncd.calendars.outlook_items import (
     EXPAND,
@@ -81,6 +81,7 @@ class OutlookCalendar:
     primary one. `owner` holds the coach's addresses (Graph marks no attendee as "self")."""
 
     annotates_cancelled = False  # a cancelled meeting is the organiser's to remove, not ours to mark
+    reauth_hint = REAUTH_HINT  # from_config names `--coach` for a coach's own account
 
     def __init__(
         self,
@@ -149,7 +150,7 @@ class OutlookCalendar:
             "aliases; else %s signed in as %s",
             self.label,
             one_line(account, 100),
-            REAUTH_HINT,
+            self.reauth_hint,
             min(self._owner),
         )
 
@@ -416,7 +417,7 @@ def from_config(section: OutlookCalendarConfig, coach: CoachConfig, settings: Se
     """The coach's Outlook calendar; signing in happens on the first request, not here."""
     account = microsoft_settings(settings, coach)  # the coach's own Microsoft account, if any
     tokens, _ = mailbox(account)
-    return OutlookCalendar(
+    calendar = OutlookCalendar(
         graph_for(account),
         section.calendar,
         section.link_placement,
@@ -424,3 +425,5 @@ def from_config(section: OutlookCalendarConfig, coach: CoachConfig, settings: Se
         horizon=section.horizon or settings.horizon,
         signed_in=lambda: tokens.username,
     )
+    calendar.reauth_hint = f"run `{reauth_command(coach, 'microsoft')}` again"
+    return calendar
