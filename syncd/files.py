@@ -90,3 +90,10 @@ def remove_stale_temp_files(folder: Path, now: float | None = None) -> int:
                         Path(entry.path).unlink()
                         removed += 1
     return removed
+
+
+def make_private_folders(folder: Path) -> None:
+    """Create `folder` and any missing parent with mode 0700 (`mkdir(parents=True)` gives the
+    parents the umask's mode): folders made for a token (`state_dir/accounts/<coach>/`)."""
+    for missing in [*reversed([p for p in folder.parents if not p.exists()]), folder]:
+        missing.mkdir(mode=0o700, exist_ok=True)

@@ -286,6 +286,7 @@ def test_auth_google_coach_writes_that_coachs_token_0600(
     token = platform.token(platform.bob)
     assert stat.S_IMODE(token.stat().st_mode) == 0o600
     assert stat.S_IMODE(token.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(token.parent.parent.stat().st_mode) == 0o700  # accounts/ lists the coaches
     assert json.loads(token.read_text())["refresh_token"] == creds.refresh_token
     assert calls[0]["login_hint"] == platform.bob and asked == [SCOPES]
     assert str(token) in result.stdout and str(creds.refresh_token) not in result.stdout

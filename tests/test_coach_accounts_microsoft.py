@@ -135,6 +135,7 @@ def test_auth_microsoft_coach_writes_that_coachs_cache_0600(platform: Platform) 
     cache = platform.cache(ADA)
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
     assert stat.S_IMODE(cache.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(cache.parent.parent.stat().st_mode) == 0o700  # accounts/ lists the coaches
     assert f"Signed in as {ADA}" in out and str(cache) in out and "Note:" not in out
     assert not platform.cache(BOB).exists()
     assert not (platform.root / "state" / "microsoft-token.json").exists()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from syncd.errors import AuthError, AuthExpired, Unavailable
-from syncd.files import atomic_write
+from syncd.files import atomic_write, make_private_folders
 from syncd.text import error_line
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def save_credentials(creds: Credentials, path: Path) -> None:
 
 def write_private_file(path: Path, text: str) -> None:
     """Replace `path` with `text` atomically, mode 0600: a crash never leaves half a token."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_folders(path.parent)
     atomic_write(path, text.encode("utf-8"), 0o600)
 
 

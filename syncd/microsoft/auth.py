@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from syncd.errors import AuthError, AuthExpired, Unavailable
-from syncd.files import atomic_write
+from syncd.files import atomic_write, make_private_folders
 from syncd.text import error_line, one_line
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def refresh_error(result: Mapping[str, Any]) -> AuthError:
 
 def save_cache(cache: Any, path: Path) -> None:
     """Write msal's serialised cache atomically with mode 0600 (it holds a refresh token)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_folders(path.parent)
     atomic_write(path, str(cache.serialize()).encode("utf-8"), 0o600)
     cache.has_state_changed = False
 
