@@ -12,10 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from syncd.config import _BASE_DIR, CoachConfig, _UniqueKeyLoader, _yaml_problem, format_validation
+from syncd.config import _BASE_DIR, CoachConfig, format_validation, read_yaml
 from syncd.errors import ConfigError
 
 SUFFIXES = (".yaml", ".yml")
@@ -68,12 +67,7 @@ def coach_files(folder: Path) -> list[Path]:
 
 def load_coach_file(path: Path) -> CoachConfig:
     """One coach's settings from `path`. Raises ConfigError, one `FILE: key: problem` line each."""
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: {_yaml_problem(exc)}") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         shown = "an empty file" if raw is None else type(raw).__name__
         raise ConfigError(f"{path}: expected one coach's settings (name: ..., email: ...), not {shown}")

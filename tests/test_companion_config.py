@@ -10,16 +10,11 @@ from pathlib import Path
 import pytest
 
 from syncd.calendars.memory import MemoryCalendar
-from syncd.coach_pass import CoachParts
-from syncd.config import CoachConfig, Settings
 from syncd.drafts.memory import MemoryDrafts
-from syncd.engine import Engine, coach_parts
 from syncd.model import Attendee, CalendarEvent
 from syncd.notes.memory import MemoryNotes
-from syncd.state import StateStore
+from tests.memory_engine import COACH, memory_engine
 from tests.support import Workspace
-
-COACH = "ada@coach.example"
 
 
 def test_check_config_takes_companion_for_a_vdir_calendar(tmp_path: Path) -> None:
@@ -45,18 +40,6 @@ class EventsOnlyCalendar(MemoryCalendar):
 def test_a_calendar_without_companions_is_one_error_line_and_nothing_is_written(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for folder in ("calendar", "notes", "drafts"):
-        (tmp_path / folder).mkdir()
-    coach = {
-        "name": "Ada Coach",
-        "email": COACH,
-        "timezone": "Europe/Berlin",
-        "pricing_url": "https://ada.example/pricing",
-        "calendar": {"type": "vdir", "path": str(tmp_path / "calendar"), "link_placement": "companion"},
-        "notes": {"type": "markdown", "path": str(tmp_path / "notes")},
-        "drafts": {"type": "maildir", "path": str(tmp_path / "drafts")},
-    }
-    settings = Settings(state_dir=tmp_path / "state", coaches=[coach])
     calendar, notes = EventsOnlyCalendar([COACH]), MemoryNotes()
     start = datetime(2030, 3, 4, 10, 0, tzinfo=UTC)
     calendar.put(
@@ -70,11 +53,7 @@ def test_a_calendar_without_companions_is_one_error_line_and_nothing_is_written(
         )
     )
     booked = calendar.get("intro-1")
-
-    def opener(config: CoachConfig, settings: Settings) -> CoachParts:
-        return coach_parts(config, settings, source=calendar, notes=notes, drafts=MemoryDrafts())
-
-    engine = Engine(settings, StateStore.in_dir(settings.state_dir), opener)
+    engine = memory_engine(tmp_path, calendar, notes, MemoryDrafts(), link_placement="companion", delay=None)
     caplog.set_level(logging.ERROR, logger="syncd")
     report = engine.run_pass(start - timedelta(hours=2))
     engine.close()

@@ -12,18 +12,15 @@ from pathlib import Path
 import pytest
 
 from syncd.calendars.memory import MemoryCalendar
-from syncd.coach_pass import CoachParts
-from syncd.config import CoachConfig, Settings
 from syncd.drafts.memory import MemoryDrafts
-from syncd.engine import Engine, PassReport, coach_parts
+from syncd.engine import Engine, PassReport
 from syncd.errors import Unavailable
 from syncd.linkblock import BEGIN, find_note_url
 from syncd.model import Attendee, CalendarEvent
 from syncd.notes.memory import MemoryNotes
-from syncd.state import StateStore
 from tests.draft_contract import parse
+from tests.memory_engine import COACH, memory_engine
 
-COACH = "ada@coach.example"
 CLIENT = "jane@client.example"
 NOW = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)  # the fixed clock every pass starts from
 WAITING = "Follow-up: draft waiting"
@@ -63,25 +60,8 @@ class Desk:
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[Desk]:
-    for folder in ("calendar", "notes", "drafts"):
-        (tmp_path / folder).mkdir()
-    coach = {
-        "name": "Ada Coach",
-        "email": COACH,
-        "timezone": "Europe/Berlin",
-        "pricing_url": "https://ada.example/pricing",
-        # Types the config knows (they are never opened here): the memory parts stand in.
-        "calendar": {"type": "vdir", "path": str(tmp_path / "calendar")},
-        "notes": {"type": "markdown", "path": str(tmp_path / "notes")},
-        "drafts": {"type": "maildir", "path": str(tmp_path / "drafts"), "delay": "15m"},
-    }
-    settings = Settings(state_dir=tmp_path / "state", coaches=[coach])
     calendar, notes, drafts = MemoryCalendar([COACH]), MemoryNotes(), MemoryDrafts()
-
-    def opener(config: CoachConfig, settings: Settings) -> CoachParts:
-        return coach_parts(config, settings, source=calendar, notes=notes, drafts=drafts)
-
-    engine = Engine(settings, StateStore.in_dir(settings.state_dir), opener)
+    engine = memory_engine(tmp_path, calendar, notes, drafts)
     yield Desk(engine, calendar, notes, drafts)
     engine.close()
 

@@ -77,6 +77,9 @@ def test_sigkill_while_writing_to_outlook_then_restart_gives_exactly_one_of_ever
             kill(daemon)  # type: ignore[arg-type]
         with graph.lock:
             graph._faults.clear()
+        # The fake finishes what the killed daemon sent before anything restarts: a slowed create
+        # landing after the restarted pass looked for it would be a second prep event.
+        assert wait_for(lambda: graph.in_flight == 0, timeout=5)
     for _ in range(2):
         result = run_in_process(["--config", str(config), "once"], {})
         assert result.returncode == 0, result.stderr

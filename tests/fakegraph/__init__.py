@@ -8,7 +8,8 @@
         ...  # syncd with microsoft.authority=fake.authority, graph_endpoint=fake.graph_endpoint
         fake.graph_requests()                   # the request log
 
-Sign-in lives in `login`, events in `calendar`, drafts in `mail`; `server` is the core.
+Sign-in lives in `login`, events in `calendar`, drafts in `mail`; `server` is Graph's layer on
+the shared HTTP core (`tests/fakehttp.py`).
 """
 
 from .login import CLIENT_ID, USER, FakeLogin

@@ -113,9 +113,7 @@ class FakeLogin:
     def _devicecode(self, request: FakeRequest) -> FakeResponse:
         form = request.form()
         if form.get("client_id") != CLIENT_ID:
-            return _oauth_error(
-                "unauthorized_client", "AADSTS700016: Application not found in the directory."
-            )
+            return UNKNOWN_CLIENT
         code = secrets.token_urlsafe(24)
         user_code = secrets.token_hex(4).upper()
         self.devices[code] = DeviceCode(
@@ -140,9 +138,7 @@ class FakeLogin:
     def _token(self, request: FakeRequest) -> FakeResponse:
         form = request.form()
         if form.get("client_id") != CLIENT_ID:
-            return _oauth_error(
-                "unauthorized_client", "AADSTS700016: Application not found in the directory."
-            )
+            return UNKNOWN_CLIENT
         grant = form.get("grant_type")
         if grant == DEVICE_GRANT:
             return self._device_token(form)
@@ -212,6 +208,9 @@ class FakeLogin:
 
 def _oauth_error(code: str, description: str) -> FakeResponse:
     return FakeResponse(400, {"error": code, "error_description": description, "error_codes": [0]})
+
+
+UNKNOWN_CLIENT = _oauth_error("unauthorized_client", "AADSTS700016: Application not found in the directory.")
 
 
 def _b64(data: bytes) -> str:
