@@ -243,6 +243,12 @@ def replica_id(settings: Settings) -> str:
     return settings.replica or replica_name()
 
 
+def health_replica(settings: Settings) -> str:
+    """Whose health record a pass of this process writes (`syncd.health.meta_key`): its
+    replica's when replicas share the state (PostgreSQL), none with SQLite (one process)."""
+    return replica_id(settings) if settings.state is not None else ""
+
+
 def open_parts(coach: CoachConfig, settings: Settings) -> CoachParts:
     """Open the backends and compile the rules of one coach."""
     return coach_parts(
