@@ -207,11 +207,16 @@ class _Renewal:
             return
         self._last = time.monotonic()
         engine = self._engine
+        # Asked for every coach, as at the start of the pass: a claim's share is the coaches it
+        # is asked for over the live replicas, so asking for the held ones only would keep a
+        # fraction of them. A free coach it takes meanwhile is run from the next pass.
+        every = [coach.key for coach in engine.settings.coaches]
         try:  # by the wall clock, as every claim: leases are compared across machines
-            still = engine.state.claim(sorted(self.kept), engine.replica, self._ttl, datetime.now(UTC))
+            taken = engine.state.claim(every, engine.replica, self._ttl, datetime.now(UTC))
         except SyncdError as exc:  # the next try, a third of a lease later, may pass
             log.warning("cannot renew the leases of %s: %s", engine.replica, exc)
             return
+        still = taken & self.kept
         for coach in sorted(self.kept - still):
             log.warning(
                 "coach %s: lease lost to another replica; this pass of it stops after its step", coach
