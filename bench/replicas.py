@@ -109,6 +109,14 @@ def seed(fake: FakeGoogle, coaches: int, events: int, bookings: int) -> None:
             fake.calendar.put_event(event, email)
 
 
+def quiet_resets(fake: FakeGoogle) -> None:
+    """A replica stopped (or killed) in the middle of a pass leaves requests in flight, whose
+    connections the fake's server then finds reset: not worth a traceback on stderr each."""
+    server = fake._httpd  # the fake has no option for it
+    if server is not None:
+        server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+
+
 def write_config(root: Path, fake: FakeGoogle, url: str, coaches: int, args: argparse.Namespace) -> Path:
     """Every coach on their own calendar, Markdown notes and Maildir drafts under `root`."""
     entries = []
@@ -277,6 +285,7 @@ def run(server: PostgresServer, coaches: int, count: int, args: argparse.Namespa
     replicas: list[Replica] = []
     try:
         with FakeGoogle() as fake, psycopg.connect(url, autocommit=True) as db:
+            quiet_resets(fake)
             seed(fake, coaches, args.events, args.bookings)
             fake.slow(r"/calendars/", args.latency, times=10**9)
             config = write_config(root, fake, url, coaches, args)
