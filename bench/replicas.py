@@ -376,9 +376,9 @@ def settle(
 
 def row(fake: FakeGoogle, replica: Replica, base: int, idle: int, held: dict[str, str]) -> Row:
     first = replica.passes[0]
-    window = replica.passes[base : base + idle + 1]
-    if len(window) < idle + 1:  # the mark fell on a pass boundary: count from the one before
-        window = replica.passes[base - 1 : base + idle]
+    # From the end of the last pass of the settling (a quiet one too) to the end of the
+    # `idle`-th after it: `idle` whole passes and the waits between them.
+    window = replica.passes[base - 1 : base + idle]
     mine = {coach for coach, who in held.items() if who == replica.name}
     passes = len(window) - 1
     return Row(
