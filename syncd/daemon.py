@@ -282,6 +282,9 @@ class Daemon:
 
     def _record(self, health: healthmod.Health) -> None:
         """Store the pass's health in the state and show its summary in `systemctl status`."""
+        from syncd.engine import health_replica  # as open_real_engine: loaded on first use
+
+        health = replace(health, replica=health_replica(self.settings))
         notify(status_message(health.summary))
         self._last_health = health
         telemetry.health_recorded(health)

@@ -208,11 +208,16 @@ class _Renewal:
             return
         self._last = time.monotonic()
         engine = self._engine
+        # Asked for every coach, as at the start of the pass: a claim's share is the coaches it
+        # is asked for over the live replicas, so asking for the held ones only would keep a
+        # fraction of them. A free coach it takes meanwhile is run from the next pass.
+        every = [coach.key for coach in engine.settings.coaches]
         try:  # by the wall clock, as every claim: leases are compared across machines
-            still = engine.state.claim(sorted(self.kept), engine.replica, self._ttl, datetime.now(UTC))
+            taken = engine.state.claim(every, engine.replica, self._ttl, datetime.now(UTC))
         except SyncdError as exc:  # the next try, a third of a lease later, may pass
             log.warning("cannot renew the leases of %s: %s", engine.replica, exc)
             return
+        still = taken & self.kept
         for coach in sorted(self.kept - still):
             log.warning(
                 "coach %s: lease lost to another replica; this pass of it stops after its step", coach
@@ -242,6 +247,12 @@ def replica_id(settings: Settings) -> str:
     """This process's name in the leases: `replica:` from the config, else hostname:pid (a
     restarted process is a new replica; the old one's leases expire or were released)."""
     return settings.replica or replica_name()
+
+
+def health_replica(settings: Settings) -> str:
+    """Whose health record a pass of this process writes (`syncd.health.meta_key`): its
+    replica's when replicas share the state (PostgreSQL), none with SQLite (one process)."""
+    return replica_id(settings) if settings.state is not None else ""
 
 
 def open_parts(coach: CoachConfig, settings: Settings) -> CoachParts:

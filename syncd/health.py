@@ -4,12 +4,16 @@ The daemon records a `Health` in the state store (meta key `health`, JSON) after
 `syncd status` reads it back, from another process, and prints `format_health` lines. Keeping it
 in the SQLite state (not in memory) means status works whether or not the daemon is running, and
 tells the operator when it stopped running.
+
+Replicas sharing a PostgreSQL state each keep their own record (`health:REPLICA`), or status
+would show whichever replica wrote last; status then lists each live replica's last pass.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
@@ -67,6 +71,7 @@ class Health:
     errors: dict[str, int] = field(default_factory=dict)  # coach email -> errors in that pass
     auth_failed: bool = False
     stopped_early: bool = False
+    replica: str = ""  # the replica that ran the pass, when several share the state
 
     def to_json(self) -> str:
         """The JSON stored under the `health` meta key."""
@@ -89,6 +94,7 @@ class Health:
             errors={str(k): int(v) for k, v in dict(data.get("errors", {})).items()},
             auth_failed=bool(data.get("auth_failed", False)),
             stopped_early=bool(data.get("stopped_early", False)),
+            replica=str(data.get("replica", "")),
         )
 
 
@@ -117,14 +123,25 @@ def from_failure(started: datetime, finished: datetime, reason: str, next_pass: 
     return Health(started=started, finished=finished, ok=False, summary=reason, next_pass=next_pass)
 
 
+def meta_key(replica: str = "") -> str:
+    """The meta key of `replica`'s health record (`health` when one process has the state)."""
+    return f"{META_KEY}:{replica}" if replica else META_KEY
+
+
 def save_health(store: MetaStore, health: Health) -> None:
-    """Record `health` in the state store (overwriting the previous pass's)."""
-    store.put_meta(META_KEY, health.to_json())
+    """Record `health` in the state store, under its replica's key (overwriting the previous
+    pass's)."""
+    store.put_meta(meta_key(health.replica), health.to_json())
 
 
-def load_health(store: MetaStore) -> Health | None:
-    """The last recorded health, or None if no pass was recorded (or the record is unreadable)."""
-    text = store.get_meta(META_KEY)
+def load_health(store: MetaStore, replica: str = "") -> Health | None:
+    """The last recorded health (of `replica`), or None if no pass was recorded (or the
+    record is unreadable)."""
+    return parse_health(store.get_meta(meta_key(replica)))
+
+
+def parse_health(text: str | None) -> Health | None:
+    """A stored health record, or None for none (or one that cannot be read: logged)."""
     if text is None:
         return None
     try:
@@ -135,10 +152,37 @@ def load_health(store: MetaStore) -> Health | None:
 
 
 def status_lines(
-    state: HealthSource, now: datetime | None = None, tz: tzinfo | None = None, with_coach: bool = True
+    state: HealthSource,
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+    with_coach: bool = True,
+    replicas: Mapping[str, str | None] | None = None,
 ) -> list[str]:
-    """The health lines `syncd status` prints, read from the state store."""
-    return format_health(load_health(state), state.pending_followups(), now, tz, with_coach=with_coach)
+    """The health lines `syncd status` prints, read from the state store; with `replicas`
+    (replica -> its stored record, from a shared state), one block of pass lines per replica."""
+    pending = state.pending_followups()
+    if replicas is None:
+        return format_health(load_health(state), pending, now, tz, with_coach=with_coach)
+    healths = {name: parse_health(text) for name, text in replicas.items()}
+    return format_replicas(healths, pending, now, tz, with_coach=with_coach)
+
+
+def format_replicas(
+    healths: Mapping[str, Health | None],
+    pending: list[tuple[str, str, datetime]],
+    now: datetime | None = None,
+    tz: tzinfo | None = None,
+    limit: int = 10,
+    with_coach: bool = True,
+) -> list[str]:
+    """`format_health` for replicas sharing a state: each replica's last pass, next pass and
+    errors (indented under its name), then the pending follow-ups once."""
+    now = now or datetime.now(UTC)
+    lines = [f"Replicas: {len(healths)}" if healths else "Replicas: none has recorded a pass yet"]
+    for name, health in sorted(healths.items()):
+        lines.append(f"Replica {name}:")
+        lines.extend(f"  {line}" for line in _pass_lines(health, now, tz))
+    return lines + _pending_lines(pending, now, tz, limit, with_coach)
 
 
 def format_health(
@@ -157,8 +201,13 @@ def format_health(
     `with_coach` (with one coach, the address on every line says nothing).
     """
     now = now or datetime.now(UTC)
-    lines = _pass_lines(health, now, tz)
-    lines.append(f"Pending follow-ups: {len(pending)}" + (", soonest first:" if pending else ""))
+    return _pass_lines(health, now, tz) + _pending_lines(pending, now, tz, limit, with_coach)
+
+
+def _pending_lines(
+    pending: list[tuple[str, str, datetime]], now: datetime, tz: tzinfo | None, limit: int, with_coach: bool
+) -> list[str]:
+    lines = [f"Pending follow-ups: {len(pending)}" + (", soonest first:" if pending else "")]
     soonest = sorted(pending, key=lambda item: item[2])
     for coach, client, due in soonest[:limit]:
         whose = f"  ({coach})" if with_coach else ""

@@ -46,6 +46,9 @@ _SAVE = (
 # Every read selects row_id first, as the SQLite store its rowid: the codec names rows by it.
 _SELECT = f"SELECT row_id, {_COLUMNS} FROM bookings"
 
+# The meta keys of the replicas' health records (`syncd.health.meta_key`): `health:REPLICA`.
+_HEALTH_PREFIX = "health:"
+
 # Bad rows already logged by this process (database, row id): one line each, not every pass.
 _REPORTED: set[tuple[str, int]] = set()
 
@@ -370,6 +373,11 @@ class PostgresStore:
                 " WHERE seen_until <= %s FOR UPDATE SKIP LOCKED)",
                 (now,),
             )
+            # Their health records go with them (a name is host:pid: one per process ever run).
+            conn.execute(
+                "DELETE FROM meta WHERE key LIKE %s AND substr(key, %s) NOT IN (SELECT replica FROM replicas)",
+                (_HEALTH_PREFIX + "%", len(_HEALTH_PREFIX) + 1),
+            )
             live = conn.execute("SELECT count(*) FROM replicas").fetchone()
             share = -(-len(wanted) // max(1, int(live[0]) if live else 1))
             # A coach never seen gets a free row, so one locking read below covers every coach.
@@ -397,6 +405,20 @@ class PostgresStore:
                 "UPDATE leases SET replica = '', expires = '-infinity' WHERE replica = %s", (replica,)
             )
             conn.execute("DELETE FROM replicas WHERE replica = %s", (replica,))
+
+    def replica_health(self, now: datetime) -> dict[str, str | None]:
+        """replica -> its health record (`syncd.health`, JSON; None before its first pass) for
+        every replica live at `now`; when none is, the records the last ones left (a replica
+        that stopped says so in its record; one that was killed, by a pass long overdue)."""
+        live = self._rows("SELECT replica FROM replicas WHERE seen_until > %s", (now,))
+        rows = self._rows(
+            "SELECT substr(key, %s), value FROM meta WHERE key LIKE %s",
+            (len(_HEALTH_PREFIX) + 1, _HEALTH_PREFIX + "%"),
+        )
+        records = {str(name): str(value) for name, value in rows}
+        if not live:
+            return dict(records)
+        return {str(name): records.get(str(name)) for (name,) in live}
 
     def leases(self) -> Mapping[str, tuple[str, datetime]]:
         """coach -> (replica, expiry, UTC) of every coach a replica holds or held."""
