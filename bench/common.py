@@ -22,7 +22,8 @@ if str(REPO) not in sys.path:
 
 @dataclass(frozen=True)
 class PassResult:
-    """One `syncd once` run: wall time, time inside `main()`, peak RSS, files touched, log."""
+    """One `syncd once` run: wall time, time inside `main()`, peak RSS, files touched, log,
+    and the CPU time of the whole child process (user + system, start-up included)."""
 
     exit_code: int
     wall_seconds: float
@@ -31,6 +32,7 @@ class PassResult:
     reads: list[str]
     writes: list[str]
     log: str
+    cpu_seconds: float = 0.0
 
     def files_read(self, suffix: str) -> int:
         """Distinct files ending in `suffix` opened for reading."""
@@ -66,6 +68,7 @@ def run_once(config: Path, root: Path) -> PassResult:
         reads=list(data["reads"]),
         writes=list(data["writes"]),
         log=log.read_text(encoding="utf-8"),
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
     )
 
 
