@@ -106,7 +106,7 @@ _T = TypeVar("_T")
 _QUALIFIED = re.compile(r"^(?P<id>.+) \(in (?P<name>[^/]+)\)$", re.DOTALL)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Seen:
     """What the cursor remembers of one file."""
 
@@ -187,6 +187,9 @@ class VdirCalendar:
         self._told_skipped: dict[str, str] = {}  # entry -> why it was skipped, as last logged
         self._told_duplicates: set[tuple[str, frozenset[str]]] = set()  # (UID, files) logged
         self._read_only = False  # a write found the folder's mount read-only in this pass
+        # The cursor the last `changes` returned, decoded: the daemon hands it back next pass,
+        # and decoding (and re-encoding) it cost more than the stat scan of an idle folder.
+        self._kept: tuple[str, dict[str, _Seen]] | None = None
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -203,7 +206,8 @@ class VdirCalendar:
         once (per stat) and skipped; so is an entry that is no event file (a link out of the
         folder, a loop, a fifo), and a UID several files hold (once per set of files).
         """
-        previous = None if cursor is None else self._decode_cursor(cursor)
+        kept = self._kept if self._kept is not None and cursor == self._kept[0] else None
+        previous = kept[1] if kept is not None else self._previous(cursor)
         window = (since, max(since, _from_nanoseconds(self._clock())) + self.horizon)
         # Every pass, not only the first: a write interrupted an hour ago is as stale.
         remove_stale_temp_files(self.path)
@@ -238,9 +242,16 @@ class VdirCalendar:
         for name, old in (previous or {}).items():
             if name not in files:  # its events are gone, unless another file holds them now
                 events += [cancelled_stub(event_id) for event_id in old.ids if event_id not in held]
+        if kept is not None and files == previous:
+            # Nothing changed since this cursor was made here: the same cursor (so the state
+            # writes nothing), no re-encoding, and the duplicates were told when it was made.
+            self._index = {event_id: name for name, seen in files.items() for event_id in seen.ids}
+            return ChangeSet(events, kept[0])
         self._tell_duplicates(files)
         self._index = {event_id: name for name, seen in files.items() for event_id in seen.ids}
-        return ChangeSet(events, self._encode_cursor(files))
+        encoded = self._encode_cursor(files)
+        self._kept = (encoded, files)
+        return ChangeSet(events, encoded)
 
     def get(self, event_id: str) -> CalendarEvent | None:
         """The event called `event_id` as its file says now; None when it no longer exists."""
@@ -454,6 +465,9 @@ class VdirCalendar:
         return json.dumps(
             {"v": CURSOR_VERSION, "dir": str(self.path), "files": entries}, separators=(",", ":")
         )
+
+    def _previous(self, cursor: str | None) -> dict[str, _Seen] | None:
+        return None if cursor is None else self._decode_cursor(cursor)
 
     def _decode_cursor(self, cursor: str) -> dict[str, _Seen]:
         """The files a cursor remembers. Raises `CursorExpired` for anything else."""
