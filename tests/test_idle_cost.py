@@ -6,10 +6,17 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from syncd.config import load_settings
-from syncd.engine import open_engine
+from syncd.calendars.memory import MemoryCalendar
+from syncd.config import Settings, load_settings
+from syncd.drafts.memory import MemoryDrafts
+from syncd.engine import Engine, coach_parts, open_engine
+from syncd.errors import Unavailable
+from syncd.lifecycle import Booking
+from syncd.linkblock import find_note_url
+from syncd.model import Attendee, CalendarEvent
+from syncd.notes.memory import MemoryNotes
 from syncd.state import StateStore
-from tests.support import Workspace
+from tests.support import COACH, Workspace
 
 
 def _settle(folder: Path) -> None:
@@ -73,3 +80,73 @@ def test_a_changed_cursor_is_still_recorded_and_an_unchanged_one_commits_nothing
         assert reopened.cursor("ada") is None
     finally:
         reopened.close()
+
+
+class CountingState(StateStore):
+    """The real state store, counting the booking reads a pass makes to look for unfinished work."""
+
+    scans = 0
+    gets = 0
+
+    def bookings_to_check(self, coach: str, since: datetime) -> list[Booking]:
+        self.scans += 1
+        return super().bookings_to_check(coach, since)
+
+    def get(self, booking_id: str) -> Booking | None:
+        self.gets += 1
+        return super().get(booking_id)
+
+
+def test_a_daemon_checks_every_booking_once_then_only_what_changed_or_is_unfinished(tmp_path: Path) -> None:
+    """The first pass of a process checks every recent booking for unfinished work (a crash
+    may have left one); later passes check only the bookings recorded since, and those still
+    unfinished (a note store down for two passes): an idle pass reads no booking at all."""
+    for folder in ("calendar", "notes", "drafts"):
+        (tmp_path / folder).mkdir()
+    coach = {
+        "name": "Ada Coach",
+        "email": COACH,
+        "timezone": "Europe/Berlin",
+        "pricing_url": "https://ada.example/pricing",
+        "calendar": {"type": "vdir", "path": str(tmp_path / "calendar")},
+        "notes": {"type": "markdown", "path": str(tmp_path / "notes")},
+        "drafts": {"type": "maildir", "path": str(tmp_path / "drafts"), "delay": "15m"},
+    }
+    settings = Settings(state_dir=tmp_path / "state", coaches=[coach])
+    calendar, notes, drafts = MemoryCalendar([COACH]), MemoryNotes(), MemoryDrafts()
+    state = CountingState.in_dir(settings.state_dir)
+    assert isinstance(state, CountingState)
+    engine = Engine(
+        settings,
+        state,
+        lambda config, s: coach_parts(config, s, source=calendar, notes=notes, drafts=drafts),
+    )
+    now = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
+    for n in range(3):
+        start = now + timedelta(days=n + 1)
+        calendar.put(
+            CalendarEvent(
+                id=f"intro-{n}",
+                summary="Intro session",
+                start=start,
+                end=start + timedelta(minutes=30),
+                organizer=COACH,
+                attendees=(Attendee(f"client{n}@client.example", f"Client {n}", response="accepted"),),
+            )
+        )
+    try:
+        notes.fail_with(Unavailable("notes: the store is down"))
+        engine.run_pass(now)
+        assert state.scans == 1 and len(notes.texts) == 2
+        notes.fail_with(Unavailable("notes: the store is still down"))
+        engine.run_pass(now + timedelta(minutes=1))
+        assert state.scans == 1 and len(notes.texts) == 2  # retried, failed again
+        engine.run_pass(now + timedelta(minutes=2))
+        assert len(notes.texts) == 3  # the unfinished one, checked again until it is done
+        engine.run_pass(now + timedelta(minutes=3))  # checks what the last pass recorded
+        gets = state.gets
+        engine.run_pass(now + timedelta(minutes=4))
+        assert (state.scans, state.gets) == (1, gets)
+        assert all(find_note_url(e.description) for e in calendar.changes(None, now).events)
+    finally:
+        engine.close()
