@@ -6,7 +6,9 @@
   when the transport refreshed it meanwhile, so the next process need not refresh again;
 - one googleapiclient service per thread, built on first use from the stored token
   (`ThreadServices`, `lazy_factory`, `LazyCredentials`, one per token file for all the
-  backends: `shared_credentials`): httplib2 is not thread-safe, and
+  backends: `shared_credentials`), and shared per thread by every backend of every coach
+  on the same API and token (a service and its collections hold about 1 MiB: 500 coaches
+  each with their own held 400 MiB): httplib2 is not thread-safe, and
   loading the token at start-up would turn a network outage into a daemon that does not start;
   after an auth failure `calling` drops them, so a token replaced meanwhile is used.
 
@@ -188,11 +190,15 @@ def _save_if_refreshed(request: Any) -> None:
 
 
 class ThreadServices:
-    """One service per thread from `factory` (httplib2 connections must not be shared)."""
+    """One service per thread from `factory` (httplib2 connections must not be shared).
+
+    Factories from `lazy_factory` for the same API and configuration share their services:
+    each thread has one service for all of them (they use the same token and endpoint)."""
 
     def __init__(self, factory: Callable[[], Any]) -> None:
         self._factory = factory
-        self._local = threading.local()
+        key = getattr(factory, "share_key", None)
+        self._local = threading.local() if key is None else _shared_local(key)
 
     def get(self) -> Any:
         service = getattr(self._local, "service", None)
@@ -300,17 +306,45 @@ def shared_credentials(settings: Settings) -> LazyCredentials:
         return store
 
 
+class _LazyFactory:
+    """Builds a service for `api`/`version` with the `shared_credentials` of `settings`;
+    `share_key` tells `ThreadServices` which factories' services are interchangeable."""
+
+    def __init__(self, api: str, version: str, settings: Settings, timeout: float) -> None:
+        self._api, self._version, self._settings, self._timeout = api, version, settings, timeout
+        self._credentials = shared_credentials(settings)
+        # The credentials store stands for the configuration (a reload makes a new one).
+        self.share_key = (api, version, timeout, self._credentials)
+
+    def __call__(self) -> Any:
+        return build_service(
+            self._api, self._version, self._settings, self._credentials(), timeout=self._timeout
+        )
+
+
 def lazy_factory(
     api: str, version: str, settings: Settings, *, timeout: float = DEFAULT_HTTP_TIMEOUT
 ) -> Callable[[], Any]:
     """A service factory for `api`/`version` whose credentials are loaded on first use (the
-    `shared_credentials` of `settings`)."""
-    get_credentials = shared_credentials(settings)
+    `shared_credentials` of `settings`); the `ThreadServices` of every such factory for the
+    same API, timeout and configuration share one service per thread."""
+    return _LazyFactory(api, version, settings, timeout)
 
-    def factory() -> Any:
-        return build_service(api, version, settings, get_credentials(), timeout=timeout)
 
-    return factory
+# Per share key, the thread-local services of every ThreadServices built on it; only the
+# latest configuration's are kept (a reload's old engine keeps its own until it is closed).
+_SHARED: dict[tuple[object, ...], threading.local] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_local(key: tuple[object, ...]) -> threading.local:
+    with _SHARED_LOCK:
+        local = _SHARED.get(key)
+        if local is None:
+            for old in [k for k in _SHARED if k[:3] == key[:3]]:
+                del _SHARED[old]
+            local = _SHARED[key] = threading.local()
+        return local
 
 
 def _file_stamp(path: Path) -> _Stamp | None:
