@@ -209,27 +209,38 @@ class VdirCalendar:
         kept = self._kept if self._kept is not None and cursor == self._kept[0] else None
         previous = kept[1] if kept is not None else self._previous(cursor)
         window = (since, max(since, _from_nanoseconds(self._clock())) + self.horizon)
-        # Every pass, not only the first: a write interrupted an hour ago is as stale.
-        remove_stale_temp_files(self.path)
         self._read_only = False  # a new pass tries the folder again
         # Taken before listing: a file written after this may share the mtime the listing saw.
         unsettled_from = self._clock() - _nanoseconds(SETTLE)
         files: dict[str, _Seen] = {}
         read: dict[str, list[CalendarEvent]] = {}
         extended: set[str] = set()  # unchanged files read again for their series' later instances
-        for name, now in self._stat_files(tell=True).items():
+        unchanged = previous is not None  # every file as the cursor has it: nothing to report
+        for name, info in self._listing(tell=True).items():
             old = previous.get(name) if previous is not None else None
-            if old is not None and old.same_stat(now) and not old.digest:
+            if (
+                old is not None
+                and old.mtime_ns == info.st_mtime_ns
+                and old.size == info.st_size
+                and old.inode == info.st_ino
+                and not old.digest
+            ):
                 if not old.due(window):
                     files[name] = old  # unchanged and settled: not read again
                     continue
                 extended.add(name)
+            unchanged = False
+            now = _Seen(info.st_mtime_ns, info.st_size, info.st_ino)
             result = self._read_changed(name, now, old, window, unsettled_from)
             if result is None:
                 continue
             files[name], found = result
             if found is not None and not files[name].broken:  # a broken file keeps the ids it had
                 read[name] = found
+        if kept is not None and unchanged and len(files) == len(kept[1]):
+            # Nothing changed since this process made the cursor: the same one (so the state
+            # writes nothing), nothing re-encoded, the index and duplicates as they were.
+            return ChangeSet([], kept[0])
         read = _identified(read, files, previous or {})
         held = {event_id for seen in files.values() for event_id in seen.ids}
         events: list[CalendarEvent] = []
@@ -242,11 +253,6 @@ class VdirCalendar:
         for name, old in (previous or {}).items():
             if name not in files:  # its events are gone, unless another file holds them now
                 events += [cancelled_stub(event_id) for event_id in old.ids if event_id not in held]
-        if kept is not None and files == previous:
-            # Nothing changed since this cursor was made here: the same cursor (so the state
-            # writes nothing), no re-encoding, and the duplicates were told when it was made.
-            self._index = {event_id: name for name, seen in files.items() for event_id in seen.ids}
-            return ChangeSet(events, kept[0])
         self._tell_duplicates(files)
         self._index = {event_id: name for name, seen in files.items() for event_id in seen.ids}
         encoded = self._encode_cursor(files)
@@ -335,9 +341,15 @@ class VdirCalendar:
         unreadable or not an event file (see `vdir_folder`)."""
         return read_event_file(self.path, name)
 
-    def _stat_files(self, *, tell: bool = False) -> dict[str, _Seen]:
-        """`(mtime_ns, size, inode)` of every event file in the folder (see `vdir_folder`).
-        With `tell`, each entry skipped is logged once (again when the reason changes)."""
+    def _stat_files(self) -> dict[str, _Seen]:
+        """`(mtime_ns, size, inode)` of every event file in the folder (see `vdir_folder`)."""
+        return {name: _Seen(i.st_mtime_ns, i.st_size, i.st_ino) for name, i in self._listing().items()}
+
+    def _listing(self, *, tell: bool = False) -> dict[str, os.stat_result]:
+        """The stat of every event file in the folder (see `vdir_folder`). With `tell` (once a
+        pass), each entry skipped is logged once (again when the reason changes) and syncd's
+        temp files left by a killed process are removed: every pass, not only the first, as a
+        write interrupted an hour ago is as stale."""
         try:
             listing = list_event_files(self.path)
         except OSError as exc:
@@ -347,7 +359,9 @@ class VdirCalendar:
                 if self._told_skipped.get(name) != why:
                     log.warning("%s", error_line(f"skipping calendar entry {self.path / name}: {why}"))
             self._told_skipped = dict(listing.skipped)
-        return {name: _Seen(i.st_mtime_ns, i.st_size, i.st_ino) for name, i in listing.files.items()}
+            if listing.temp_files:
+                remove_stale_temp_files(self.path, names=listing.temp_files)
+        return listing.files
 
     def _tell_duplicates(self, files: dict[str, _Seen]) -> None:
         """Log each UID several files hold, once per set of files."""
