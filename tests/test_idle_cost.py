@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from syncd.calendars.memory import MemoryCalendar
+from syncd.calendars.vdir import VdirCalendar
 from syncd.config import Settings, load_settings
 from syncd.drafts.memory import MemoryDrafts
 from syncd.engine import Engine, coach_parts, open_engine
@@ -150,3 +151,26 @@ def test_a_daemon_checks_every_booking_once_then_only_what_changed_or_is_unfinis
         assert all(find_note_url(e.description) for e in calendar.changes(None, now).events)
     finally:
         engine.close()
+
+
+def test_an_unchanged_vdir_folder_gives_back_its_cursor_and_a_touched_file_is_read_again(
+    tmp_path: Path,
+) -> None:
+    """With nothing changed, `changes` returns the very cursor it was given (nothing to
+    record); a file whose stat changed since, even by its mtime alone, is read and reported."""
+    ws = Workspace(tmp_path)
+    start = datetime.now(UTC) + timedelta(days=1)
+    ws.put("a1", "Intro session", start)
+    ws.put("a2", "Intro session", start + timedelta(hours=3), client=("Sam Lee", "sam@x.example"))
+    _settle(ws.calendar)
+    calendar = VdirCalendar(ws.calendar, coach_addresses=[COACH])
+    since = datetime.now(UTC) - timedelta(days=2)
+    first = calendar.changes(None, since)
+    assert sorted(e.id for e in first.events) == ["a1", "a2"]
+    again = calendar.changes(first.cursor, since)
+    assert again.events == [] and again.cursor == first.cursor
+    past = datetime.now(UTC).timestamp() - 30
+    os.utime(ws.calendar / "a2.ics", (past, past))
+    touched = calendar.changes(again.cursor, since)
+    assert [e.id for e in touched.events] == ["a2"] and touched.cursor != first.cursor
+    assert calendar.changes(touched.cursor, since).cursor == touched.cursor

@@ -144,6 +144,34 @@ class _Seen:
 
 
 @dataclass(frozen=True)
+class _Quiet:
+    """A cursor in brief: enough to tell that a folder is still exactly as it says, so that
+    an idle pass reports nothing and hands back the same cursor without decoding it."""
+
+    cursor: str  # the cursor's digest
+    stats: bytes  # the digest of every file's name and stat (`_stat_digest`)
+    watched: tuple[_Seen, ...]  # files read again as the window moves (series, caps)
+    unsettled: bool  # some file must be read again to check its content
+
+    @classmethod
+    def of(cls, cursor: str, files: dict[str, _Seen]) -> _Quiet:
+        stats = {name: (seen.mtime_ns, seen.size, seen.inode) for name, seen in files.items()}
+        watched = tuple(seen for seen in files.values() if seen.reach is not None or seen.frees_at)
+        unsettled = any(seen.digest for seen in files.values())
+        return cls(_digest(cursor.encode()), _stat_digest(stats), watched, unsettled)
+
+    def holds(
+        self, cursor: str, listing: dict[str, os.stat_result], window: tuple[datetime, datetime]
+    ) -> bool:
+        """Whether `cursor` is this one and the folder, as `listing` found it, is still as it
+        says, with no file due to be read again at `window`."""
+        if self.unsettled or any(seen.due(window) for seen in self.watched):
+            return False
+        stats = {name: (i.st_mtime_ns, i.st_size, i.st_ino) for name, i in listing.items()}
+        return _stat_digest(stats) == self.stats and _digest(cursor.encode()) == self.cursor
+
+
+@dataclass(frozen=True)
 class _Found:
     """An event located in its file, with what is needed to edit that file."""
 
@@ -187,9 +215,10 @@ class VdirCalendar:
         self._told_skipped: dict[str, str] = {}  # entry -> why it was skipped, as last logged
         self._told_duplicates: set[tuple[str, frozenset[str]]] = set()  # (UID, files) logged
         self._read_only = False  # a write found the folder's mount read-only in this pass
-        # The cursor the last `changes` returned, decoded: the daemon hands it back next pass,
-        # and decoding (and re-encoding) it cost more than the stat scan of an idle folder.
-        self._kept: tuple[str, dict[str, _Seen]] | None = None
+        # What the cursor the last `changes` returned says, in brief: the daemon hands it back
+        # next pass, and decoding and re-encoding it cost more than the stat scan of an idle
+        # folder (and keeping it decoded, 70 KiB a coach).
+        self._quiet: _Quiet | None = None
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -206,41 +235,33 @@ class VdirCalendar:
         once (per stat) and skipped; so is an entry that is no event file (a link out of the
         folder, a loop, a fifo), and a UID several files hold (once per set of files).
         """
-        kept = self._kept if self._kept is not None and cursor == self._kept[0] else None
-        previous = kept[1] if kept is not None else self._previous(cursor)
         window = (since, max(since, _from_nanoseconds(self._clock())) + self.horizon)
         self._read_only = False  # a new pass tries the folder again
         # Taken before listing: a file written after this may share the mtime the listing saw.
         unsettled_from = self._clock() - _nanoseconds(SETTLE)
+        listing = self._listing(tell=True)
+        if cursor is not None and self._quiet is not None and self._quiet.holds(cursor, listing, window):
+            # Nothing changed since this process made the cursor: the same one (so the state
+            # writes nothing), nothing decoded or re-encoded, the index as it was.
+            return ChangeSet([], cursor)
+        previous = None if cursor is None else self._decode_cursor(cursor)
         files: dict[str, _Seen] = {}
         read: dict[str, list[CalendarEvent]] = {}
         extended: set[str] = set()  # unchanged files read again for their series' later instances
-        unchanged = previous is not None  # every file as the cursor has it: nothing to report
-        for name, info in self._listing(tell=True).items():
+        for name, info in listing.items():
+            now = _Seen(info.st_mtime_ns, info.st_size, info.st_ino)
             old = previous.get(name) if previous is not None else None
-            if (
-                old is not None
-                and old.mtime_ns == info.st_mtime_ns
-                and old.size == info.st_size
-                and old.inode == info.st_ino
-                and not old.digest
-            ):
+            if old is not None and old.same_stat(now) and not old.digest:
                 if not old.due(window):
                     files[name] = old  # unchanged and settled: not read again
                     continue
                 extended.add(name)
-            unchanged = False
-            now = _Seen(info.st_mtime_ns, info.st_size, info.st_ino)
             result = self._read_changed(name, now, old, window, unsettled_from)
             if result is None:
                 continue
             files[name], found = result
             if found is not None and not files[name].broken:  # a broken file keeps the ids it had
                 read[name] = found
-        if kept is not None and unchanged and len(files) == len(kept[1]):
-            # Nothing changed since this process made the cursor: the same one (so the state
-            # writes nothing), nothing re-encoded, the index and duplicates as they were.
-            return ChangeSet([], kept[0])
         read = _identified(read, files, previous or {})
         held = {event_id for seen in files.values() for event_id in seen.ids}
         events: list[CalendarEvent] = []
@@ -256,7 +277,7 @@ class VdirCalendar:
         self._tell_duplicates(files)
         self._index = {event_id: name for name, seen in files.items() for event_id in seen.ids}
         encoded = self._encode_cursor(files)
-        self._kept = (encoded, files)
+        self._quiet = _Quiet.of(encoded, files)
         return ChangeSet(events, encoded)
 
     def get(self, event_id: str) -> CalendarEvent | None:
@@ -480,9 +501,6 @@ class VdirCalendar:
             {"v": CURSOR_VERSION, "dir": str(self.path), "files": entries}, separators=(",", ":")
         )
 
-    def _previous(self, cursor: str | None) -> dict[str, _Seen] | None:
-        return None if cursor is None else self._decode_cursor(cursor)
-
     def _decode_cursor(self, cursor: str) -> dict[str, _Seen]:
         """The files a cursor remembers. Raises `CursorExpired` for anything else."""
         try:
@@ -613,6 +631,12 @@ def _decoded(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise BadEvent("not UTF-8 text") from None
+
+
+def _stat_digest(stats: dict[str, tuple[int, int, int]]) -> bytes:
+    """One digest of every file's name and `(mtime_ns, size, inode)`, in name order."""
+    text = "\n".join(f"{name}\0{m}\0{s}\0{i}" for name, (m, s, i) in sorted(stats.items()))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
 
 
 def _digest(data: bytes) -> str:
