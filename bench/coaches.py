@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/coaches.py [--sizes 1 50 200 500] [--backends vdir google]
         [--modes daemon once] [--events 200] [--bookings 20] [--latency 0.08]
-        [--first-latency 0] [--quick] [--profile DIR]
+        [--first-latency 0] [--quick] [--profile DIR] [--memory N]
 
 For each size N it builds a workspace of N coaches, each with `--events` events in their own
 calendar (`--bookings` of them intro bookings, a tenth of those already over so their
@@ -268,6 +268,8 @@ def run_daemon(setup: Setup, coaches: int) -> list[Row]:
     command = [sys.executable, str(WORKER), str(setup.config), str(setup.root)]
     if setup.args.profile:
         command += ["--profile", str(Path(setup.args.profile) / f"{setup.backend}-{coaches}")]
+    if setup.args.memory:
+        command += ["--memory", str(setup.args.memory)]
     worker = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=setup.root
     )
@@ -348,6 +350,7 @@ def main() -> None:
     parser.add_argument("--first-latency", type=float, default=0.0, help="the same, for the first pass")
     parser.add_argument("--quick", action="store_true", help="1 and 10 coaches of 40 events: a smoke run")
     parser.add_argument("--profile", help="daemon mode: cProfile each pass into this folder")
+    parser.add_argument("--memory", type=int, default=0, help="daemon mode: top N lines of memory (stderr)")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.events, args.bookings = [1, 10], 40, 4

@@ -8,7 +8,9 @@ stdout: the pass's wall and CPU seconds (this process only, `getrusage`, so a fa
 the parent is not counted), the peak RSS so far, the files under ROOT it opened for reading
 and wrote (an audit hook, nothing patched), the state rows it changed and the pass's summary.
 `quit` (or the end of stdin) closes the engine. With `--profile DIR` every pass is profiled
-into `DIR/pass-N.prof` (cProfile; then the CPU figures include the profiler's cost).
+into `DIR/pass-N.prof` (cProfile; then the CPU figures include the profiler's cost); with
+`--memory N`, the N source lines holding most memory after each pass go to stderr
+(tracemalloc, which slows the passes several times).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import resource
 import sys
 import time
+import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,11 +42,22 @@ def _state_changes(engine: Any) -> int:
     return int(getattr(db, "total_changes", -1))
 
 
+def _print_memory(lines: int) -> None:
+    snapshot = tracemalloc.take_snapshot()
+    stats = snapshot.statistics("lineno")
+    total = sum(stat.size for stat in stats)
+    peak = tracemalloc.get_traced_memory()[1]
+    print(f"traced: {total / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB", file=sys.stderr)
+    for stat in stats[:lines]:
+        print(f"  {stat.size / 2**20:7.2f} MiB  {stat.traceback}", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", type=Path)
     parser.add_argument("root", type=Path)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--memory", type=int, default=0)
     args = parser.parse_args()
     root = str(args.root.resolve())
     counts = {"ics_read": 0, "written": 0}
@@ -58,6 +72,8 @@ def main() -> int:
                 counts["written"] += 1
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.memory:
+        tracemalloc.start(1)
     from syncd.config import load_settings
     from syncd.engine import open_engine
 
@@ -88,6 +104,8 @@ def main() -> int:
             "state_changes": _state_changes(engine) - changes,
             "summary": report.summary(),
         }
+        if args.memory:
+            _print_memory(args.memory)
         print(json.dumps(result), flush=True)
     engine.close()
     return 0
