@@ -5,7 +5,7 @@
 Opens syncd's engine as `syncd run` does (the state, then each coach's backends on first use)
 and runs one pass for every line `pass` read from stdin, answering each with one JSON line on
 stdout: the pass's wall and CPU seconds (this process only, `getrusage`, so a fake server in
-the parent is not counted), the peak RSS so far, the files under ROOT it opened for reading
+the parent is not counted), the peak RSS so far (`VmHWM`: see `common.peak_rss_mib`), the files under ROOT it opened for reading
 and wrote (an audit hook, nothing patched), the state rows it changed and the pass's summary.
 `quit` (or the end of stdin) closes the engine. With `--profile DIR` every pass is profiled
 into `DIR/pass-N.prof` (cProfile; then the CPU figures include the profiler's cost); with
@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common import peak_rss_mib
 from probe import _is_write, _under
 
 
@@ -98,7 +99,7 @@ def main() -> int:
         result = {
             "wall": wall,
             "cpu": cpu,
-            "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_mib": peak_rss_mib(),
             "ics_read": counts["ics_read"] - before["ics_read"],
             "written": counts["written"] - before["written"],
             "state_changes": _state_changes(engine) - changes,
