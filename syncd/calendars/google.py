@@ -84,8 +84,8 @@ MAX_PAGES = 10_000  # a guard against a server that never stops paging
 # day keeps that to one full read a day, and instances that near are read well before they start.
 WINDOW_SLACK = timedelta(days=1)
 # How many raw items (of every Google calendar in the process) `RawItems` keeps: a pass
-# annotates a coach's events right after reading them, so a few thousand serve every pass,
-# while 500 coaches' full syncs (100 000 items, ~250 MiB) no longer stay in memory.
+# annotates a coach's events right after reading them, so a few thousand (~4 KiB each) serve
+# every pass, while 500 coaches' full syncs (100 000 items) no longer stay in memory.
 RAW_ITEMS = 2500
 
 
