@@ -160,7 +160,10 @@ class StateStore:
         return None if row is None else str(row[0])
 
     def put_meta(self, key: str, value: str) -> None:
-        with self._transaction():
+        """Record a fact about the daemon (its health after each pass), committed without a
+        disk flush: a power cut may lose the last one, never a booking's record, and an idle
+        pass then costs no flush at all."""
+        with self._unflushed(), self._transaction():
             self._put_meta(key, value)
 
     def _put_meta(self, key: str, value: str) -> None:
@@ -189,13 +192,19 @@ class StateStore:
         order). An idle pass of 500 coaches would otherwise flush the disk 500 times."""
         if cursor == self.cursor(coach):
             return
+        with self._unflushed(), self._transaction():
+            if cursor is None:
+                self._db.execute("DELETE FROM cursors WHERE coach = ?", (coach,))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (coach, cursor))
+
+    @contextmanager
+    def _unflushed(self) -> Iterator[None]:
+        """Commits in the block are not flushed to disk (WAL: they become durable with the
+        next flushed commit, in order); for records whose loss only repeats work."""
         self._db.execute("PRAGMA synchronous=NORMAL")
         try:
-            with self._transaction():
-                if cursor is None:
-                    self._db.execute("DELETE FROM cursors WHERE coach = ?", (coach,))
-                else:
-                    self._db.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?)", (coach, cursor))
+            yield
         finally:
             self._db.execute("PRAGMA synchronous=FULL")
 
