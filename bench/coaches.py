@@ -26,8 +26,10 @@ Then, per mode:
 
 Each row gives the pass's wall time, its CPU time (user + system of the syncd process only,
 `getrusage`; for `once` the whole process, interpreter start-up included), the process's peak
-RSS so far, the requests the fake received (Google) or the `.ics` files read (vdir), the files
-written under the workspace, and (daemon) the state rows changed. vdir passes start 2 s after
+RSS so far (`VmHWM`), the requests the fake received (Google) or the `.ics` files read (vdir),
+the files written under the workspace (`once` always counts 1: the state database is opened
+with O_CREAT|O_EXCL to create it private, which fails as it exists) and (daemon) the state
+rows changed. vdir passes start 2 s after
 the files written before them have settled (`syncd.calendars.vdir.SETTLE`), as the daemon's
 poll interval leaves them. `--quick` runs 1 and 10 coaches of 40 events, both modes.
 
