@@ -6,8 +6,9 @@ Runs `syncd.cli.main()` with the arguments after `--`, counting the files under 
 pass opens for reading and the files it writes (through an audit hook, so nothing in syncd is
 patched; a write is a file opened for writing or a temp file renamed into place), and writes a
 JSON report:
-`{"exit": int, "seconds": float, "reads": [paths], "writes": [paths]}` where `seconds` is the
-time spent in `main()` alone (interpreter start-up excluded). The parent measures wall time and
+`{"exit": int, "seconds": float, "reads": [paths], "writes": [paths], "peak_rss_mib": float}`
+where `seconds` is the time spent in `main()` alone (interpreter start-up excluded) and
+`peak_rss_mib` the process's own peak RSS (`VmHWM`). The parent measures wall time and
 peak memory (`os.wait4`).
 """
 
@@ -31,6 +32,18 @@ def _is_write(mode: Any, flags: Any) -> bool:
 
 def _under(path: Any, root: str) -> bool:
     return isinstance(path, str | os.PathLike) and os.fspath(path).startswith(root)
+
+
+def _peak() -> float:
+    """Peak RSS of this program in MiB (`VmHWM`: see `common.peak_rss_mib`); 0 when unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def main(argv: list[str]) -> int:
@@ -57,7 +70,7 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     code = syncd_main(syncd_args)
     seconds = time.perf_counter() - started
-    report = {"exit": code, "seconds": seconds, "reads": reads, "writes": writes}
+    report = {"exit": code, "seconds": seconds, "reads": reads, "writes": writes, "peak_rss_mib": _peak()}
     report_path.write_text(json.dumps(report), encoding="utf-8")
     return code
 

@@ -107,6 +107,10 @@ class CoachParts:
     """Per event id, the problem that may pass (`Unavailable`) last logged for it. Kept with the
     backends between a daemon's passes, so a folder made read-only for a day is one line per
     event when it starts and one when it is over, not one per event every pass."""
+    recheck: set[str] | None = None
+    """Booking ids the next pass checks for unfinished work: those recorded since the last
+    check and those unfinished then. None until a pass of this process has checked them all
+    (see `CoachPass._retry_unfinished`)."""
 
 
 @dataclass
@@ -172,6 +176,7 @@ class CoachPass:
         self.tally = Tally()
         self._failed: set[str] = set()  # event ids whose handling failed in this pass
         self._written: set[str] = set()  # bookings whose event was written in this pass
+        self._saved: set[str] = set()  # bookings recorded in this pass
         self._told_read_only = False  # a read-only calendar mount was logged in this pass
 
     def run(self) -> Tally:
@@ -238,13 +243,33 @@ class CoachPass:
         Only bookings that can be: every change is recorded (with the pass's time) before it is
         written, so a booking of a session long over whose record is as old is finished, or
         differs only by a config change that history need not follow (thousands of old events
-        and notes rewritten, every pass reading them all)."""
-        for booking in self.state.bookings_to_check(self.cfg.key, history_start(self.policy, self.now)):
+        and notes rewritten, every pass reading them all).
+
+        And only those checked for the first time in this process, recorded since the last
+        check, or unfinished then: nothing else can become unfinished while the process keeps
+        this coach's backends (every change is recorded through `_record`; a new config opens
+        new ones, a restart after a crash checks them all again), so an idle pass reads none."""
+        earlier, self.parts.recheck = self.parts.recheck, None  # an interrupted check: all again
+        if earlier is None:
+            candidates = self.state.bookings_to_check(self.cfg.key, history_start(self.policy, self.now))
+        else:
+            candidates = self._bookings(earlier | self._saved)
+        again: set[str] = set()
+        for booking in candidates:
             if self._stopping():
                 return
             # A booking that failed earlier in this pass waits for the next one: one error line.
-            if booking.event_id not in self._failed and unfinished(self.policy, booking, self.now):
+            if booking.event_id in self._failed:
+                again.add(booking.id)
+            elif unfinished(self.policy, booking, self.now):
+                again.add(booking.id)
                 self._guarded(booking.event_id, self._retry, booking)
+        self.parts.recheck = again | self._saved
+
+    def _bookings(self, ids: set[str]) -> list[Booking]:
+        """The coach's bookings of `ids` still recorded, earliest session first."""
+        found = (self.state.get(booking_id) for booking_id in ids)
+        return sorted((b for b in found if b is not None and b.coach == self.cfg.key), key=lambda b: b.start)
 
     def _retry(self, booking: Booking) -> None:
         event = (
@@ -494,6 +519,9 @@ class CoachPass:
     def _record(self, booking: Booking) -> Booking:
         # In a dry run the state is a throw-away copy (see StateStore.scratch_copy).
         self.state.save(booking, self.now)
+        self._saved.add(booking.id)
+        if self.parts.recheck is not None:
+            self.parts.recheck.add(booking.id)
         return booking
 
     def _guarded(self, label: str, action: Callable[[T], None], item: T) -> None:

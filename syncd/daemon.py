@@ -11,6 +11,11 @@ SIGHUP reloads the config between passes; a bad new config is logged and the old
 Everything a pass raises is caught and logged in one line (`schedule` would otherwise rerun a
 failed job in a tight loop), and the outcome is recorded as the daemon's health in the state.
 
+Passes start on a fixed cadence: every `poll_interval` from the previous pass's START, never
+overlapping; a pass that takes longer than the interval is followed by the next one at once
+(logged once, until passes fit in the interval again), so the real period never stretches
+with the pass the way schedule's "interval after the end" would.
+
 The wall clock decides nothing about the cadence: the wait between passes is measured on the
 monotonic clock, so a clock stepped back (or a DST fall-back) does not hold the passes up, and
 each pass is handed a `TrustedClock` time, so a forward jump corrected later skips nothing.
@@ -170,6 +175,9 @@ class Daemon:
         opener: EngineOpener,
         flags: Flags,
         clock: Callable[[], datetime] | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        pause: Callable[[float], None] = _pause,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -189,7 +197,10 @@ class Daemon:
         # (`datetime.now()`, no clock can be given), so a clock stepped back an hour, or a DST
         # fall-back, held the next pass for that hour while the watchdog was still pinged.
         self._scheduler = schedule.Scheduler()
-        self._next_due: float | None = None  # time.monotonic() of the next pass
+        self._next_due: float | None = None  # monotonic time the next pass is due
+        self._monotonic = monotonic  # time.monotonic; tests hand in a fake clock with `pause`
+        self._pause = pause
+        self._overran = False  # the last pass took longer than the interval (logged once)
         self._watchdog = Watchdog()
         self._stopping_sent = False
         self._last_health: healthmod.Health | None = None
@@ -208,19 +219,19 @@ class Daemon:
         while not self.flags.stop:
             if self.flags.reload:
                 self._reload()
-            if self._next_due is not None and time.monotonic() >= self._next_due:
+            if self._next_due is not None and self._monotonic() >= self._next_due:
                 # Not run_all: it calls time.sleep(0), which fails under libfaketime (see _pause).
                 for job in list(self._scheduler.jobs):
                     job.run()  # type: ignore[no-untyped-call]  # schedule leaves it unannotated
             self._watchdog.ping()
-            _pause(self._slice())
+            self._pause(self._slice())
         return self._shutdown()
 
     def _slice(self) -> float:
         """Sleep until the next pass, the next watchdog ping or MAX_SLICE, whichever is first."""
         limits = [MAX_SLICE, self._watchdog.interval or MAX_SLICE]
         if self._next_due is not None:
-            limits.append(self._next_due - time.monotonic())
+            limits.append(self._next_due - self._monotonic())
         return max(0.0, min(limits))
 
     def _should_stop(self) -> bool:
@@ -238,23 +249,40 @@ class Daemon:
             log.info("syncd stopping")
 
     def _pass_then_reschedule(self) -> None:
-        """Run a pass now; the next one comes `poll_interval` after it ends."""
+        """Run a pass now; the next one comes `poll_interval` after it started."""
         self._run_pass()
         self._scheduler.clear()
         self._scheduler.every(self._interval()).seconds.do(self._run_pass)
 
     def _interval(self) -> int:
-        """Seconds between the end of a pass and the start of the next (schedule counts whole
-        seconds)."""
+        """Seconds between the starts of two passes (whole seconds, as schedule counts them)."""
         return max(1, round(self.settings.poll_interval.total_seconds()))
 
     def _run_pass(self) -> None:
         """One pass; never raises (a job that raises is rerun at once by schedule). The next
-        one is due `poll_interval` after it ends, on the monotonic clock."""
+        one is due `poll_interval` after this one started, on the monotonic clock: at once
+        when this one took longer."""
+        started = self._monotonic()
+        self._next_due = started + self._interval()
         try:
             self._pass()
         finally:
-            self._next_due = time.monotonic() + self._interval()
+            self._note_overrun(self._monotonic() - started)
+
+    def _note_overrun(self, took: float) -> None:
+        """Say once when passes start taking longer than the interval (and so follow each
+        other at once), and let it be said again after one fits."""
+        if took < self._interval():
+            self._overran = False
+            return
+        if not self._overran:
+            self._overran = True
+            log.warning(
+                "a pass took %s, longer than poll_interval (%s): the next one starts right after "
+                "it (said once, until a pass fits in the interval again)",
+                format_duration(timedelta(seconds=round(took))),
+                format_duration(self.settings.poll_interval),
+            )
 
     def _pass(self) -> None:
         started = self._clock()
@@ -277,8 +305,12 @@ class Daemon:
         self._record(healthmod.from_failure(started, self._clock(), reason, self._next_pass()))
 
     def _next_pass(self) -> datetime | None:
-        # schedule counts the next run from the end of this one; a stopping daemon has none.
-        return None if self.flags.stop else self._clock() + self.settings.poll_interval
+        # The next pass is due an interval after this one started; a stopping daemon has none.
+        if self.flags.stop:
+            return None
+        if self._next_due is None:
+            return self._clock() + self.settings.poll_interval
+        return self._clock() + timedelta(seconds=max(0.0, self._next_due - self._monotonic()))
 
     def _record(self, health: healthmod.Health) -> None:
         """Store the pass's health in the state and show its summary in `systemctl status`."""

@@ -10,7 +10,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 TEMP_PREFIX = ".syncd-"
@@ -78,16 +78,22 @@ def _sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def remove_stale_temp_files(folder: Path, now: float | None = None) -> int:
-    """Delete syncd temp files in `folder` left by a killed process; return how many."""
+def remove_stale_temp_files(
+    folder: Path, now: float | None = None, *, names: Iterable[str] | None = None
+) -> int:
+    """Delete syncd temp files in `folder` left by a killed process; return how many.
+    `names`: the folder's temp files as a listing just saw them (it is not listed again)."""
     cutoff = (time.time() if now is None else now) - STALE_AFTER
     removed = 0
     with contextlib.suppress(OSError):
-        for entry in os.scandir(folder):
-            if entry.name.startswith(TEMP_PREFIX) and entry.name.endswith(TEMP_SUFFIX):
+        if names is None:
+            names = [entry.name for entry in os.scandir(folder)]
+        for name in names:
+            if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                path = folder / name
                 with contextlib.suppress(OSError):
-                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                        Path(entry.path).unlink()
+                    if path.lstat().st_mtime < cutoff:
+                        path.unlink()
                         removed += 1
     return removed
 

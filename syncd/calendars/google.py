@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,50 @@ MAX_PAGES = 10_000  # a guard against a server that never stops paging
 # How far the window's end may lag now + horizon before a full sync reads the new window: a
 # day keeps that to one full read a day, and instances that near are read well before they start.
 WINDOW_SLACK = timedelta(days=1)
+# How many raw items (of every Google calendar in the process) `RawItems` keeps: a pass
+# annotates a coach's events right after reading them, so a few thousand (~4 KiB each) serve
+# every pass, while 500 coaches' full syncs (100 000 items) no longer stay in memory.
+RAW_ITEMS = 2500
+
+
+class RawItems:
+    """The raw items last read, the most recent `limit` of them, by (calendar, event id).
+
+    annotate() needs fields the model leaves out (reminders, private properties) and should
+    not re-read an event it just listed; an item evicted, or of an older etag, is read again.
+    """
+
+    def __init__(self, limit: int = RAW_ITEMS) -> None:
+        self.limit = limit
+        self._items: OrderedDict[tuple[object, str], dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, owner: object, event_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._items.get((owner, event_id))
+
+    def put(self, owner: object, event_id: str, item: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[(owner, event_id)] = item
+            self._items.move_to_end((owner, event_id))
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+
+    def drop(self, owner: object, event_id: str) -> None:
+        with self._lock:
+            self._items.pop((owner, event_id), None)
+
+    def forget(self, owner: object) -> None:
+        """Drop every item of `owner` (a full read: events that are gone go with them)."""
+        with self._lock:
+            for key in [key for key in self._items if key[0] is owner]:
+                del self._items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_RAW = RawItems()
 
 
 class GoogleCalendar:
@@ -120,6 +165,7 @@ class GoogleCalendar:
         owner: frozenset[str] = frozenset(),
         horizon: timedelta = HORIZON,
         clock: Callable[[], int] = time.time_ns,
+        raw_items: RawItems | None = None,
     ) -> None:
         self.calendar_id = calendar_id
         self.horizon = horizon
@@ -131,10 +177,9 @@ class GoogleCalendar:
         self._services = ThreadServices(service_factory)
         self._num_retries = num_retries
         self._sleep = sleep
-        self._lock = threading.Lock()
-        # The raw items last read, by event id: annotate() needs fields the model leaves out
-        # (reminders, private properties) and should not re-read an event it just listed.
-        self._raw: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()  # for _companion_ids: the calendar serves pool threads
+        # Shared by every calendar of the process, and bounded (see `RawItems`).
+        self._raw = raw_items if raw_items is not None else _RAW
         self._zone = ""
         self._default_reminders: list[dict[str, Any]] = []
         # Ids of companion events seen or written: a deleted one comes back as a stub with no
@@ -173,8 +218,7 @@ class GoogleCalendar:
         self._check_owner(items)
         self._remember_calendar(response)
         if cursor is None:
-            with self._lock:
-                self._raw.clear()  # a full read: forget events that are gone
+            self._raw.forget(self)  # a full read: forget events that are gone
         kept = self._bounded(self._without_companions(items), since, until)
         events = [self._remember(item) for item in kept if item.get("id")]
         return ChangeSet(events, window_cursor(sync_token, until))
@@ -412,8 +456,7 @@ class GoogleCalendar:
                 )
             except HttpError as exc:
                 if exc.status_code in (404, 410):
-                    with self._lock:
-                        self._raw.pop(event_id, None)
+                    self._raw.drop(self, event_id)
                     return None
                 raise
 
@@ -444,8 +487,7 @@ class GoogleCalendar:
     # --- the raw-event cache -------------------------------------------------------------------
 
     def _current(self, event: CalendarEvent) -> dict[str, Any]:
-        with self._lock:
-            raw = self._raw.get(event.id)
+        raw = self._raw.get(self, event.id)
         if raw is not None and event.etag and raw.get("etag") == event.etag:
             return raw
         return self._require(event.id)
@@ -458,11 +500,10 @@ class GoogleCalendar:
 
     def _remember(self, item: dict[str, Any]) -> CalendarEvent:
         event = event_from_item(item, self._zone)
-        with self._lock:
-            if event.cancelled:
-                self._raw.pop(event.id, None)
-            else:
-                self._raw[event.id] = item
+        if event.cancelled:
+            self._raw.drop(self, event.id)
+        else:
+            self._raw.put(self, event.id, item)
         return event
 
     def _remember_calendar(self, response: Mapping[str, Any]) -> None:

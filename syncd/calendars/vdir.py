@@ -111,7 +111,7 @@ _T = TypeVar("_T")
 _QUALIFIED = re.compile(r"^(?P<id>.+) \(in (?P<name>[^/]+)\)$", re.DOTALL)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Seen:
     """What the cursor remembers of one file."""
 
@@ -146,6 +146,34 @@ class _Seen:
     ) -> _Seen:
         """This stat with what reading the file found."""
         return replace(self, ids=ids, broken=broken, digest=digest, reach=reach, frees_at=frees_at)
+
+
+@dataclass(frozen=True)
+class _Quiet:
+    """A cursor in brief: enough to tell that a folder is still exactly as it says, so that
+    an idle pass reports nothing and hands back the same cursor without decoding it."""
+
+    cursor: str  # the cursor's digest
+    stats: bytes  # the digest of every file's name and stat (`_stat_digest`)
+    watched: tuple[_Seen, ...]  # files read again as the window moves (series, caps)
+    unsettled: bool  # some file must be read again to check its content
+
+    @classmethod
+    def of(cls, cursor: str, files: dict[str, _Seen]) -> _Quiet:
+        stats = {name: (seen.mtime_ns, seen.size, seen.inode) for name, seen in files.items()}
+        watched = tuple(seen for seen in files.values() if seen.reach is not None or seen.frees_at)
+        unsettled = any(seen.digest for seen in files.values())
+        return cls(_digest(cursor.encode()), _stat_digest(stats), watched, unsettled)
+
+    def holds(
+        self, cursor: str, listing: dict[str, os.stat_result], window: tuple[datetime, datetime]
+    ) -> bool:
+        """Whether `cursor` is this one and the folder, as `listing` found it, is still as it
+        says, with no file due to be read again at `window`."""
+        if self.unsettled or any(seen.due(window) for seen in self.watched):
+            return False
+        stats = {name: (i.st_mtime_ns, i.st_size, i.st_ino) for name, i in listing.items()}
+        return _stat_digest(stats) == self.stats and _digest(cursor.encode()) == self.cursor
 
 
 @dataclass(frozen=True)
@@ -193,6 +221,10 @@ class VdirCalendar:
         self._told_duplicates: set[tuple[str, frozenset[str]]] = set()  # (UID, files) logged
         self._read_only = False  # a write found the folder's mount read-only in this pass
         self._companion_files: dict[str, str] = {}  # companion UID -> file name, as last read
+        # What the cursor the last `changes` returned says, in brief: the daemon hands it back
+        # next pass, and decoding and re-encoding it cost more than the stat scan of an idle
+        # folder (and keeping it decoded, 70 KiB a coach).
+        self._quiet: _Quiet | None = None
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -209,17 +241,21 @@ class VdirCalendar:
         once (per stat) and skipped; so is an entry that is no event file (a link out of the
         folder, a loop, a fifo), and a UID several files hold (once per set of files).
         """
-        previous = None if cursor is None else self._decode_cursor(cursor)
         window = (since, max(since, _from_nanoseconds(self._clock())) + self.horizon)
-        # Every pass, not only the first: a write interrupted an hour ago is as stale.
-        remove_stale_temp_files(self.path)
         self._read_only = False  # a new pass tries the folder again
         # Taken before listing: a file written after this may share the mtime the listing saw.
         unsettled_from = self._clock() - _nanoseconds(SETTLE)
+        listing = self._listing(tell=True)
+        if cursor is not None and self._quiet is not None and self._quiet.holds(cursor, listing, window):
+            # Nothing changed since this process made the cursor: the same one (so the state
+            # writes nothing), nothing decoded or re-encoded, the index as it was.
+            return ChangeSet([], cursor)
+        previous = None if cursor is None else self._decode_cursor(cursor)
         files: dict[str, _Seen] = {}
         read: dict[str, list[CalendarEvent]] = {}
         extended: set[str] = set()  # unchanged files read again for their series' later instances
-        for name, now in self._stat_files(tell=True).items():
+        for name, info in listing.items():
+            now = _Seen(info.st_mtime_ns, info.st_size, info.st_ino)
             old = previous.get(name) if previous is not None else None
             if old is not None and old.same_stat(now) and not old.digest:
                 if not old.due(window):
@@ -246,7 +282,9 @@ class VdirCalendar:
                 events += [cancelled_stub(event_id) for event_id in old.ids if event_id not in held]
         self._tell_duplicates(files)
         self._index = {event_id: name for name, seen in files.items() for event_id in seen.ids}
-        return ChangeSet(events, self._encode_cursor(files))
+        encoded = self._encode_cursor(files)
+        self._quiet = _Quiet.of(encoded, files)
+        return ChangeSet(events, encoded)
 
     def get(self, event_id: str) -> CalendarEvent | None:
         """The event called `event_id` as its file says now; None when it no longer exists."""
@@ -334,9 +372,15 @@ class VdirCalendar:
         unreadable or not an event file (see `vdir_folder`)."""
         return read_event_file(self.path, name)
 
-    def _stat_files(self, *, tell: bool = False) -> dict[str, _Seen]:
-        """`(mtime_ns, size, inode)` of every event file in the folder (see `vdir_folder`).
-        With `tell`, each entry skipped is logged once (again when the reason changes)."""
+    def _stat_files(self) -> dict[str, _Seen]:
+        """`(mtime_ns, size, inode)` of every event file in the folder (see `vdir_folder`)."""
+        return {name: _Seen(i.st_mtime_ns, i.st_size, i.st_ino) for name, i in self._listing().items()}
+
+    def _listing(self, *, tell: bool = False) -> dict[str, os.stat_result]:
+        """The stat of every event file in the folder (see `vdir_folder`). With `tell` (once a
+        pass), each entry skipped is logged once (again when the reason changes) and syncd's
+        temp files left by a killed process are removed: every pass, not only the first, as a
+        write interrupted an hour ago is as stale."""
         try:
             listing = list_event_files(self.path)
         except OSError as exc:
@@ -346,7 +390,9 @@ class VdirCalendar:
                 if self._told_skipped.get(name) != why:
                     log.warning("%s", error_line(f"skipping calendar entry {self.path / name}: {why}"))
             self._told_skipped = dict(listing.skipped)
-        return {name: _Seen(i.st_mtime_ns, i.st_size, i.st_ino) for name, i in listing.files.items()}
+            if listing.temp_files:
+                remove_stale_temp_files(self.path, names=listing.temp_files)
+        return listing.files
 
     def _tell_duplicates(self, files: dict[str, _Seen]) -> None:
         """Log each UID several files hold, once per set of files."""
@@ -631,6 +677,12 @@ def _decoded(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise BadEvent("not UTF-8 text") from None
+
+
+def _stat_digest(stats: dict[str, tuple[int, int, int]]) -> bytes:
+    """One digest of every file's name and `(mtime_ns, size, inode)`, in name order."""
+    text = "\n".join(f"{name}\0{m}\0{s}\0{i}" for name, (m, s, i) in sorted(stats.items()))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
 
 
 def _digest(data: bytes) -> str:

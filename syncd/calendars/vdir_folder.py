@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.errors import BadEvent
+from syncd.files import TEMP_PREFIX, TEMP_SUFFIX
 
 # A single event file this big is not something a calendar client wrote; do not load it.
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -29,28 +30,52 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Listing:
-    """A folder's usable event files (name -> stat of the file read) and the entries skipped
-    (name -> why)."""
+    """A folder's usable event files (name -> stat of the file read), the entries skipped
+    (name -> why) and syncd's own temp files seen (see `syncd.files`)."""
 
     files: dict[str, os.stat_result]
     skipped: dict[str, str]
+    temp_files: tuple[str, ...] = ()
 
 
 def list_event_files(folder: Path) -> Listing:
-    """The event files of `folder` (see the module doc). Raises OSError when it cannot be listed."""
-    root = os.path.realpath(folder)
+    """The event files of `folder` (see the module doc). Raises OSError when it cannot be listed.
+
+    An idle daemon lists every calendar folder every pass, so the plain file, by far the most
+    common entry, is stat'ed straight away; links and the rest go through `_examine`."""
+    root = ""
     found: dict[str, tuple[os.stat_result, bool]] = {}
     skipped: dict[str, str] = {}
+    temp: list[str] = []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if not is_event_file(entry.name):
+            name = entry.name
+            if not is_event_file(name):
+                if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                    temp.append(name)
                 continue
-            problem, info = _examine(entry, root)
+            info = _plain_file(entry)
+            if info is not None:
+                found[name] = (info, False)
+                continue
+            root = root or os.path.realpath(folder)
+            problem, examined = _examine(entry, root)
             if problem:
-                skipped[entry.name] = problem
-            elif info is not None:
-                found[entry.name] = info
-    return Listing(_one_name_per_file(found, skipped), skipped)
+                skipped[name] = problem
+            elif examined is not None:
+                found[name] = examined
+    return Listing(_one_name_per_file(found, skipped), skipped, tuple(temp))
+
+
+def _plain_file(entry: os.DirEntry[str]) -> os.stat_result | None:
+    """The stat of a regular file that is no link; None for anything else (or a problem)."""
+    try:
+        if not entry.is_file(follow_symlinks=False):
+            return None
+        info = entry.stat(follow_symlinks=False)
+    except OSError:
+        return None
+    return info if stat.S_ISREG(info.st_mode) else None
 
 
 def is_event_file(name: str) -> bool:
@@ -124,6 +149,8 @@ def _one_name_per_file(
     found: dict[str, tuple[os.stat_result, bool]], skipped: dict[str, str]
 ) -> dict[str, os.stat_result]:
     """`found` with each file once: two names for one file would make one event two."""
+    if len({(info.st_dev, info.st_ino) for info, _ in found.values()}) == len(found):
+        return {name: info for name, (info, _) in found.items()}  # the usual folder: no two
     by_file: dict[tuple[int, int], list[str]] = {}
     for name, (info, _) in found.items():
         by_file.setdefault((info.st_dev, info.st_ino), []).append(name)

@@ -6,7 +6,9 @@
   when the transport refreshed it meanwhile, so the next process need not refresh again;
 - one googleapiclient service per thread, built on first use from the stored token
   (`ThreadServices`, `lazy_factory`, `LazyCredentials`, one per token file for all the
-  backends: `shared_credentials`): httplib2 is not thread-safe, and
+  backends: `shared_credentials`), and shared per thread by every backend of every coach
+  on the same API and token (a service and its collections hold about 1 MiB: 500 coaches
+  each with their own held 400 MiB): httplib2 is not thread-safe, and
   loading the token at start-up would turn a network outage into a daemon that does not start;
   after an auth failure `calling` drops them, so a token replaced meanwhile is used.
 
@@ -199,39 +201,67 @@ def _save_if_refreshed(request: Any) -> None:
 
 
 class ThreadServices:
-    """One service per thread from `factory` (httplib2 connections must not be shared).
+    """A service from `factory` for whoever calls `get`, used by one thread at a time
+    (httplib2 connections must not be shared).
 
-    Strictly, one per `contextvars` context, which is one per thread unless a context is
-    carried: the engine runs each coach in a context of its own on whichever pool thread is
-    free, so a coach keeps one service per backend (not one per pool thread, which cost a
-    service per coach and thread), and Python refuses to run one context in two threads at once.
+    Where it is kept decides how many a process builds (each holds about 1 MiB). The engine
+    runs each coach in a `contextvars` context of its own, on whichever pool thread is free:
+    - factories from `lazy_factory` with the same `share_key` (API, timeout, account) make
+      interchangeable services. A key asked for from more than one context (coaches sharing
+      one account) keeps one service per thread: at most one per pool thread and account;
+    - a key only one context asks for (a coach with an account of its own), or a factory
+      without a key, keeps its service in that context: one per coach, not one per coach and
+      pool thread. Python never runs one context in two threads at once.
     """
 
     def __init__(self, factory: Callable[[], Any]) -> None:
         self._factory = factory
+        self._key: object = getattr(factory, "share_key", None) or self
 
     def get(self) -> Any:
-        kept = _CONTEXT_SERVICES.get(None)
-        if kept is None:
-            kept = weakref.WeakKeyDictionary()
-            _CONTEXT_SERVICES.set(kept)
-        service = kept.get(self)
+        kept = _kept_for(self._key)
+        service = kept.get(self._key)
         if service is None:
-            service = kept[self] = KeptResources(self._factory())
+            service = kept[self._key] = KeptResources(self._factory())
         return service
 
     def forget(self) -> None:
-        """Drop this thread's service (after an auth failure): the next `get` builds a new one,
-        so a token replaced meanwhile by `syncd auth google` is used without a restart."""
-        kept = _CONTEXT_SERVICES.get(None)
-        if kept is not None:
-            kept.pop(self, None)
+        """Drop the service this caller would get (after an auth failure): the next `get`
+        builds a new one, so a token replaced meanwhile by `syncd auth google` is used without
+        a restart."""
+        _kept_for(self._key).pop(self._key, None)
 
 
-# The services of each context (see ThreadServices), by the ThreadServices that made them.
-_CONTEXT_SERVICES: contextvars.ContextVar[weakref.WeakKeyDictionary[ThreadServices, KeptResources]] = (
-    contextvars.ContextVar("_CONTEXT_SERVICES")
+# The services of each context and of each thread, by key (see ThreadServices).
+_CONTEXT_SERVICES: contextvars.ContextVar[dict[object, KeptResources]] = contextvars.ContextVar(
+    "_CONTEXT_SERVICES"
 )
+_THREAD_SERVICES = threading.local()
+# Per share key, the context store that first asked for it; a key asked for from another
+# context too is in _SHARED_KEYS. Keys hold the credentials store, one per account and config.
+_FIRST_ASKED: dict[object, int] = {}
+_SHARED_KEYS: set[object] = set()
+_KEYS_LOCK = threading.Lock()
+
+
+def _kept_for(key: object) -> dict[object, KeptResources]:
+    """The store `key`'s service is kept in for this caller: its context's or its thread's."""
+    context = _CONTEXT_SERVICES.get(None)
+    if context is None:
+        context = {}
+        _CONTEXT_SERVICES.set(context)
+    if not isinstance(key, tuple):
+        return context
+    with _KEYS_LOCK:
+        if key not in _SHARED_KEYS:
+            first = _FIRST_ASKED.setdefault(key, id(context))
+            if first == id(context):
+                return context
+            _SHARED_KEYS.add(key)
+    threads: dict[object, KeptResources] | None = getattr(_THREAD_SERVICES, "kept", None)
+    if threads is None:
+        threads = _THREAD_SERVICES.kept = {}
+    return threads
 
 
 class KeptResources:
@@ -328,17 +358,29 @@ def shared_credentials(settings: Settings) -> LazyCredentials:
         return store
 
 
+class _LazyFactory:
+    """Builds a service for `api`/`version` with the `shared_credentials` of `settings`;
+    `share_key` tells `ThreadServices` which factories' services are interchangeable."""
+
+    def __init__(self, api: str, version: str, settings: Settings, timeout: float) -> None:
+        self._api, self._version, self._settings, self._timeout = api, version, settings, timeout
+        self._credentials = shared_credentials(settings)
+        # The credentials store stands for the configuration (a reload makes a new one).
+        self.share_key = (api, version, timeout, self._credentials)
+
+    def __call__(self) -> Any:
+        return build_service(
+            self._api, self._version, self._settings, self._credentials(), timeout=self._timeout
+        )
+
+
 def lazy_factory(
     api: str, version: str, settings: Settings, *, timeout: float = DEFAULT_HTTP_TIMEOUT
 ) -> Callable[[], Any]:
     """A service factory for `api`/`version` whose credentials are loaded on first use (the
-    `shared_credentials` of `settings`)."""
-    get_credentials = shared_credentials(settings)
-
-    def factory() -> Any:
-        return build_service(api, version, settings, get_credentials(), timeout=timeout)
-
-    return factory
+    `shared_credentials` of `settings`); the `ThreadServices` of every such factory for the
+    same API, timeout and configuration share one service per thread."""
+    return _LazyFactory(api, version, settings, timeout)
 
 
 def _file_stamp(path: Path) -> _Stamp | None:
