@@ -145,6 +145,10 @@ class FakeServer:
         self._routes: list[Route] = []
         self._faults: list[Fault] = []
         self._httpd: ThreadingHTTPServer | None = None
+        self._url = ""
+        # The connections being served: stop() closes them, so a client's kept-alive
+        # connection is never answered by a stopped fake (a new fake may have its port by then).
+        self._connections: set[socket.socket] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -158,6 +162,8 @@ class FakeServer:
             # cannot stall the accepting loop.
             httpd.socket = context.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
         self._httpd = httpd
+        scheme = "http" if self.certificate is None else "https"
+        self._url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}"
         # A short poll interval: shutdown() waits for the serving loop to notice.
         serve = functools.partial(httpd.serve_forever, poll_interval=0.02)
         threading.Thread(target=serve, name=type(self).__name__, daemon=True).start()
@@ -168,6 +174,11 @@ class FakeServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
+        with self.lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -177,10 +188,10 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        """`http(s)://127.0.0.1:PORT`, no trailing slash."""
-        assert self._httpd is not None, f"{type(self).__name__} is not started"
-        scheme = "http" if self.certificate is None else "https"
-        return f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
+        """`http(s)://127.0.0.1:PORT`, no trailing slash (the last one, once stopped: a request
+        already being answered may still need it)."""
+        assert self._url, f"{type(self).__name__} was never started"
+        return self._url
 
     # --- routing -----------------------------------------------------------------------------
 
@@ -296,6 +307,16 @@ def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
         # waits for the client's delayed ACK, about 40 ms per response.
         disable_nagle_algorithm = True
 
+        def setup(self) -> None:
+            super().setup()
+            with fake.lock:
+                fake._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with fake.lock:
+                fake._connections.discard(self.connection)
+            super().finish()
+
         def do_GET(self) -> None:
             self._serve()
 
@@ -306,15 +327,21 @@ def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             request = self._read_request()
-            counted = fake.counts(request)
+            self._counted = fake.counts(request)
             with fake.lock:
-                fake.in_flight += counted
+                fake.in_flight += self._counted
                 fake.most_in_flight = max(fake.most_in_flight, fake.in_flight)
             try:
                 self._answer(request)
             finally:
-                with fake.lock:
-                    fake.in_flight -= counted
+                self._count_out()
+
+        def _count_out(self) -> None:
+            # Before the answer goes out: a client that has its answer may send the next
+            # request at once, which must not find this one still counted.
+            with fake.lock:
+                fake.in_flight -= self._counted
+            self._counted = False
 
         def _answer(self, request: Request) -> None:
             fault = fake._take_fault(request.method, request.path)
@@ -353,6 +380,7 @@ def _make_handler(fake: FakeServer) -> type[BaseHTTPRequestHandler]:
 
         def _write(self, response: FakeResponse) -> None:
             payload = b"" if response.body is None else json.dumps(response.body).encode()
+            self._count_out()
             try:
                 self.send_response(response.status)
                 for name, value in response.headers.items():

@@ -136,3 +136,21 @@ def test_a_client_hanging_up_in_the_tls_handshake_leaves_no_traceback_on_stderr(
             with contextlib.suppress(OSError):
                 plain.recv(100)  # returns once the server has closed it, its error handled
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_stopped_fake_closes_the_connections_it_kept_alive() -> None:
+    """A client's kept-alive connection is not answered by a fake once stopped: a new fake
+    may have its port by then, and the old one's answers would land in the wrong test."""
+    stopped = Echo().start()
+    port = int(stopped.url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/things/first")
+        assert connection.getresponse().read()
+        stopped.stop()
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            connection.request("GET", "/things/second")
+            connection.getresponse()
+    finally:
+        connection.close()
+    assert stopped.handled == ["GET first"]
