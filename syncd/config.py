@@ -418,17 +418,18 @@ class GoogleAuthConfig(Strict):
 
 
 def default_concurrency() -> int:
-    """Coaches polled at once unless `concurrency:` says: eight per CPU this process may run
-    on, at most 32. A pass with nothing new is one request per coach and waits on the network
+    """Coaches polled at once unless `concurrency:` says: four per CPU this process may run
+    on, at most 16. A pass with nothing new is one request per coach and waits on the network
     (bench/replicas.py: 500 coaches at 80 ms a request took 11 s over 4 threads, 2.8 s over 16,
-    for the same CPU), so threads well beyond the cores pay. Past that they add memory (a
-    thread keeps its own HTTP connections and, for an account several coaches share, its own
-    Google service) and one OAuth client's rate limits, not speed."""
+    for the same CPU), so threads beyond the cores pay. Past that they add memory (a thread
+    keeps its own HTTP connections and, for an account several coaches share, its own Google
+    service: 16 threads put 500 Google coaches just over 150 MiB) and one OAuth client's rate
+    limits, not speed. Coaches on local folders do not count: they run in one lane."""
     try:
         cpus = len(os.sched_getaffinity(0))  # a container's or taskset's CPUs, not the host's
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return min(32, 8 * cpus)
+    return min(16, 4 * cpus)
 
 
 def _check_listen(value: str) -> str:

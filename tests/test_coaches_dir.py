@@ -98,7 +98,7 @@ def test_coaches_dir_alone_is_enough_and_a_missing_folder_is_named(tmp_path: Pat
 
 
 def test_concurrency_defaults_to_twice_the_cpus_at_most_8_and_is_bounded(ws: Workspace) -> None:
-    assert 8 <= default_concurrency() <= 32
+    assert 4 <= default_concurrency() <= 16
     assert load_settings(ws.config).concurrency == default_concurrency()
     ws.config.write_text(ws.config.read_text() + "concurrency: 0\n")
     with pytest.raises(ConfigError, match="concurrency: Input should be greater than or equal to 1"):
