@@ -337,12 +337,15 @@ class StateStore:
     @contextmanager
     def _unflushed(self) -> Iterator[None]:
         """Commits in the block are not flushed to disk (WAL: they become durable with the
-        next flushed commit, in order); for records whose loss only repeats work."""
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            yield
-        finally:
-            self._db.execute("PRAGMA synchronous=FULL")
+        next flushed commit, in order); for records whose loss only repeats work. The whole
+        block holds the connection: another pool thread's booking saved meanwhile would
+        otherwise be committed unflushed too."""
+        with self._db.lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                yield
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
 
     # --- bookings -------------------------------------------------------------------------
 
