@@ -225,8 +225,11 @@ class CoachPass:
     def _on_event(self, event: CalendarEvent) -> None:
         key = self.cfg.key
         found = self.state.get(booking_id(key, event.id))
-        following = self.state.by_event(key, event.id)
-        before = self.state.by_event(key, event.moved_from) if event.moved_from else None
+        # The other two lookups only where `locate` reads them: most events are found by id.
+        own = found is not None and found.event_id == event.id
+        following = None if own else self.state.by_event(key, event.id)
+        moved = event.moved_from and found is None and following is None
+        before = self.state.by_event(key, event.moved_from) if moved else None
         existing = self._run(None, locate(event, found, following, before))
         verdict = detect(event, self.parts.rules)
         email = rebook_email(existing, verdict)
