@@ -103,3 +103,16 @@ def make_private_folders(folder: Path) -> None:
     parents the umask's mode): folders made for a token (`state_dir/accounts/<coach>/`)."""
     for missing in [*reversed([p for p in folder.parents if not p.exists()]), folder]:
         missing.mkdir(mode=0o700, exist_ok=True)
+
+
+FileStamp = tuple[int, int, int]  # a file's inode, mtime (ns) and size
+
+
+def file_stamp(path: Path) -> FileStamp | None:
+    """What changes when a file is replaced or rewritten (a token file another command wrote);
+    None when it does not exist."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size

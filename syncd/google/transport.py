@@ -37,6 +37,7 @@ from googleapiclient.errors import HttpError
 
 from syncd import telemetry
 from syncd.errors import AuthError, BackendError, NotPermitted, RateLimited, Rejected, SyncdError, Unavailable
+from syncd.files import FileStamp, file_stamp
 from syncd.google.auth import (
     DEFAULT_HTTP_TIMEOUT,
     REAUTH_HINT,
@@ -66,7 +67,6 @@ NETWORK_ERRORS = (OSError, httplib2.HttpLib2Error, http.client.HTTPException, Tr
 
 HttpErrorMapper = Callable[[HttpError, str], SyncdError]
 
-_Stamp = tuple[int, int, int]  # a file's inode, mtime (ns) and size: `_file_stamp`
 
 # Which `LazyCredentials` loaded each credentials object, so `execute` can save a refresh.
 _STORES: weakref.WeakKeyDictionary[Any, LazyCredentials] = weakref.WeakKeyDictionary()
@@ -310,15 +310,15 @@ class LazyCredentials:
         self.settings = settings
         self._lock = threading.Lock()
         self._credentials: Any = None
-        self._stamp: _Stamp | None = None  # the token file's, when loaded or last saved
+        self._stamp: FileStamp | None = None  # the token file's, when loaded or last saved
         self._token: str | None = None  # the access token, when loaded or last saved
 
     def __call__(self) -> Any:
         path = token_path(self.settings)
         with self._lock:
-            if self._credentials is None or self._stamp != _file_stamp(path):
+            if self._credentials is None or self._stamp != file_stamp(path):
                 credentials = load_credentials(self.settings)  # may refresh and save it
-                self._credentials, self._stamp = credentials, _file_stamp(path)
+                self._credentials, self._stamp = credentials, file_stamp(path)
                 self._token = credentials.token
                 _STORES[credentials] = self
             return self._credentials
@@ -332,7 +332,7 @@ class LazyCredentials:
                 return
             self._token = credentials.token  # saved or not, not tried again on every request
             path = token_path(self.settings)
-            if _file_stamp(path) != self._stamp:
+            if file_stamp(path) != self._stamp:
                 log.info("the Google token file %s was replaced; not saving over it", path)
                 return
             try:
@@ -340,7 +340,7 @@ class LazyCredentials:
             except OSError as exc:
                 log.warning("cannot save the refreshed Google token to %s: %s", path, exc.strerror)
                 return
-            self._stamp = _file_stamp(path)  # syncd's own write: not a replaced file
+            self._stamp = file_stamp(path)  # syncd's own write: not a replaced file
         log.debug("saved the refreshed Google token to %s", path)
 
 
@@ -381,12 +381,3 @@ def lazy_factory(
     `shared_credentials` of `settings`); the `ThreadServices` of every such factory for the
     same API, timeout and configuration share one service per thread."""
     return _LazyFactory(api, version, settings, timeout)
-
-
-def _file_stamp(path: Path) -> _Stamp | None:
-    """What changes when a file is replaced or rewritten; None when it does not exist."""
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_ino, info.st_mtime_ns, info.st_size

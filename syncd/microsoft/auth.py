@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from syncd.errors import AuthError, AuthExpired, Unavailable
-from syncd.files import atomic_write, make_private_folders
+from syncd.files import atomic_write, file_stamp, make_private_folders
 from syncd.text import error_line, one_line
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ class TokenSource:
     def _load(self) -> Any:
         import msal
 
-        stamp = _file_stamp(self.path)
+        stamp = file_stamp(self.path)
         if self._app is None or stamp != self._stamp:
             if stamp is None:
                 raise AuthError(f"no Microsoft token cache at {self.path}: run `syncd auth microsoft` first")
@@ -178,10 +178,10 @@ class TokenSource:
     def _save_if_changed(self) -> None:
         if self._cache is None or not self._cache.has_state_changed:
             return
-        if _file_stamp(self.path) != self._stamp:
+        if file_stamp(self.path) != self._stamp:
             return  # replaced by a new sign-in meanwhile: that one wins
         save_cache(self._cache, self.path)
-        self._stamp = _file_stamp(self.path)
+        self._stamp = file_stamp(self.path)
 
 
 def refresh_error(result: Mapping[str, Any]) -> AuthError:
@@ -278,14 +278,6 @@ def _read_private(path: Path) -> str:
         raise AuthError(f"cannot read the Microsoft token cache {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise AuthError(f"the Microsoft token cache {path} is not text; {REAUTH_HINT}") from None
-
-
-def _file_stamp(path: Path) -> tuple[int, int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_ino, info.st_mtime_ns, info.st_size
 
 
 def _describe(exc: BaseException) -> str:

@@ -174,11 +174,6 @@ def describe(answer: Answer) -> str:
     return f"HTTP {answer.status} {code}".rstrip() + (f": {message}" if message else "")
 
 
-def error_code(answer: Answer) -> str:
-    error = answer.body.get("error")
-    return str(error.get("code") or "") if isinstance(error, dict) else ""
-
-
 def _json(response: requests.Response) -> dict[str, Any]:
     if not response.content:
         return {}
