@@ -26,6 +26,7 @@ from psycopg import sql
 
 from syncd.config import StateConfig
 from syncd.errors import ConfigError, StateCorrupt, StateUnwritable
+from syncd.health import META_KEY
 from syncd.lifecycle import Booking
 from syncd.model import Followup, Phase
 from syncd.state_pg_schema import TABLES, migrate
@@ -47,7 +48,7 @@ _SAVE = (
 _SELECT = f"SELECT row_id, {_COLUMNS} FROM bookings"
 
 # The meta keys of the replicas' health records (`syncd.health.meta_key`): `health:REPLICA`.
-_HEALTH_PREFIX = "health:"
+_HEALTH_PREFIX = f"{META_KEY}:"  # health.meta_key's form for a replica
 
 # Bad rows already logged by this process (database, row id): one line each, not every pass.
 _REPORTED: set[tuple[str, int]] = set()
