@@ -428,19 +428,20 @@ class CoachPass:
         except (NotPermitted, Rejected) as exc:
             self._say(booking, f"cannot write into the event ({exc}); the note is still there")
             return str(exc)
-        self._count_event_write(booking)
+        self._count_event_write(booking, first=not booking.annotated)
         return ""
 
-    def _count_event_write(self, booking: Booking) -> None:
-        """Count an event once per pass: an event written when its link goes in and again when
-        its draft is queued (the status line changes) is one link written, not two."""
+    def _count_event_write(self, booking: Booking, *, first: bool) -> None:
+        """Count an event (or its prep event) once per pass: one written when its link goes in
+        and again when its draft is queued (the status line changes) is one link written, not
+        two; a later write is an update."""
         if booking.id in self._written:
             return
         self._written.add(booking.id)
-        if booking.annotated:
-            self.tally.updates += 1
-        else:
+        if first:
             self.tally.links += 1
+        else:
+            self.tally.updates += 1
 
     def _place_companion(self, booking: Booking, step: PlaceCompanion) -> Booking:
         # A write that failed earlier in this pass waits for the next one: one error line.
@@ -454,12 +455,7 @@ class CoachPass:
         except (NotPermitted, Rejected) as exc:
             self._say(booking, f"cannot write the prep event ({exc}); the note is still there")
             return self._record(companion_refused(booking, wanted, str(exc)))
-        if booking.id not in self._written:
-            self._written.add(booking.id)
-            if first:
-                self.tally.links += 1
-            else:
-                self.tally.updates += 1
+        self._count_event_write(booking, first=first)
         return self._record(companion_placed(booking, wanted))
 
     def _drop_companion(self, booking: Booking, step: DropCompanion) -> Booking:
