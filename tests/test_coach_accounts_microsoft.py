@@ -207,6 +207,19 @@ def test_each_coachs_mailbox_has_its_own_token_source_and_gate(platform: Platfor
     assert mailbox(microsoft_settings(settings, ada)) == (ada_tokens, ada_gate)
 
 
+def test_the_graph_clients_of_one_mailbox_share_their_http_sessions(platform: Platform) -> None:
+    """A coach's calendar and drafts (two Graph clients) use one session per thread for their
+    mailbox, not one each; another coach's mailbox has its own."""
+    from syncd.accounts import microsoft_settings
+    from syncd.microsoft.graph import graph_for
+
+    settings = load_settings(platform.write_config())
+    ada, bob = settings.coaches
+    calendar, drafts = (graph_for(microsoft_settings(settings, ada)) for _ in range(2))
+    assert calendar._session() is drafts._session()
+    assert graph_for(microsoft_settings(settings, bob))._session() is not calendar._session()
+
+
 def _names(uris: list[str]) -> list[str]:
     """The client names of note files from their file:// URIs (`2026-12-02 Carol.md`)."""
     return sorted(unquote(urlsplit(uri).path).rsplit(" ", 1)[-1].removesuffix(".md") for uri in uris)

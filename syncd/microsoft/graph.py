@@ -45,6 +45,9 @@ _RETRIED = frozenset({429, 502, 503, 504})
 TokenGetter = Callable[[bool], str]
 
 _GATES: dict[Path, threading.BoundedSemaphore] = {}
+# Per mailbox, its HTTP sessions, one per thread: shared by every Graph client of the mailbox
+# (each coach's calendar and drafts), as a pool's threads would otherwise keep one per client.
+_SESSIONS: dict[Path, threading.local] = {}
 _TOKENS: dict[Path, TokenSource] = {}
 _SHARED_LOCK = threading.Lock()
 
@@ -67,6 +70,7 @@ class Graph:
         tokens: TokenGetter,
         *,
         gate: threading.BoundedSemaphore | None = None,
+        sessions: threading.local | None = None,
         retries: int = RETRIES,
         sleep: Callable[[float], None] = time.sleep,
         timeout: float = TIMEOUT,
@@ -77,7 +81,7 @@ class Graph:
         self._retries = retries
         self._sleep = sleep
         self._timeout = timeout
-        self._local = threading.local()
+        self._local = sessions if sessions is not None else threading.local()
 
     def url(self, path: str) -> str:
         """`path` under the root; a full URL (a nextLink, a deltaLink) as it is."""
@@ -198,7 +202,7 @@ def _backoff(attempt: int) -> float:
 def mailbox(settings: Settings) -> tuple[TokenSource, threading.BoundedSemaphore]:
     """The token source and request gate of the signed-in mailbox, one per token cache file
     for every Outlook backend of every coach (a new configuration gets a new token source)."""
-    key = token_cache_path(settings).resolve()
+    key = _mailbox_key(settings)
     with _SHARED_LOCK:
         tokens = _TOKENS.get(key)
         if tokens is None or tokens.settings is not settings:
@@ -208,6 +212,12 @@ def mailbox(settings: Settings) -> tuple[TokenSource, threading.BoundedSemaphore
 
 
 def graph_for(settings: Settings, **options: Any) -> Graph:
-    """A Graph client for the configured mailbox (its shared token source and gate)."""
+    """A Graph client for the configured mailbox (its shared token source, gate and sessions)."""
     tokens, gate = mailbox(settings)
-    return Graph(settings.microsoft.graph_endpoint, tokens, gate=gate, **options)
+    with _SHARED_LOCK:
+        sessions = _SESSIONS.setdefault(_mailbox_key(settings), threading.local())
+    return Graph(settings.microsoft.graph_endpoint, tokens, gate=gate, sessions=sessions, **options)
+
+
+def _mailbox_key(settings: Settings) -> Path:
+    return token_cache_path(settings).resolve()
