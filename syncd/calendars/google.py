@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -60,6 +59,8 @@ from syncd.calendars.google_items import (
     window_cursor,
 )
 from syncd.calendars.limits import HORIZON, SERIES_INSTANCES
+from syncd.calendars.raw_items import SHARED as SHARED_RAW
+from syncd.calendars.raw_items import RawItems
 from syncd.errors import (
     BackendError,
     CursorExpired,
@@ -95,50 +96,6 @@ MAX_PAGES = 10_000  # a guard against a server that never stops paging
 # How far the window's end may lag now + horizon before a full sync reads the new window: a
 # day keeps that to one full read a day, and instances that near are read well before they start.
 WINDOW_SLACK = timedelta(days=1)
-# How many raw items (of every Google calendar in the process) `RawItems` keeps: a pass
-# annotates a coach's events right after reading them, so a few thousand (~4 KiB each) serve
-# every pass, while 500 coaches' full syncs (100 000 items) no longer stay in memory.
-RAW_ITEMS = 2500
-
-
-class RawItems:
-    """The raw items last read, the most recent `limit` of them, by (calendar, event id).
-
-    annotate() needs fields the model leaves out (reminders, private properties) and should
-    not re-read an event it just listed; an item evicted, or of an older etag, is read again.
-    """
-
-    def __init__(self, limit: int = RAW_ITEMS) -> None:
-        self.limit = limit
-        self._items: OrderedDict[tuple[object, str], dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, owner: object, event_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            return self._items.get((owner, event_id))
-
-    def put(self, owner: object, event_id: str, item: dict[str, Any]) -> None:
-        with self._lock:
-            self._items[(owner, event_id)] = item
-            self._items.move_to_end((owner, event_id))
-            while len(self._items) > self.limit:
-                self._items.popitem(last=False)
-
-    def drop(self, owner: object, event_id: str) -> None:
-        with self._lock:
-            self._items.pop((owner, event_id), None)
-
-    def forget(self, owner: object) -> None:
-        """Drop every item of `owner` (a full read: events that are gone go with them)."""
-        with self._lock:
-            for key in [key for key in self._items if key[0] is owner]:
-                del self._items[key]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-_RAW = RawItems()
 
 
 class GoogleCalendar:
@@ -179,7 +136,7 @@ class GoogleCalendar:
         self._sleep = sleep
         self._lock = threading.Lock()  # for _companion_ids: the calendar serves pool threads
         # Shared by every calendar of the process, and bounded (see `RawItems`).
-        self._raw = raw_items if raw_items is not None else _RAW
+        self._raw = raw_items if raw_items is not None else SHARED_RAW
         self._zone = ""
         self._default_reminders: list[dict[str, Any]] = []
         # Ids of companion events seen or written: a deleted one comes back as a stub with no

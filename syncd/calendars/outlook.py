@@ -51,6 +51,7 @@ from syncd.calendars.outlook_items import (
     stale,
     window_cursor,
 )
+from syncd.calendars.raw_items import SHARED as SHARED_RAW
 from syncd.errors import (
     AuthError,
     BackendError,
@@ -104,7 +105,8 @@ class OutlookCalendar:
         self._clock = clock
         self._lock = threading.Lock()
         self._base: str | None = None if calendar else "/me"
-        self._raw: dict[str, dict[str, Any]] = {}  # event id -> the item last read or written
+        # The items last read or written, shared by every calendar and bounded (see RawItems).
+        self._raw = SHARED_RAW
         self._companions: dict[str, dict[str, Any]] = {}  # booking id -> its companion event
         self._told_capped: set[str] = set()
         self._signed_in = signed_in
@@ -131,8 +133,7 @@ class OutlookCalendar:
         items, delta_link = self._read_round(link, params)
         self._check_account()
         if cursor is None:
-            with self._lock:
-                self._raw.clear()
+            self._raw.forget(self)
         kept = [item for item in self._bounded(items) if item.get("id") and not is_companion(item)]
         events = [self._remember(item) for item in self._completed(kept)]
         return ChangeSet(events, window_cursor(delta_link, until))
@@ -352,8 +353,7 @@ class OutlookCalendar:
             "GET", self._event_path(event_id), where, params={"$expand": EXPAND}, expect=(404, 410)
         )
         if answer.status in (404, 410):
-            with self._lock:
-                self._raw.pop(event_id, None)
+            self._raw.drop(self, event_id)
             return None
         return read_with_props(answer.body)
 
@@ -386,8 +386,7 @@ class OutlookCalendar:
     # --- the raw-event cache -------------------------------------------------------------------
 
     def _current(self, event: CalendarEvent) -> dict[str, Any]:
-        with self._lock:
-            raw = self._raw.get(event.id)
+        raw = self._raw.get(self, event.id)
         if raw is not None and not stale(raw, event):
             return raw
         return self._require(event.id)
@@ -400,16 +399,15 @@ class OutlookCalendar:
 
     def _remember(self, item: dict[str, Any]) -> CalendarEvent:
         event = event_from_item(item, self._owner)
-        with self._lock:
-            known = self._raw.get(event.id)
-            if event.cancelled:
-                self._raw.pop(event.id, None)
-            elif (
-                "singleValueExtendedProperties" in item
-                or known is None
-                or known.get("@odata.etag") != item.get("@odata.etag")
-            ):
-                self._raw[event.id] = item
+        known = self._raw.get(self, event.id)
+        if event.cancelled:
+            self._raw.drop(self, event.id)
+        elif (
+            "singleValueExtendedProperties" in item
+            or known is None
+            or known.get("@odata.etag") != item.get("@odata.etag")
+        ):
+            self._raw.put(self, event.id, item)
         return event
 
 
