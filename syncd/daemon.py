@@ -8,13 +8,13 @@ The main loop owns three promises to systemd:
   slices and the engine polls `should_stop` between steps.
 
 SIGHUP reloads the config between passes; a bad new config is logged and the old one kept.
-Everything a pass raises is caught and logged in one line (`schedule` would otherwise rerun a
-failed job in a tight loop), and the outcome is recorded as the daemon's health in the state.
+Everything a pass raises is caught and logged in one line, and the outcome is recorded as the
+daemon's health in the state.
 
 Passes start on a fixed cadence: every `poll_interval` from the previous pass's START, never
 overlapping; a pass that takes longer than the interval is followed by the next one at once
 (logged once, until passes fit in the interval again), so the real period never stretches
-with the pass the way schedule's "interval after the end" would.
+with the pass the way an "interval after the end" would.
 
 The wall clock decides nothing about the cadence: the wait between passes is measured on the
 monotonic clock, so a clock stepped back (or a DST fall-back) does not hold the passes up, and
@@ -35,8 +35,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Protocol
-
-import schedule
 
 from syncd import health as healthmod
 from syncd import telemetry
@@ -192,11 +190,10 @@ class Daemon:
         except BaseException:
             self._close(self._engine)
             raise
-        # `schedule` holds the pass job, but the loop decides when it is due and runs the
-        # job: schedule's own `run_pending`/`idle_seconds` compare naive local wall time
-        # (`datetime.now()`, no clock can be given), so a clock stepped back an hour, or a DST
-        # fall-back, held the next pass for that hour while the watchdog was still pinged.
-        self._scheduler = schedule.Scheduler()
+        # The loop decides when a pass is due, on the monotonic clock: the `schedule` library
+        # (used before) compares naive local wall time (`datetime.now()`, no clock can be
+        # given), so a clock stepped back an hour, or a DST fall-back, held the next pass for
+        # that hour while the watchdog was still pinged.
         self._next_due: float | None = None  # monotonic time the next pass is due
         self._monotonic = monotonic  # time.monotonic; tests hand in a fake clock with `pause`
         self._pause = pause
@@ -215,14 +212,12 @@ class Daemon:
         )
         if not self.flags.stop:
             notify("READY=1\n" + status_message("first pass running"))
-            self._pass_then_reschedule()
+            self._run_pass()
         while not self.flags.stop:
             if self.flags.reload:
                 self._reload()
             if self._next_due is not None and self._monotonic() >= self._next_due:
-                # Not run_all: it calls time.sleep(0), which fails under libfaketime (see _pause).
-                for job in list(self._scheduler.jobs):
-                    job.run()  # type: ignore[no-untyped-call]  # schedule leaves it unannotated
+                self._run_pass()
             self._watchdog.ping()
             self._pause(self._slice())
         return self._shutdown()
@@ -248,19 +243,12 @@ class Daemon:
             notify("STOPPING=1\n" + status_message("stopping"))
             log.info("syncd stopping")
 
-    def _pass_then_reschedule(self) -> None:
-        """Run a pass now; the next one comes `poll_interval` after it started."""
-        self._run_pass()
-        self._scheduler.clear()
-        self._scheduler.every(self._interval()).seconds.do(self._run_pass)
-
     def _interval(self) -> int:
-        """Seconds between the starts of two passes (whole seconds, as schedule counts them)."""
+        """Seconds between the starts of two passes (whole seconds)."""
         return max(1, round(self.settings.poll_interval.total_seconds()))
 
     def _run_pass(self) -> None:
-        """One pass; never raises (a job that raises is rerun at once by schedule). The next
-        one is due `poll_interval` after this one started, on the monotonic clock: at once
+        """One pass; never raises. The next one is due `poll_interval` after this one started, on the monotonic clock: at once
         when this one took longer."""
         started = self._monotonic()
         self._next_due = started + self._interval()
@@ -347,11 +335,10 @@ class Daemon:
         log.info("reloaded %s: %d coach(es)", self.config, len(settings.coaches))
         notify("READY=1\n" + status_message("configuration reloaded"))
         # Apply the new configuration at once, as the operator who sent SIGHUP expects.
-        self._pass_then_reschedule()
+        self._run_pass()
 
     def _shutdown(self) -> int:
         self._announce_stopping()
-        self._scheduler.clear()
         self._next_due = None
         if self._last_health is not None and self._last_health.next_pass is not None:
             # No pass is coming: `syncd status` should say stopped, not "overdue".
