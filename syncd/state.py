@@ -160,6 +160,10 @@ class Store(Protocol):
         """coach -> (replica, lease expiry) for every lease recorded, for `syncd status`; empty
         for a store that serves one machine."""
 
+    def replica_health(self, now: datetime) -> dict[str, str | None] | None:
+        """replica -> its health record (JSON) for each live replica, for `syncd status`; None
+        for a store that serves one process (its one record is `health`)."""
+
 
 def open_state(settings: Settings, *, scratch: bool = False) -> Store:
     """The state store the settings name: PostgreSQL when `state.url` is set, else the SQLite
@@ -507,6 +511,9 @@ class StateStore:
 
     def leases(self) -> Mapping[str, tuple[str, datetime]]:
         return {}
+
+    def replica_health(self, now: datetime) -> dict[str, str | None] | None:
+        return None
 
 
 def _open_problem(path: Path, exc: Exception) -> str:

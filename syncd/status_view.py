@@ -17,7 +17,7 @@ from syncd.durations import format_duration
 from syncd.health import status_lines
 from syncd.lifecycle import Booking
 from syncd.model import Followup
-from syncd.state import Store, open_state
+from syncd.state import open_state
 from syncd.text import counted, one_line
 from syncd.timefmt import format_log_time
 
@@ -37,7 +37,7 @@ def show_status(settings: Settings, now: datetime, since: timedelta | None = DEF
         # Health times in the coaches' zone when they share one; else in UTC.
         shared_zone = next(iter(zones.values())) if len(set(zones.values())) == 1 else None
         health_lines = status_lines(
-            state, tz=shared_zone, with_coach=several, replicas=replica_health(settings, state, now)
+            state, tz=shared_zone, with_coach=several, replicas=state.replica_health(now)
         )
         held = lease_lines(state.leases(), frozenset(zones), now, shared_zone)
     finally:
@@ -66,16 +66,6 @@ def show_status(settings: Settings, now: datetime, since: timedelta | None = DEF
         )
     for line in [*health_lines, *held]:
         print(line)
-
-
-def replica_health(settings: Settings, state: Store, now: datetime) -> dict[str, str | None] | None:
-    """Each live replica's health record when replicas share the state (PostgreSQL), else
-    None: one process keeps one record."""
-    if settings.state is None:
-        return None
-    from syncd.state_postgres import PostgresStore  # psycopg only when PostgreSQL is configured
-
-    return state.replica_health(now) if isinstance(state, PostgresStore) else None
 
 
 def _placement_lines(settings: Settings) -> list[str]:
