@@ -24,10 +24,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from syncd.errors import ConfigError, StateCorrupt, StateUnwritable
+from syncd.errors import ConfigError, StateUnwritable
 from syncd.lifecycle import Booking
 from syncd.model import Followup, Phase
-from syncd.state_rows import BadRow, bad_row, from_row, parse_utc, to_row, utc_text
+from syncd.state_rows import BadRow, RowReads, bad_row, to_row, utc_text
 
 if TYPE_CHECKING:
     from syncd.config import Settings
@@ -78,9 +78,6 @@ _COLUMNS = (
 _PLACEHOLDERS = ", ".join("?" for _ in _COLUMNS.split(","))
 # Every read selects the rowid too: a row whose id is not valid UTF-8 can only be named by it.
 _SELECT = f"SELECT rowid, {_COLUMNS} FROM bookings"
-
-# Bad rows already logged by this process (database path, rowid): one line each, not every pass.
-_REPORTED: set[tuple[str, int]] = set()
 
 # How long a replica holds the coaches it claimed unless it renews them (`state.lease`).
 DEFAULT_LEASE = timedelta(minutes=5)
@@ -222,12 +219,11 @@ class _Serialized:
             self.db.close()
 
 
-class StateStore:
+class StateStore(RowReads):
     """Bookings, sync cursors and a few facts about the daemon, in `state_dir/syncd.sqlite3`."""
 
     def __init__(self, path: Path, *, scratch: bool = False) -> None:
         self.path = path
-        self._coaches: frozenset[str] | None = None
         if scratch:
             self._db = _Serialized(_scratch_copy(path))
             self._migrate()
@@ -295,6 +291,9 @@ class StateStore:
 
     # --- meta -----------------------------------------------------------------------------
 
+    def _rows(self, query: str, args: Iterable[object] = ()) -> list[Any]:
+        return self._db.execute(query, tuple(args))
+
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
@@ -308,15 +307,6 @@ class StateStore:
 
     def _put_meta(self, key: str, value: str) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
-    def created(self) -> datetime:
-        """When this state was begun (or first opened by a syncd that records it). Whatever is
-        older may have been done by an install whose state was lost: look before creating it."""
-        text = self.get_meta("created")
-        try:
-            return parse_utc(text or "")
-        except ValueError:
-            return datetime.now(UTC)
 
     # --- cursors --------------------------------------------------------------------------
 
@@ -411,14 +401,6 @@ class StateStore:
             (b.coach, b.client.name, b.followup_due) for b in self._readable(rows) if self._shown(b.coach)
         ]
 
-    def only_coaches(self, coaches: frozenset[str]) -> None:
-        """Report on these coaches only: a coach removed from the config keeps its records
-        (it may come back) but no longer counts as tracked or pending."""
-        self._coaches = coaches
-
-    def _shown(self, coach: str) -> bool:
-        return self._coaches is None or coach in self._coaches
-
     def rebook_candidate(self, coach: str, client_email: str, since: datetime) -> Booking | None:
         """The client's most recent cancelled booking with a note, cancelled after `since`."""
         if not client_email:
@@ -431,29 +413,6 @@ class StateStore:
         return self._first(rows)
 
     # --- rows that cannot be read ----------------------------------------------------------
-
-    def _readable(self, rows: Iterable[tuple[object, ...]]) -> list[Booking]:
-        """The bookings of `rows`; a row that cannot be read is logged (once) and left out."""
-        out = []
-        for row in rows:
-            try:
-                out.append(from_row(row))
-            except StateCorrupt as exc:
-                self._report(int(str(row[0])), exc)
-        return out
-
-    def _first(self, rows: Iterable[tuple[object, ...]]) -> Booking | None:
-        """The first booking of `rows` that can be read (a bad row does not hide the next)."""
-        for row in rows:
-            found = self._readable([row])
-            if found:
-                return found[0]
-        return None
-
-    def _report(self, rowid: int, exc: StateCorrupt) -> None:
-        if (str(self.path), rowid) not in _REPORTED:
-            _REPORTED.add((str(self.path), rowid))
-            log.error("%s: %s; skipped (`syncd doctor` lists such rows)", self.path, exc)
 
     def bad_rows(self) -> list[BadRow]:
         """Every bookings row that cannot be read, in row order (a full scan: for tooling)."""
@@ -482,23 +441,6 @@ class StateStore:
     def quarantined(self) -> int:
         """How many rows the quarantine table holds."""
         return int(self._db.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0])
-
-    def count(self) -> int:
-        """How many bookings are tracked (for the coaches set by `only_coaches`)."""
-        rows = self._db.execute("SELECT coach, COUNT(*) FROM bookings GROUP BY coach").fetchall()
-        return sum(int(n) for coach, n in rows if self._shown(str(coach)))
-
-    def phase_counts(self) -> dict[str, int]:
-        """How many bookings are in each phase (for the coaches set by `only_coaches`): the
-        operator's gauge, one GROUP BY instead of reading every booking."""
-        rows = self._db.execute(
-            "SELECT coach, phase, COUNT(*) FROM bookings GROUP BY coach, phase"
-        ).fetchall()
-        counts: dict[str, int] = {}
-        for coach, phase, n in rows:
-            if self._shown(str(coach)):
-                counts[str(phase)] = counts.get(str(phase), 0) + int(n)
-        return counts
 
     # --- leases: one machine runs every coach ----------------------------------------------
 

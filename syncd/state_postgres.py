@@ -30,7 +30,7 @@ from syncd.health import META_KEY
 from syncd.lifecycle import Booking
 from syncd.model import Followup, Phase
 from syncd.state_pg_schema import TABLES, migrate
-from syncd.state_rows import BadRow, bad_row, from_row, parse_utc, to_row, utc_text
+from syncd.state_rows import BadRow, RowReads, bad_row, to_row, utc_text
 from syncd.text import one_line
 
 log = logging.getLogger("syncd")
@@ -50,13 +50,10 @@ _SELECT = f"SELECT row_id, {_COLUMNS} FROM bookings"
 # The meta keys of the replicas' health records (`syncd.health.meta_key`): `health:REPLICA`.
 _HEALTH_PREFIX = f"{META_KEY}:"  # health.meta_key's form for a replica
 
-# Bad rows already logged by this process (database, row id): one line each, not every pass.
-_REPORTED: set[tuple[str, int]] = set()
-
 Row = tuple[Any, ...]
 
 
-class PostgresStore:
+class PostgresStore(RowReads):
     """Bookings, sync cursors, daemon facts and the replicas' leases in one PostgreSQL database.
 
     Threads share one connection under a lock (each call is one short statement or
@@ -65,11 +62,9 @@ class PostgresStore:
     A connection that broke is opened again on the next call."""
 
     def __init__(self, config: StateConfig, *, scratch: bool = False) -> None:
-        self.where = config.shown
         self._config = config
         self._scratch = scratch
         self._lock = threading.RLock()
-        self._coaches: frozenset[str] | None = None
         password_file = config.password_file
         self._password = _read_password(password_file) if password_file is not None else None
         self._conn = self._connect()
@@ -90,6 +85,11 @@ class PostgresStore:
             if isinstance(exc, psycopg.Error):  # e.g. no right to create the tables
                 raise ConfigError(problem) from None
             raise
+
+    @property
+    def where(self) -> str:
+        """The database as a message names it: its URL without the password."""
+        return self._config.shown
 
     @classmethod
     def open(cls, config: StateConfig, *, scratch: bool = False) -> PostgresStore:
@@ -188,13 +188,6 @@ class PostgresStore:
                 (key, value),
             )
 
-    def created(self) -> datetime:
-        """When this state was begun (see `syncd.state.Store.created`)."""
-        try:
-            return parse_utc(self.get_meta("created") or "")
-        except ValueError:
-            return datetime.now(UTC)
-
     # --- cursors ------------------------------------------------------------------------------
 
     def cursor(self, coach: str) -> str | None:
@@ -269,13 +262,6 @@ class PostgresStore:
             (b.coach, b.client.name, b.followup_due) for b in self._readable(rows) if self._shown(b.coach)
         ]
 
-    def only_coaches(self, coaches: frozenset[str]) -> None:
-        """Report on these coaches only (see the SQLite store)."""
-        self._coaches = coaches
-
-    def _shown(self, coach: str) -> bool:
-        return self._coaches is None or coach in self._coaches
-
     def rebook_candidate(self, coach: str, client_email: str, since: datetime) -> Booking | None:
         """The client's most recent cancelled booking with a note, cancelled after `since`."""
         if not client_email:
@@ -286,41 +272,6 @@ class PostgresStore:
             (coach, client_email.lower(), Phase.CANCELLED.value, utc_text(since)),
         )
         return self._first(rows)
-
-    def count(self) -> int:
-        """How many bookings are tracked (for the coaches set by `only_coaches`)."""
-        rows = self._rows("SELECT coach, COUNT(*) FROM bookings GROUP BY coach")
-        return sum(int(n) for coach, n in rows if self._shown(str(coach)))
-
-    def phase_counts(self) -> dict[str, int]:
-        """How many bookings are in each phase (for the coaches set by `only_coaches`)."""
-        counts: dict[str, int] = {}
-        for coach, phase, n in self._rows(
-            "SELECT coach, phase, COUNT(*) FROM bookings GROUP BY coach, phase"
-        ):
-            if self._shown(str(coach)):
-                counts[str(phase)] = counts.get(str(phase), 0) + int(n)
-        return counts
-
-    # --- rows that cannot be read -------------------------------------------------------------
-
-    def _readable(self, rows: Iterable[Row]) -> list[Booking]:
-        out = []
-        for row in rows:
-            try:
-                out.append(from_row(row))
-            except StateCorrupt as exc:
-                if (self.where, int(row[0])) not in _REPORTED:
-                    _REPORTED.add((self.where, int(row[0])))
-                    log.error("%s: %s; skipped (`syncd doctor` lists such rows)", self.where, exc)
-        return out
-
-    def _first(self, rows: Iterable[Row]) -> Booking | None:
-        for row in rows:
-            found = self._readable([row])
-            if found:
-                return found[0]
-        return None
 
     def bad_rows(self) -> list[BadRow]:
         """Every bookings row that cannot be read, in row order (a full scan: for tooling)."""

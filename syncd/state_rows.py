@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from syncd.errors import StateCorrupt
 from syncd.lifecycle import Booking, Effect
 from syncd.model import Client, Followup, NoteRef, Phase
 from syncd.text import one_line
+
+log = logging.getLogger("syncd")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,3 +152,78 @@ def _client(text: str) -> Client:
     if not isinstance(fields, dict):
         raise ValueError("not a JSON object")
     return Client(**fields)
+
+
+# Bad rows already logged by this process (database, row id): one line each, not every pass.
+_REPORTED: set[tuple[str, int]] = set()
+
+
+class RowReads:
+    """What every store does with the rows it read: bookings out of them (a bad row named once
+    in the log and left out), the coaches shown, the counts. A store gives `where`, `_rows`
+    (a query's rows, fetched) and `get_meta`; both dialects read the queries here alike."""
+
+    _coaches: frozenset[str] | None = None
+
+    @property
+    def where(self) -> str:
+        raise NotImplementedError
+
+    def _rows(self, query: str, args: Iterable[object] = ()) -> Sequence[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def get_meta(self, key: str) -> str | None:
+        raise NotImplementedError
+
+    def created(self) -> datetime:
+        """When this state was begun (or first opened by a syncd that records it). Whatever is
+        older may have been done by an install whose state was lost: look before creating it."""
+        try:
+            return parse_utc(self.get_meta("created") or "")
+        except ValueError:
+            return datetime.now(UTC)
+
+    def only_coaches(self, coaches: frozenset[str]) -> None:
+        """Report on these coaches only: a coach removed from the config keeps its records
+        (it may come back) but no longer counts as tracked or pending."""
+        self._coaches = coaches
+
+    def _shown(self, coach: str) -> bool:
+        return self._coaches is None or coach in self._coaches
+
+    def count(self) -> int:
+        """How many bookings are tracked (for the coaches set by `only_coaches`)."""
+        rows = self._rows("SELECT coach, COUNT(*) FROM bookings GROUP BY coach")
+        return sum(int(n) for coach, n in rows if self._shown(str(coach)))
+
+    def phase_counts(self) -> dict[str, int]:
+        """How many bookings are in each phase (for the coaches set by `only_coaches`): the
+        operator's gauge, one GROUP BY instead of reading every booking."""
+        counts: dict[str, int] = {}
+        for coach, phase, n in self._rows(
+            "SELECT coach, phase, COUNT(*) FROM bookings GROUP BY coach, phase"
+        ):
+            if self._shown(str(coach)):
+                counts[str(phase)] = counts.get(str(phase), 0) + int(n)
+        return counts
+
+    def _readable(self, rows: Iterable[tuple[Any, ...]]) -> list[Booking]:
+        """The bookings of `rows`; a row that cannot be read is logged (once) and left out."""
+        out = []
+        for row in rows:
+            try:
+                out.append(from_row(row))
+            except StateCorrupt as exc:
+                seen = (self.where, int(str(row[0])))
+                if seen not in _REPORTED:
+                    _REPORTED.add(seen)
+                    log.error("%s: %s; skipped (`syncd doctor` lists such rows)", self.where, exc)
+        return out
+
+    def _first(self, rows: Iterable[tuple[Any, ...]]) -> Booking | None:
+        """The first booking of `rows` that can be read (a bad row does not hide the next)."""
+        for row in rows:
+            found = self._readable([row])
+            if found:
+                return found[0]
+        return None
