@@ -101,6 +101,20 @@ def markdown_unescaped(text: str) -> str:
     return html.unescape(_MD_ESCAPE.sub(lambda match: match.group(1) or match.group(2), text))
 
 
+# How a rendered note's Markdown lines read for the backends that store them as something else
+# (Google Docs paragraphs, Notion blocks): syncd's `Session: ...` line, headings, quotes.
+NOTE_HEADER_LINE = re.compile(r"^Session: .* · status: (?:scheduled|cancelled)$")
+MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)[\s#]*$")
+MD_QUOTE = re.compile(r"^>\s?(?:\[!\w+\]\s*)?(.*)$")
+_MD_EMPHASIS = re.compile(r"(?<!\w)_(\S(?:.*?\S)?)_(?!\w)")
+
+
+def without_emphasis(text: str) -> str:
+    """A note line's text without its bold and italic marks, for a backend that shows it as
+    plain text; its escapes are the backend's to drop (`markdown_unescaped` for a Doc)."""
+    return _MD_EMPHASIS.sub(r"\1", text.replace("**", "")).rstrip()
+
+
 def _inert_values(view: dict[str, Any]) -> dict[str, Any]:
     return {key: inert_markdown(value) if isinstance(value, str) else value for key, value in view.items()}
 

@@ -13,18 +13,14 @@ from typing import Any
 
 from syncd.model import NoteHeader
 from syncd.notes import action_items
-from syncd.rendering import markdown_unescaped
+from syncd.rendering import MD_HEADING, MD_QUOTE, NOTE_HEADER_LINE, markdown_unescaped, without_emphasis
 from syncd.timefmt import format_date, format_span
 from syncd.zones import zone_or_utc
 
 OPEN_BOX = "☐ "
 DONE_BOX = "☑ "
 HEADER_PREFIX = "Session: "
-_HEADER = re.compile(r"^Session: .* · status: (?:scheduled|cancelled)$")
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)[\s#]*$")
 _MD_ITEM = re.compile(r"^\s*[-*+]\s+\[([ xX])\]\s+(.*)$")
-_MD_QUOTE = re.compile(r"^>\s?(?:\[!\w+\]\s*)?(.*)$")
-_MD_EMPHASIS = re.compile(r"(?<!\w)_(\S(?:.*?\S)?)_(?!\w)")
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ class Document:
     @property
     def header_line(self) -> str | None:
         """The text of syncd's `Session: ...` line, or None when the coach removed it."""
-        return next((p.text for p in self.paragraphs if _HEADER.match(p.text)), None)
+        return next((p.text for p in self.paragraphs if NOTE_HEADER_LINE.match(p.text)), None)
 
     @property
     def text(self) -> str:
@@ -104,9 +100,9 @@ def markdown_paragraphs(body: str) -> list[Paragraph]:
     become `☐` lines (`☑` when checked), quote and callout marks and emphasis are dropped."""
     out: list[Paragraph] = []
     for line in body.replace("\r\n", "\n").split("\n"):
-        heading = _MD_HEADING.match(line)
+        heading = MD_HEADING.match(line)
         item = _MD_ITEM.match(line)
-        quote = _MD_QUOTE.match(line)
+        quote = MD_QUOTE.match(line)
         if heading:
             out.append(Paragraph(_plain(heading.group(2)), f"HEADING_{len(heading.group(1))}"))
         elif item:
@@ -119,7 +115,7 @@ def markdown_paragraphs(body: str) -> list[Paragraph]:
 
 def _plain(text: str) -> str:
     # The client's text was escaped to be inert Markdown; a Doc shows it as plain text, as typed.
-    return markdown_unescaped(_MD_EMPHASIS.sub(r"\1", text.replace("**", "")).rstrip())
+    return markdown_unescaped(without_emphasis(text))
 
 
 def open_items(paragraphs: Iterable[Paragraph]) -> list[str]:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from syncd.notes import action_items
+from syncd.rendering import MD_HEADING, MD_QUOTE, NOTE_HEADER_LINE, without_emphasis
 
 MAX_TEXT = 2000  # UTF-16 units of one rich_text object's content
 MAX_PIECES = 100  # rich_text objects in one block
@@ -28,13 +29,9 @@ BANNER_ICON = "📅"  # one code point: no variation selector for Notion to refu
 
 Block = dict[str, Any]
 
-_HEADER = re.compile(r"^Session: .* · status: (?:scheduled|cancelled)$")
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)[\s#]*$")
 _MD_TODO = re.compile(r"^[-*+]\s+\[([ xX])\]\s+(.*)$")
 _MD_BULLET = re.compile(r"^[-*+]\s+(.*)$")
 _MD_NUMBER = re.compile(r"^\d{1,3}[.)]\s+(.*)$")
-_MD_QUOTE = re.compile(r"^>\s?(?:\[!\w+\]\s*)?(.*)$")
-_MD_EMPHASIS = re.compile(r"(?<!\w)_(\S(?:.*?\S)?)_(?!\w)")
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _TEXT_TYPES = (
     "paragraph",
@@ -106,7 +103,7 @@ def markdown_blocks(body: str) -> list[Block]:
 
 def _line_block(line: str) -> tuple[Block, bool]:
     """The block for one Markdown line, and whether indented lines after it continue it."""
-    if heading := _MD_HEADING.match(line):
+    if heading := MD_HEADING.match(line):
         level = min(len(heading.group(1)), 3)  # Notion has three heading levels
         return block(f"heading_{level}", _plain(heading.group(2))), False
     if todo := _MD_TODO.match(line):
@@ -115,7 +112,7 @@ def _line_block(line: str) -> tuple[Block, bool]:
         return block("bulleted_list_item", _plain(bullet.group(1))), True
     if number := _MD_NUMBER.match(line):
         return block("numbered_list_item", _plain(number.group(1))), True
-    if quote := _MD_QUOTE.match(line):
+    if quote := MD_QUOTE.match(line):
         return block("quote", _plain(quote.group(1))), False
     return block("paragraph", _plain(line)), True
 
@@ -128,8 +125,7 @@ def _extend(target: Block, line: str) -> None:
 def _plain(text: str) -> str:
     # The client's text was escaped to be inert Markdown; a block's text is never read as
     # Markdown again (see `lines_of`), so Notion shows it as typed, every escape dropped.
-    text = _MD_EMPHASIS.sub(r"\1", text.replace("**", "")).rstrip()
-    return html.unescape(_MD_ESCAPE.sub(r"\1", text))
+    return html.unescape(_MD_ESCAPE.sub(r"\1", without_emphasis(text)))
 
 
 def overview_blocks(fields: Mapping[str, str]) -> list[Block]:
@@ -175,7 +171,7 @@ def block_text(item: Mapping[str, Any]) -> str:
 
 def is_banner(item: Mapping[str, Any]) -> bool:
     """Whether `item` is syncd's `Session: ...` line."""
-    return item.get("type") in ("callout", "paragraph") and bool(_HEADER.match(block_text(item)))
+    return item.get("type") in ("callout", "paragraph") and bool(NOTE_HEADER_LINE.match(block_text(item)))
 
 
 def lines_of(blocks: Iterable[Mapping[str, Any]]) -> list[tuple[str, int]]:
