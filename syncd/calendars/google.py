@@ -61,6 +61,7 @@ from syncd.calendars.google_items import (
 from syncd.calendars.limits import HORIZON, SERIES_INSTANCES
 from syncd.calendars.raw_items import SHARED as SHARED_RAW
 from syncd.calendars.raw_items import RawItems
+from syncd.calendars.window import WINDOW_SLACK
 from syncd.errors import (
     BackendError,
     CursorExpired,
@@ -93,9 +94,6 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 2500  # the most Google allows: fewest round trips
 MAX_PAGES = 10_000  # a guard against a server that never stops paging
-# How far the window's end may lag now + horizon before a full sync reads the new window: a
-# day keeps that to one full read a day, and instances that near are read well before they start.
-WINDOW_SLACK = timedelta(days=1)
 
 
 class GoogleCalendar:

@@ -5,12 +5,12 @@ it is unit-tested on dicts; `syncd.calendars.google` is the adapter that sends t
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from syncd.calendars import window
 from syncd.linkblock import BEGIN, apply_block, strip_block
 from syncd.model import Annotation, Attendee, CalendarEvent
 from syncd.zones import zone_or_utc
@@ -126,7 +126,7 @@ def in_window(
 
 def window_cursor(sync_token: str, until: datetime) -> str:
     """The cursor for a sync token and the end of the window its full sync read."""
-    return json.dumps({"sync": sync_token, "until": rfc3339(until)}, separators=(",", ":"))
+    return window.window_cursor("sync", sync_token, until)
 
 
 def read_window_cursor(cursor: str) -> tuple[str, datetime | None]:
@@ -134,13 +134,7 @@ def read_window_cursor(cursor: str) -> tuple[str, datetime | None]:
     syncd kept before it read within a window. Raises ValueError for one it cannot read."""
     if not cursor.startswith("{"):  # Google's sync tokens are opaque but never JSON
         return cursor, None
-    data = json.loads(cursor)
-    if not isinstance(data, dict) or not isinstance(data.get("sync"), str) or not data["sync"]:
-        raise ValueError("no sync token in it")
-    until = datetime.fromisoformat(str(data.get("until")).replace("Z", "+00:00"))
-    if until.tzinfo is None:
-        raise ValueError("the window end has no offset")
-    return data["sync"], until.astimezone(UTC)
+    return window.read_window_cursor(cursor, "sync")
 
 
 def rfc3339(moment: datetime) -> str:

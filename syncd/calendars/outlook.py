@@ -52,6 +52,7 @@ from syncd.calendars.outlook_items import (
     window_cursor,
 )
 from syncd.calendars.raw_items import SHARED as SHARED_RAW
+from syncd.calendars.window import WINDOW_SLACK
 from syncd.errors import (
     AuthError,
     BackendError,
@@ -74,7 +75,6 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200  # Prefer: odata.maxpagesize; Graph may send fewer
 MAX_PAGES = 10_000
-WINDOW_SLACK = timedelta(days=1)
 
 
 class OutlookCalendar:

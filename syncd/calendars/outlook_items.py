@@ -9,13 +9,13 @@ readers that need them ask for `$expand=EXPAND`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from syncd.calendars import window
 from syncd.detection import description_text
 from syncd.linkblock import apply_block, apply_html_block
 from syncd.model import Annotation, Attendee, CalendarEvent, Companion
@@ -201,18 +201,12 @@ def cap_series(items: list[dict[str, Any]], cap: int) -> tuple[list[dict[str, An
 
 def window_cursor(delta_link: str, until: datetime) -> str:
     """The cursor for a deltaLink and the end of the window its round was asked for."""
-    return json.dumps({"delta": delta_link, "until": iso(until)}, separators=(",", ":"))
+    return window.window_cursor("delta", delta_link, until)
 
 
 def read_window_cursor(cursor: str) -> tuple[str, datetime]:
     """(deltaLink, window end) of a cursor; ValueError for one that is not syncd's."""
-    data = json.loads(cursor)
-    if not isinstance(data, dict) or not isinstance(data.get("delta"), str) or not data["delta"]:
-        raise ValueError("no deltaLink in it")
-    until = datetime.fromisoformat(str(data.get("until")).replace("Z", "+00:00"))
-    if until.tzinfo is None:
-        raise ValueError("the window end has no offset")
-    return data["delta"], until.astimezone(UTC)
+    return window.read_window_cursor(cursor, "delta")
 
 
 def iso(moment: datetime) -> str:
