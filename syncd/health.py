@@ -134,10 +134,11 @@ def save_health(store: MetaStore, health: Health) -> None:
     store.put_meta(meta_key(health.replica), health.to_json())
 
 
-def load_health(store: MetaStore, replica: str = "") -> Health | None:
-    """The last recorded health (of `replica`), or None if no pass was recorded (or the
+def load_health(store: MetaStore) -> Health | None:
+    """The last recorded health of the one process keeping this state (replicas sharing one
+    have a record each: `Store.replica_health`), or None if no pass was recorded (or the
     record is unreadable)."""
-    return parse_health(store.get_meta(meta_key(replica)))
+    return parse_health(store.get_meta(META_KEY))
 
 
 def parse_health(text: str | None) -> Health | None:
