@@ -110,13 +110,16 @@ class NotionNotes:
                 return adopted
         page = self._create(source, found_schema, key, request)
         if self.template != "none":
-            self._fill_below_template(page["id"], request)
+            self._fill(page["id"], request, wait=True)
         return _ref(page)
 
     def update_header(self, ref: NoteRef, header: NoteHeader) -> None:
         """Set the title, Session and Status properties and the banner; keep the rest."""
         page_id = _page_id(ref)
-        page = self._page(page_id)
+        self._write_header(page_id, self._page(page_id), header)
+
+    def _write_header(self, page_id: str, page: dict[str, Any], header: NoteHeader) -> None:
+        """`update_header` on the page as read (`page`)."""
         _, found_schema = self.data_source()
         status = schema.next_status(header, page)
         wanted = schema.header_properties(found_schema, header, status)
@@ -252,13 +255,12 @@ class NotionNotes:
         if any(blocks.is_banner(b) for b in top):
             return
         log.info("%s: page %s was left unfilled; filling it now", self.label, page_id)
-        if self.template != "none" and _age(page) < self.template_wait:
-            self._wait_for_template(page_id)
-        for batch in blocks.batches(self._own_blocks(request)):
-            self._append(page_id, batch)
+        self._fill(page_id, request, wait=self.template != "none" and _age(page) < self.template_wait)
 
-    def _fill_below_template(self, page_id: str, request: NoteRequest) -> None:
-        self._wait_for_template(page_id)
+    def _fill(self, page_id: str, request: NoteRequest, *, wait: bool) -> None:
+        """Append syncd's blocks to the page; with `wait`, once its template's have landed."""
+        if wait:
+            self._wait_for_template(page_id)
         for batch in blocks.batches(self._own_blocks(request)):
             self._append(page_id, batch)
 
@@ -301,9 +303,9 @@ class NotionNotes:
         except NoteMissing as exc:
             log.info("%s: the earlier page is not usable (%s); making a new one", self.label, exc)
             return None
-        ref = _ref(page)
-        self.update_header(ref, header)
-        return ref
+        # The Booking ID just written changes nothing next_status reads: the page as read serves.
+        self._write_header(page_id, page, header)
+        return _ref(page)
 
     # --- reading and writing blocks ------------------------------------------------------------
 
