@@ -564,10 +564,11 @@ class Settings(BaseSettings):
     def _one_account_per_token(self) -> Settings:
         # Two accounts writing one token file would overwrite each other's sign-in.
         from syncd.accounts import own_token_path  # it imports nothing from here at run time
+        from syncd.google.auth import token_path  # neither loads its API's library
+        from syncd.microsoft.auth import token_cache_path
 
         for service in ("google", "microsoft"):
-            top = self.google.token if service == "google" else self.microsoft.token_cache
-            shared = top or self.state_dir / f"{service}-token.json"
+            shared = token_path(self) if service == "google" else token_cache_path(self)
             owners: dict[Path, str] = {shared.resolve(): "the top-level account"}
             for coach in self.coaches:
                 path = own_token_path(self, coach, service)
