@@ -24,11 +24,13 @@ from urllib.parse import quote
 from syncd.errors import AuthError
 
 if TYPE_CHECKING:
-    from syncd.config import CoachConfig, Settings
+    from syncd.config import CoachConfig, GoogleAuthConfig, MicrosoftAuthConfig, Settings
 
 Service = Literal["google", "microsoft"]
 ACCOUNTS_DIR = "accounts"
 TOKEN_FILES: dict[Service, str] = {"google": "google-token.json", "microsoft": "microsoft-token.json"}
+# The key of each account section that names its token file.
+TOKEN_KEYS: dict[Service, str] = {"google": "token", "microsoft": "token_cache"}
 _LOCK = threading.Lock()
 _SHOWN_COACHES = 20  # a platform may have hundreds: an error line names this many
 
@@ -43,15 +45,16 @@ def account_dir(state_dir: Path, coach_key: str) -> Path:
 def own_token_path(settings: Settings, coach: CoachConfig, service: Service) -> Path | None:
     """The token file of `coach`'s own `service` account; None when the coach has none (it
     uses the top-level account)."""
-    if service == "google":
-        google = coach.google
-        if google is None:
-            return None
-        return google.token or account_dir(settings.state_dir, coach.key) / TOKEN_FILES[service]
-    microsoft = coach.microsoft
-    if microsoft is None:
+    own = own_section(coach, service)
+    if own is None:
         return None
-    return microsoft.token_cache or account_dir(settings.state_dir, coach.key) / TOKEN_FILES[service]
+    given: Path | None = getattr(own, TOKEN_KEYS[service])
+    return given or account_dir(settings.state_dir, coach.key) / TOKEN_FILES[service]
+
+
+def own_section(coach: CoachConfig, service: Service) -> GoogleAuthConfig | MicrosoftAuthConfig | None:
+    """The coach's own `google:` or `microsoft:` section; None when it shares the top-level one."""
+    return coach.google if service == "google" else coach.microsoft
 
 
 def google_settings(settings: Settings, coach: CoachConfig) -> Settings:
@@ -76,12 +79,11 @@ def _view(settings: Settings, coach: CoachConfig, service: Service) -> Settings:
 
 
 def _make_view(settings: Settings, coach: CoachConfig, service: Service) -> Settings:
-    own = coach.google if service == "google" else coach.microsoft
+    own = own_section(coach, service)
     assert own is not None
     top = settings.google if service == "google" else settings.microsoft
     given = {name: getattr(own, name) for name in own.model_fields_set}
-    token_key = "token" if service == "google" else "token_cache"
-    given[token_key] = own_token_path(settings, coach, service)
+    given[TOKEN_KEYS[service]] = own_token_path(settings, coach, service)
     merged = top.model_copy(update=given)
     # In the view the coach has no section of its own: its account is the top-level one.
     alone = coach.model_copy(update={service: None})
@@ -97,7 +99,7 @@ def coach_for_auth(settings: Settings, email: str, service: Service) -> tuple[Co
     if not found:
         raise AuthError(f"no coach {email!r} is configured; the coaches are {_listed(settings)}")
     coach = found[0]
-    if (coach.google if service == "google" else coach.microsoft) is None:
+    if own_section(coach, service) is None:
         raise AuthError(
             f"coach {coach.email} has no `{service}:` section of its own, so it uses the shared "
             f"account: add `{service}: {{}}` to its entry for an account of its own, or run "
@@ -109,7 +111,7 @@ def coach_for_auth(settings: Settings, email: str, service: Service) -> tuple[Co
 
 def reauth_command(coach: CoachConfig | None, service: Service) -> str:
     """The command that signs in again the `service` account `coach` uses."""
-    own = coach is not None and (coach.google if service == "google" else coach.microsoft) is not None
+    own = coach is not None and own_section(coach, service) is not None
     return f"syncd auth {service} --coach {coach.email}" if own and coach else f"syncd auth {service}"
 
 
