@@ -372,10 +372,6 @@ class VdirCalendar:
         unreadable or not an event file (see `vdir_folder`)."""
         return read_event_file(self.path, name)
 
-    def _stat_files(self) -> dict[str, _Seen]:
-        """`(mtime_ns, size, inode)` of every event file in the folder (see `vdir_folder`)."""
-        return {name: _Seen(i.st_mtime_ns, i.st_size, i.st_ino) for name, i in self._listing().items()}
-
     def _listing(self, *, tell: bool = False) -> dict[str, os.stat_result]:
         """The stat of every event file in the folder (see `vdir_folder`). With `tell` (once a
         pass), each entry skipped is logged once (again when the reason changes) and syncd's
@@ -423,7 +419,7 @@ class VdirCalendar:
         """
         indexed = self._index.get(event_id)
         qualified = _QUALIFIED.match(event_id)
-        if indexed is None and qualified is not None and qualified["name"] in self._stat_files():
+        if indexed is None and qualified is not None and qualified["name"] in self._listing():
             indexed = qualified["name"]
         if indexed is not None:
             ics_id = _ics_id(event_id, indexed)
@@ -441,7 +437,7 @@ class VdirCalendar:
     def _candidates(self, event_id: str) -> Iterator[str]:
         # vdirsyncer and khal name a file after its UID, so try that one first.
         uid = uid_of(event_id)
-        names = sorted(self._stat_files())
+        names = sorted(self._listing())
         guess = f"{uid}.ics"
         yield from ([guess] if guess in names else [])
         yield from (name for name in names if name != guess)
