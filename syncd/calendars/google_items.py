@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from syncd.calendars import window
+from syncd.calendars.limits import past_the_cap
 from syncd.linkblock import BEGIN, apply_block, strip_block
 from syncd.model import Annotation, Attendee, CalendarEvent
 from syncd.zones import zone_or_utc
@@ -113,14 +114,9 @@ def in_window(
             outside.add(index)
         else:
             starts[index] = start or since
-    by_series: dict[str, list[int]] = {}
-    for index in starts:
-        by_series.setdefault(str(items[index]["recurringEventId"]), []).append(index)
-    capped: dict[str, int] = {}
-    for series, indexes in by_series.items():
-        if len(indexes) > cap:
-            capped[series] = len(indexes)
-            outside.update(sorted(indexes, key=lambda i: starts[i])[cap:])
+    series_of = {index: str(items[index]["recurringEventId"]) for index in starts}
+    past, capped = past_the_cap(series_of, starts.__getitem__, cap)
+    outside |= past
     return [item for i, item in enumerate(items) if i not in outside], capped
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from syncd.calendars import window
+from syncd.calendars.limits import past_the_cap
 from syncd.detection import description_text
 from syncd.linkblock import apply_block, apply_html_block
 from syncd.model import Annotation, Attendee, CalendarEvent, Companion
@@ -181,18 +182,14 @@ def zone_name(name: str) -> str:
 def cap_series(items: list[dict[str, Any]], cap: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """`items` with at most `cap` occurrences of each series (the earliest), and for each series
     cut, how many it had. Single events and removals all pass."""
-    by_series: dict[str, list[int]] = {}
-    for index, item in enumerate(items):
-        series = item.get("seriesMasterId")
-        if series and "@removed" not in item and not item.get("isCancelled"):
-            by_series.setdefault(str(series), []).append(index)
-    dropped: set[int] = set()
-    capped: dict[str, int] = {}
-    for series, indexes in by_series.items():
-        if len(indexes) > cap:
-            capped[series] = len(indexes)
-            ordered = sorted(indexes, key=lambda i: str((items[i].get("start") or {}).get("dateTime") or ""))
-            dropped.update(ordered[cap:])
+    series_of = {
+        index: str(item["seriesMasterId"])
+        for index, item in enumerate(items)
+        if item.get("seriesMasterId") and "@removed" not in item and not item.get("isCancelled")
+    }
+    dropped, capped = past_the_cap(
+        series_of, lambda i: str((items[i].get("start") or {}).get("dateTime") or ""), cap
+    )
     return [item for i, item in enumerate(items) if i not in dropped], capped
 
 
